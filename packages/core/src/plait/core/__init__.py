@@ -1,0 +1,77 @@
+"""plait-core: Module/Param, protocols, registry, plugins, backend, initializers, weights I/O."""
+
+from __future__ import annotations
+
+from .backend import default_device, device_of, get_array_module, to_device, to_numpy
+from .checks import check_array, check_int_array, check_same_shape
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DeviceError,
+    DTypeError,
+    PlaitError,
+    PluginError,
+    RegistryError,
+    SerializationError,
+    ShapeError,
+)
+from .files import atomic_write, atomic_write_bytes, atomic_write_text
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .hookspecs import hookimpl
+from .initializers import calculate_gain, compute_fans, get_initializer
+from .module import Module, ModuleDict, ModuleList
+from .param import Param
+from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
+from .random import get_rng, manual_seed
+from .registry import registry
+from .weights import load_safetensors, read_safetensors_metadata, save_safetensors
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "ConfigError",
+    "DTypeError",
+    "DeviceError",
+    "Initializer",
+    "Layer",
+    "Loss",
+    "Metric",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "Optimizer",
+    "Param",
+    "PlaitError",
+    "PluginError",
+    "RegistryError",
+    "Scheduler",
+    "SerializationError",
+    "ShapeError",
+    "Tokenizer",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "calculate_gain",
+    "check_array",
+    "check_int_array",
+    "check_same_shape",
+    "compute_fans",
+    "default_device",
+    "device_of",
+    "get_array_module",
+    "get_initializer",
+    "get_rng",
+    "hookimpl",
+    "is_grad_enabled",
+    "load_safetensors",
+    "manual_seed",
+    "no_grad",
+    "read_safetensors_metadata",
+    "registry",
+    "save_safetensors",
+    "set_grad_enabled",
+    "to_device",
+    "to_numpy",
+]

@@ -1,0 +1,94 @@
+"""Input validation shared by every component: clear errors, never a numpy traceback.
+
+    x = check_array(x, "Linear", ndim_min=1, last_dim=self.in_features)
+
+raises :class:`ShapeError` / :class:`DTypeError` whose message names the component,
+what it expected and what it got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .backend import get_array_module
+from .errors import DTypeError, ShapeError
+
+__all__ = ["check_array", "check_same_shape", "check_int_array"]
+
+
+def _as_array(x: Any, where: str, what: str) -> Any:
+    xp = get_array_module(x)
+    if isinstance(x, (np.ndarray,)) or type(x).__module__.startswith("cupy"):
+        return x
+    try:
+        arr = xp.asarray(x)
+    except Exception as exc:
+        raise DTypeError(f"{where}: {what} must be an array, got {type(x).__name__} ({exc})") from exc
+    if arr.dtype == object:
+        raise DTypeError(f"{where}: {what} must be a numeric array, got {type(x).__name__} of objects")
+    return arr
+
+
+def _check_ndim(shape: tuple[int, ...], where: str, what: str, ndim: int | Sequence[int] | None, ndim_min: int | None) -> None:
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if len(shape) not in allowed:
+            want = " or ".join(f"{n}-D" for n in allowed)
+            raise ShapeError(f"{where}: expected {what} to be {want}, got shape {shape}")
+    if ndim_min is not None and len(shape) < ndim_min:
+        raise ShapeError(f"{where}: expected {what} with at least {ndim_min} dimension(s), got shape {shape}")
+
+
+def check_array(
+    x: Any,
+    where: str,
+    *,
+    what: str = "input",
+    ndim: int | Sequence[int] | None = None,
+    ndim_min: int | None = None,
+    last_dim: int | None = None,
+    dims: dict[int, int] | None = None,
+    floating: bool = True,
+) -> Any:
+    """Validate a floating input array and return it (lists are converted).
+
+    ``dims`` maps axis -> required size (negative axes allowed). Integer and bool
+    inputs are rejected when ``floating`` (they would silently change the maths);
+    complex and object arrays are always rejected.
+    """
+    arr = _as_array(x, where, what)
+    kind = arr.dtype.kind
+    if kind in "cOUSV" or (floating and kind not in "f"):
+        expected = "a floating-point array (float32 or float64)" if floating else "a real numeric array"
+        raise DTypeError(f"{where}: expected {what} as {expected}, got dtype {arr.dtype}")
+    shape = tuple(arr.shape)
+    _check_ndim(shape, where, what, ndim, ndim_min)
+    if last_dim is not None and (not shape or shape[-1] != last_dim):
+        raise ShapeError(f"{where}: expected {what} with last dimension {last_dim}, got shape {shape}")
+    for axis, size in (dims or {}).items():
+        if shape[axis] != size:
+            raise ShapeError(f"{where}: expected {what} with size {size} on axis {axis}, got shape {shape}")
+    return arr
+
+
+def check_int_array(x: Any, where: str, *, what: str = "input", ndim: int | Sequence[int] | None = None,
+                    ndim_min: int | None = None, high: int | None = None) -> Any:
+    """Validate an integer index array (ids, class labels); optionally all in ``[0, high)``."""
+    arr = _as_array(x, where, what)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{where}: expected {what} as an integer array, got dtype {arr.dtype}")
+    _check_ndim(tuple(arr.shape), where, what, ndim, ndim_min)
+    if high is not None and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= high:
+            raise ShapeError(f"{where}: {what} values must lie in [0, {high}), got range [{lo}, {hi}]")
+    return arr
+
+
+def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("input", "target")) -> None:
+    """Both arrays have the same shape (no silent broadcasting)."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ShapeError(f"{where}: {names[0]} shape {tuple(a.shape)} and {names[1]} shape {tuple(b.shape)} differ")

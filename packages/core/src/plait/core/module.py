@@ -1,0 +1,451 @@
+"""``Module``: the base class of every layer and model.
+
+Bookkeeping lives here; the maths lives in each layer's pure functions.
+
+Forward/backward contract
+-------------------------
+``y = m(x)`` runs :meth:`Module.forward`, which stores what backward needs with
+:meth:`save_for_backward`. ``dx = m.backward(dy)`` takes it back with
+:meth:`saved`, accumulates parameter gradients into ``Param.grad`` and returns
+the input gradient (a tuple when there are several inputs).
+
+Weight sharing: every forward call *pushes* its cache onto a stack and every backward
+call *pops* the newest one. A module applied twice (a Siamese encoder, a block reused
+in a loop) therefore needs its backward calls in the reverse order of its forward calls,
+exactly as reverse-mode differentiation does; parameter gradients of the two uses add
+up. Inside :func:`plait.core.no_grad` nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backend import get_array_module, to_device
+from .errors import ConfigError, PlaitError, ShapeError
+from .grad_mode import is_grad_enabled
+from .param import Param
+
+__all__ = ["IncompatibleKeys", "Module", "ModuleList", "ModuleDict"]
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn constructor arguments into JSON values (modules become their configs)."""
+    if isinstance(value, Module):
+        return value.config()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigError(f"constructor argument {value!r} of type {type(value).__name__} is not JSON-able")
+
+
+class Module:
+    """Base class of layers and models (like ``torch.nn.Module``, without autograd)."""
+
+    training: bool
+
+    # -- construction --------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        original = cls.__dict__.get("__init__")
+        if original is None or getattr(original, "_plait_records_args", False):
+            return
+
+        @functools.wraps(original)
+        def __init__(self: Module, *args: Any, **kw: Any) -> None:
+            if type(self).__init__ is __init__ and "_init_args" not in self.__dict__:
+                try:
+                    bound = inspect.signature(original).bind(self, *args, **kw)
+                    bound.apply_defaults()
+                    params = dict(bound.arguments)
+                    params.pop(next(iter(params)))  # self
+                except TypeError:
+                    params = None
+                object.__setattr__(self, "_init_args", params)
+            original(self, *args, **kw)
+
+        __init__._plait_records_args = True  # type: ignore[attr-defined]
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
+    def __init__(self) -> None:
+        self._ensure_state()
+
+    def _ensure_state(self) -> None:
+        d = self.__dict__
+        if "_params" not in d:
+            d["_params"] = {}
+            d["_buffers"] = {}
+            d["_non_persistent"] = set()
+            d["_modules"] = {}
+            d["_saved_stack"] = []
+            d.setdefault("training", True)
+
+    # -- attribute registration ------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._ensure_state()
+        d = self.__dict__
+        if isinstance(value, Param):
+            d["_modules"].pop(name, None)
+            if not value.name:
+                value.name = name
+            d["_params"][name] = value
+            d.pop(name, None)
+        elif isinstance(value, Module):
+            d["_params"].pop(name, None)
+            d["_modules"][name] = value
+            d.pop(name, None)
+        elif name in d["_params"] and value is None:
+            del d["_params"][name]
+            object.__setattr__(self, name, None)
+        elif name in d["_buffers"]:
+            d["_buffers"][name] = value
+        else:
+            d["_params"].pop(name, None) if name in d["_params"] else None
+            d["_modules"].pop(name, None)
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for store in ("_params", "_buffers", "_modules"):
+            table = d.get(store)
+            if table is not None and name in table:
+                return table[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for store in ("_params", "_buffers", "_modules"):
+            if name in self.__dict__.get(store, {}):
+                del self.__dict__[store][name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """A non-trainable array that moves with the module and (if persistent) is saved."""
+        self._ensure_state()
+        self.__dict__["_buffers"][name] = value
+        if not persistent:
+            self.__dict__["_non_persistent"].add(name)
+
+    # -- forward / backward ---------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, *grads: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def save_for_backward(self, ctx: Any) -> None:
+        """Push what backward will need (skipped inside ``no_grad()``)."""
+        self._ensure_state()
+        if is_grad_enabled():
+            self.__dict__["_saved_stack"].append(ctx)
+
+    def saved(self) -> Any:
+        """Pop the cache of the most recent forward call not yet undone by backward."""
+        stack = self.__dict__.get("_saved_stack")
+        if not stack:
+            raise PlaitError(
+                f"{type(self).__name__}.backward() called without a matching forward() "
+                "(was forward run inside no_grad(), or backward called twice?)"
+            )
+        return stack.pop()
+
+    def clear_saved(self) -> None:
+        """Drop every forward cache in this module tree (e.g. after an aborted step)."""
+        for m in self.modules():
+            m.__dict__.get("_saved_stack", []).clear()
+
+    # -- traversal ------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        self._ensure_state()
+        yield from self.__dict__["_modules"].items()
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Every module in the tree, depth first, each once; the root has name ``prefix``."""
+        seen: set[int] = set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield name, module
+            for child_name, child in module.named_children():
+                yield from walk(child, f"{name}.{child_name}" if name else child_name)
+
+        yield from walk(self, prefix)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Param]]:
+        """``(dotted name, Param)`` pairs; a shared Param appears once, under its first name."""
+        seen: set[int] = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, p in module.__dict__["_params"].items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self) -> Iterator[Param]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for mod_name, module in self.named_modules(prefix):
+            for name, b in module.__dict__["_buffers"].items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        for p in self.parameters():
+            p.zero_grad(set_to_none=set_to_none)
+
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def apply(self, fn: Any) -> Module:
+        for m in self.modules():
+            fn(m)
+        return self
+
+    # -- state ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters and persistent buffers by dotted name (the arrays themselves, not copies)."""
+        out: dict[str, Any] = {}
+        seen: set[int] = set()
+        for mod_name, module in self.named_modules():
+            dot = f"{mod_name}." if mod_name else ""
+            for name, p in module.__dict__["_params"].items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    out[dot + name] = p.data
+            for name, b in module.__dict__["_buffers"].items():
+                if b is not None and name not in module.__dict__["_non_persistent"]:
+                    out[dot + name] = b
+        return out
+
+    def _state_slots(self) -> dict[str, tuple[Module, str, str]]:
+        """dotted name -> (owning module, attribute, "param"|"buffer")."""
+        slots: dict[str, tuple[Module, str, str]] = {}
+        seen: set[int] = set()
+        for mod_name, module in self.named_modules():
+            dot = f"{mod_name}." if mod_name else ""
+            for name, p in module.__dict__["_params"].items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    slots[dot + name] = (module, name, "param")
+            for name, b in module.__dict__["_buffers"].items():
+                if b is not None and name not in module.__dict__["_non_persistent"]:
+                    slots[dot + name] = (module, name, "buffer")
+        return slots
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into this module's parameters and buffers (in place, same dtype/device).
+
+        Shape mismatches are always an error; with ``strict`` missing and unexpected keys are
+        too. The error lists every problem at once.
+        """
+        slots = self._state_slots()
+        missing = sorted(k for k in slots if k not in state_dict)
+        unexpected = sorted(k for k in state_dict if k not in slots)
+        mismatched = []
+        for key, (module, name, _) in slots.items():
+            if key in state_dict:
+                target = self._slot_array(module, name)
+                got = tuple(np.shape(state_dict[key]))
+                if got != tuple(target.shape):
+                    mismatched.append(f"{key}: expected {tuple(target.shape)}, got {got}")
+        problems = []
+        if mismatched:
+            problems.append("shape mismatch: " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            error = ShapeError if mismatched else ConfigError
+            raise error(f"load_state_dict into {type(self).__name__} failed: " + " | ".join(problems))
+        for key, (module, name, _) in slots.items():
+            if key in state_dict:
+                target = self._slot_array(module, name)
+                xp = get_array_module(target)
+                value = state_dict[key]
+                if xp is not np:
+                    value = to_device(value, "cuda")
+                target[...] = xp.asarray(value).astype(target.dtype, copy=False)
+        return IncompatibleKeys(missing, unexpected)
+
+    @staticmethod
+    def _slot_array(module: Module, name: str) -> Any:
+        d = module.__dict__
+        return d["_params"][name].data if name in d["_params"] else d["_buffers"][name]
+
+    # -- device and dtype -----------------------------------------------------------------
+    def _map_arrays(self, fn: Any, buffers_too: bool = True) -> None:
+        seen: set[int] = set()
+        for module in self.modules():
+            for p in module.__dict__["_params"].values():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                p.data = fn(p.data)
+                if p.grad is not None:
+                    p.grad = fn(p.grad)
+            if buffers_too:
+                bufs = module.__dict__["_buffers"]
+                for name, b in bufs.items():
+                    if b is not None:
+                        bufs[name] = fn(b)
+            module.__dict__["_saved_stack"].clear()
+
+    def to(self, device: str) -> Module:
+        """Move parameters, gradients and buffers to ``"cpu"`` or ``"cuda"``; returns self."""
+        self._map_arrays(lambda a: to_device(a, device))
+        return self
+
+    def astype(self, dtype: Any) -> Module:
+        """Cast floating parameters and buffers to ``dtype`` (integer buffers stay); returns self."""
+
+        def cast(a: Any) -> Any:
+            if np.issubdtype(a.dtype, np.floating):
+                return a.astype(dtype, copy=False)
+            return a
+
+        self._map_arrays(cast)
+        return self
+
+    # -- config and repr ----------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The JSON-able ``{"type": name, **args}`` that rebuilds this module via the registry."""
+        from .registry import registry  # noqa: PLC0415
+
+        found = registry.name_of(type(self))
+        if found is None:
+            raise ConfigError(
+                f"{type(self).__name__} is not registered in the registry, so it has no config; "
+                "register it from a plugin's register_layers hook"
+            )
+        args = self.__dict__.get("_init_args")
+        if args is None:
+            raise ConfigError(f"{type(self).__name__} did not record its constructor arguments")
+        cfg: dict[str, Any] = {"type": found[1]}
+        if found[0] != "layers":
+            cfg["kind"] = found[0]
+        for key, value in args.items():
+            param = inspect.signature(type(self).__init__).parameters.get(key)
+            if param is not None and param.kind is inspect.Parameter.VAR_KEYWORD:
+                cfg.update({k: _jsonable(v) for k, v in value.items()})
+            else:
+                cfg[key] = _jsonable(value)
+        return cfg
+
+    def extra_repr(self) -> str:
+        """One line of settings shown in ``repr``; defaults to the constructor arguments."""
+        args = self.__dict__.get("_init_args") or {}
+        parts = []
+        for k, v in args.items():
+            if isinstance(v, Module) or (isinstance(v, (list, tuple)) and any(isinstance(i, Module) for i in v)):
+                continue
+            parts.append(f"{k}={v!r}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered as ``0.weight``, ``1.weight``, ..."""
+
+    def __init__(self, modules: Any = ()) -> None:
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise ConfigError(f"ModuleList.append expects a Module, got {type(module).__name__}")
+        self.__dict__["_modules"][str(len(self))] = module
+        return self
+
+    def __len__(self) -> int:
+        return len(self.__dict__["_modules"])
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self.__dict__["_modules"].values()))
+
+    def __getitem__(self, index: int) -> Module:
+        items = list(self.__dict__["_modules"].values())
+        return items[index]
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class ModuleDict(Module):
+    """A dict of named modules, registered under their keys."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self[k] = m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        setattr(self, key, module)
+
+    def __getitem__(self, key: str) -> Module:
+        return self.__dict__["_modules"][key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__dict__["_modules"]
+
+    def __len__(self) -> int:
+        return len(self.__dict__["_modules"])
+
+    def keys(self) -> list[str]:
+        return list(self.__dict__["_modules"])
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self.__dict__["_modules"].items())
+
+    def extra_repr(self) -> str:
+        return ""

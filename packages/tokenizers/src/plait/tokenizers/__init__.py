@@ -1,0 +1,1 @@
+"""Byte-level BPE, char tokenizer and word vectorizer."""

@@ -1,0 +1,3 @@
+"""plait-tokenizers's plugin: registers its components through core's hooks, like any third party."""
+
+from __future__ import annotations

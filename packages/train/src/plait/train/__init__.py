@@ -1,0 +1,1 @@
+"""Trainer, data loading, callbacks, metrics, checkpoints, data-parallel MPI."""

@@ -1,0 +1,1 @@
+"""Models by name: MLP, CNN, ResNet, RNN/LSTM/GRU, GPT, Transformer; save/load; generation."""
