@@ -195,6 +195,9 @@ class Registry:
 
     def name_of(self, obj: Any) -> tuple[str, str] | None:
         """``(kind, name)`` under which ``obj`` (usually a class) is registered, or None."""
+        from .plugins import ensure_plugins_loaded  # noqa: PLC0415
+
+        ensure_plugins_loaded()
         for kind, table in self._tables.items():
             name = table.find(obj)
             if name is not None:

@@ -1,1 +1,29 @@
-"""Layers, activations and losses with hand-written backward passes."""
+"""plait-layers: layers, activations and losses with hand-written, tested backward passes.
+
+Every class follows PyTorch's names, arguments and parameter layouts, so weights copy 1:1
+from a ``torch.nn`` module. ``y = layer(x)`` caches, ``dx = layer.backward(dy)``
+accumulates parameter gradients and returns the input gradient.
+"""
+
+from __future__ import annotations
+
+from plait.core import ModuleDict, ModuleList
+
+from .activations import *  # noqa: F403
+from .attention import *  # noqa: F403
+from .containers import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .dropout import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .losses import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .positional import *  # noqa: F403
+from .recurrent import *  # noqa: F403
+from .reshape import *  # noqa: F403
+from .rotary import *  # noqa: F403
+from .transformer import *  # noqa: F403
+
+__version__ = "0.1.0"
+__all__ = ["ModuleDict", "ModuleList"]  # extended by the star imports' own __all__
