@@ -11,7 +11,9 @@ sampled entries each. Run it in float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from .backend import to_numpy
 from .grad_mode import no_grad
 from .module import Module
 
-__all__ = ["gradcheck", "loss_gradcheck", "numerical_gradient"]
+__all__ = ["gradcheck", "isolated_plugins", "loss_gradcheck", "numerical_gradient"]
 
 
 def _flatten(out: Any) -> list[Any]:
@@ -134,3 +136,34 @@ def loss_gradcheck(loss: Any, pred: np.ndarray, target: Any, *, eps: float = 1e-
 
     numeric = numerical_gradient(objective, pred, idx, eps)
     _compare(f"{type(loss).__name__} prediction", np.array([analytic_full[j] for j in idx]), numeric, atol, rtol)
+
+
+@contextlib.contextmanager
+def isolated_plugins(autoload: bool = False) -> Iterator[Any]:
+    """A fresh plugin host and empty registry tables for the duration of a test.
+
+    With ``autoload=False`` only core's own plugin is loaded; register test plugins with
+    :func:`plait.core.plugins.register_plugin`. Everything is restored afterwards.
+    """
+    from . import plugins  # noqa: PLC0415
+    from .registry import KINDS, Table, registry  # noqa: PLC0415
+
+    saved_host, saved_tables = plugins._host, registry.__dict__["_tables"]
+    old_env = os.environ.get("PLAIT_DISABLE_PLUGIN_AUTOLOAD")
+    try:
+        registry.__dict__["_tables"] = {kind: Table(kind) for kind in KINDS}
+        plugins._host = plugins.PluginHost()
+        if not autoload:
+            os.environ["PLAIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        plugins._host.ensure_loaded()
+        if old_env is None:
+            os.environ.pop("PLAIT_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PLAIT_DISABLE_PLUGIN_AUTOLOAD"] = old_env
+        yield plugins._host
+    finally:
+        plugins._host, registry.__dict__["_tables"] = saved_host, saved_tables
+        if old_env is None:
+            os.environ.pop("PLAIT_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PLAIT_DISABLE_PLUGIN_AUTOLOAD"] = old_env

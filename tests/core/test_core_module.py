@@ -1,0 +1,203 @@
+"""Module bookkeeping: registration, state dicts, modes, dtype/device, config, weight sharing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plait.core import (
+    ConfigError,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Param,
+    PlaitError,
+    ShapeError,
+    check_array,
+    no_grad,
+)
+
+
+class Affine(Module):
+    """y = x W^T + b — a minimal layer written against the core API."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int = 0) -> None:
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.weight = Param(rng.standard_normal((n_out, n_in)))
+        self.bias = Param(rng.standard_normal(n_out))
+        self.register_buffer("calls", np.zeros(1, dtype=np.int64))
+
+    def forward(self, x):
+        x = check_array(x, "Affine", last_dim=self.weight.shape[1])
+        self.save_for_backward(x)
+        self.calls += 1
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dy):
+        x = self.saved()
+        self.weight.accumulate(dy.T @ x)
+        self.bias.accumulate(dy.sum(axis=0))
+        return dy @ self.weight.data
+
+
+class Tanh(Module):
+    def forward(self, x):
+        y = np.tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, dy):
+        return dy * (1 - self.saved() ** 2)
+
+
+class Net(Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = ModuleList([Affine(4, 3, seed=1), Tanh()])
+        self.heads = ModuleDict({"a": Affine(3, 2, seed=2), "b": Affine(3, 1, seed=3)})
+        self.scale = Param(np.ones(1))
+
+
+def test_nested_registration_and_names():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["scale", "encoder.0.weight", "encoder.0.bias", "heads.a.weight", "heads.a.bias",
+                     "heads.b.weight", "heads.b.bias"]
+    assert [n for n, _ in net.named_modules()] == ["", "encoder", "encoder.0", "encoder.1", "heads", "heads.a", "heads.b"]
+    assert net.num_parameters() == 1 + 12 + 3 + 6 + 2 + 3 + 1
+    assert "encoder.0.calls" in net.state_dict()
+
+
+def test_reassigning_attribute_replaces_registration():
+    net = Net()
+    net.scale = 3.0  # a plain value replaces the Param
+    assert "scale" not in dict(net.named_parameters())
+    net.heads = Affine(3, 3)
+    assert "heads.a.weight" not in dict(net.named_parameters())
+
+
+def test_state_dict_round_trip_is_exact():
+    a, b = Net(), Net()
+    for p in b.parameters():
+        p.data[...] = np.random.default_rng(7).standard_normal(p.shape)
+    a.load_state_dict(b.state_dict())
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb and np.array_equal(pa.data, pb.data)
+
+
+def test_load_state_dict_strict_reports_every_problem():
+    net = Net()
+    sd = dict(net.state_dict())
+    del sd["scale"]
+    sd["extra.weight"] = np.zeros(2)
+    with pytest.raises(ConfigError) as err:
+        net.load_state_dict(sd)
+    assert "missing keys: scale" in str(err.value) and "unexpected keys: extra.weight" in str(err.value)
+    result = net.load_state_dict(sd, strict=False)
+    assert result.missing_keys == ["scale"] and result.unexpected_keys == ["extra.weight"]
+
+
+def test_load_state_dict_shape_mismatch_is_always_an_error():
+    net = Net()
+    sd = dict(net.state_dict())
+    sd["heads.a.weight"] = np.zeros((5, 5))
+    with pytest.raises(ShapeError, match=r"heads.a.weight: expected \(2, 3\), got \(5, 5\)"):
+        net.load_state_dict(sd, strict=False)
+
+
+def test_train_eval_propagate():
+    net = Net().eval()
+    assert all(not m.training for m in net.modules())
+    net.train()
+    assert all(m.training for m in net.modules())
+
+
+def test_astype_casts_floats_and_keeps_int_buffers():
+    net = Net().astype(np.float32)
+    assert all(p.dtype == np.float32 for p in net.parameters())
+    assert net.encoder[0].calls.dtype == np.int64
+
+
+def test_to_cpu_is_identity_and_unknown_device_errors():
+    net = Net().to("cpu")
+    assert isinstance(net.scale.data, np.ndarray)
+    with pytest.raises(PlaitError, match="unknown device"):
+        net.to("tpu")
+
+
+def test_repr_is_nested_and_readable():
+    text = repr(Net())
+    assert "(encoder): ModuleList(" in text and "(0): Affine(n_in=4, n_out=3, seed=1)" in text
+
+
+def test_config_requires_registration():
+    with pytest.raises(ConfigError, match="not registered"):
+        Affine(2, 2).config()
+
+
+def test_backward_without_forward_is_a_clear_error():
+    with pytest.raises(PlaitError, match=r"Affine.backward\(\) called without a matching forward"):
+        Affine(2, 2).backward(np.ones((1, 2)))
+
+
+def test_no_grad_caches_nothing():
+    layer = Affine(2, 2)
+    with no_grad():
+        layer(np.ones((1, 2)))
+    assert layer.__dict__["_saved_stack"] == []
+
+
+def test_shared_param_listed_once():
+    a = Affine(3, 3)
+    b = Affine(3, 3)
+    b.weight = a.weight  # tied
+    holder = ModuleList([a, b])
+    assert len(list(holder.parameters())) == 3
+    assert "1.weight" not in holder.state_dict()
+
+
+def test_siamese_weight_sharing_matches_torch():
+    torch = pytest.importorskip("torch")
+    enc = Affine(4, 3, seed=5)
+    act = Tanh()
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+
+    # Plait: the same encoder applied twice, backward in reverse order of the calls.
+    h1 = act(enc(x1))
+    h2 = act(enc(x2))
+    diff = h1 - h2
+    loss = float((diff**2).sum())
+    dh1, dh2 = 2 * diff, -2 * diff
+    dx2 = enc.backward(act.backward(dh2))
+    dx1 = enc.backward(act.backward(dh1))
+
+    w = torch.tensor(enc.weight.data, requires_grad=True)
+    b = torch.tensor(enc.bias.data, requires_grad=True)
+    t1, t2 = torch.tensor(x1, requires_grad=True), torch.tensor(x2, requires_grad=True)
+    tl = ((torch.tanh(t1 @ w.T + b) - torch.tanh(t2 @ w.T + b)) ** 2).sum()
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12)
+    np.testing.assert_allclose(enc.weight.grad, w.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(enc.bias.grad, b.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(dx1, t1.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(dx2, t2.grad.numpy(), rtol=1e-10)
+
+
+def test_zero_grad_keeps_or_drops_buffers():
+    layer = Affine(2, 2)
+    layer(np.ones((1, 2)))
+    layer.backward(np.ones((1, 2)))
+    g = layer.weight.grad
+    layer.zero_grad()
+    assert layer.weight.grad is g and not g.any()
+    layer.zero_grad(set_to_none=True)
+    assert layer.weight.grad is None
+
+
+def test_bad_input_names_the_layer():
+    with pytest.raises(ShapeError, match="Affine: expected input with last dimension 4"):
+        Affine(4, 2)(np.ones((3, 5)))
+    with pytest.raises(TypeError, match="Affine: expected input as a floating-point array"):
+        Affine(4, 2)(np.ones((3, 4), dtype=np.int64))
