@@ -1,7 +1,536 @@
-"""(placeholder: filled by the layers work)."""
+"""Activation functions: element-wise ones, and ``Softmax`` / ``LogSoftmax`` along a dim.
+
+Each activation is a pair of pure functions, ``<name>_forward(x) -> (y, ctx)`` and
+``<name>_backward(dy, ctx) -> dx``, where ``ctx`` is the smallest thing the gradient
+needs (the input, or the output when the derivative is a function of it). The classes
+only validate, cache ``ctx`` and hand it back. Shapes: any ``(...)`` in, same shape out,
+same float dtype. Every formula is written to stay finite for inputs of magnitude 1e4.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Any
 
-LAYERS: dict[str, type] = {}
+from plait.core import ConfigError, Module, ShapeError, check_array, get_array_module
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "SELU",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSoftmax",
+    "Mish",
+    "ReLU",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "erfc",
+    "gelu_backward",
+    "gelu_forward",
+    "log_softmax_backward",
+    "log_softmax_forward",
+    "sigmoid",
+    "softmax_backward",
+    "softmax_forward",
+    "softplus",
+]
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+# -- special functions ----------------------------------------------------------------------
+# erfc by Cephes' rational approximations (relative error ~1e-14 in float64):
+# |x| < 1: 1 - x T(x^2)/U(x^2);  1 <= |x| < 8: exp(-x^2) P(|x|)/Q(|x|);  |x| >= 8: exp(-x^2) R(|x|)/S(|x|).
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+
+
+def _horner(x: Any, coefs: tuple[float, ...], monic: bool = False) -> Any:
+    """sum c_k x^(n-k), highest power first; ``monic`` puts an implicit leading 1 in front."""
+    y = x + coefs[0] if monic else get_array_module(x).full_like(x, coefs[0])
+    for c in coefs[1:]:
+        y *= x
+        y += c
+    return y
+
+
+def erfc(x: Any) -> Any:
+    """Complementary error function, element-wise, in the dtype of ``x`` (NumPy or CuPy)."""
+    xp = get_array_module(x)
+    a = xp.abs(x)
+    out = xp.empty_like(x)
+    small = a < 1.0
+    xs = x[small]
+    out[small] = 1.0 - xs * _horner(xs * xs, _ERF_T) / _horner(xs * xs, _ERF_U, monic=True)
+    for region, num, den in ((~small & (a < 8.0), _ERFC_P, _ERFC_Q), (a >= 8.0, _ERFC_R, _ERFC_S)):
+        xr, ar = x[region], a[region]
+        y = xp.exp(-ar * ar) * _horner(ar, num) / _horner(ar, den, monic=True)
+        out[region] = xp.where(xr < 0, 2.0 - y, y)
+    return out
+
+
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    y = 1.0 / (1.0 + e)
+    return xp.where(x >= 0, y, e * y)
+
+
+def softplus(x: Any) -> Any:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for any x."""
+    xp = get_array_module(x)
+    y = xp.log1p(xp.exp(-xp.abs(x)))
+    y += xp.maximum(x, 0)
+    return y
+
+
+# -- element-wise maths: forward(x) -> (y, ctx), backward(dy, ctx) -> dx ----------------------
+def relu_forward(x: Any) -> tuple[Any, Any]:
+    y = get_array_module(x).maximum(x, 0)
+    return y, y
+
+
+def relu_backward(dy: Any, y: Any) -> Any:
+    return dy * (y > 0)
+
+
+def leaky_relu_forward(x: Any, slope: float) -> tuple[Any, Any]:
+    return get_array_module(x).where(x > 0, x, x * slope), x
+
+
+def leaky_relu_backward(dy: Any, x: Any, slope: float) -> Any:
+    return get_array_module(dy).where(x > 0, dy, dy * slope)
+
+
+def elu_forward(x: Any, alpha: float, scale: float = 1.0) -> tuple[Any, Any]:
+    """scale * (x if x > 0 else alpha (e^x - 1)); SELU is ELU with fixed alpha and scale."""
+    xp = get_array_module(x)
+    neg = xp.expm1(xp.minimum(x, 0))
+    neg *= alpha
+    y = xp.where(x > 0, x, neg)
+    if scale != 1.0:
+        y *= scale
+    return y, x
+
+
+def elu_backward(dy: Any, x: Any, alpha: float, scale: float = 1.0) -> Any:
+    xp = get_array_module(x)
+    slope = xp.exp(xp.minimum(x, 0))
+    slope *= alpha
+    dx = xp.where(x > 0, dy, dy * slope)
+    if scale != 1.0:
+        dx *= scale
+    return dx
+
+
+_SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TANH_K = math.sqrt(2.0 / math.pi)
+_TANH_C = 0.044715
+
+
+def gelu_forward(x: Any, approximate: str = "none") -> tuple[Any, Any]:
+    """x Phi(x) with Phi the normal CDF (exact, through erfc), or the tanh approximation."""
+    xp = get_array_module(x)
+    if approximate == "tanh":
+        inner = x * x
+        inner *= _TANH_C
+        inner += 1.0
+        inner *= x
+        inner *= _TANH_K
+        y = xp.tanh(inner)
+        y += 1.0
+        y *= x
+        y *= 0.5
+        return y, x
+    phi = erfc(x * (-1.0 / _SQRT_2))
+    phi *= 0.5
+    phi *= x
+    return phi, x
+
+
+def gelu_backward(dy: Any, x: Any, approximate: str = "none") -> Any:
+    """d/dx x Phi(x) = Phi(x) + x phi(x); tanh form: 0.5(1+t) + 0.5 x (1-t^2) k (1 + 3c x^2)."""
+    xp = get_array_module(x)
+    if approximate == "tanh":
+        x2 = x * x
+        t = xp.tanh(_TANH_K * x * (1.0 + _TANH_C * x2))
+        dinner = 3.0 * _TANH_C * x2
+        dinner += 1.0
+        dinner *= _TANH_K
+        dinner *= 1.0 - t * t
+        dinner *= x
+        dinner += 1.0 + t
+        dinner *= 0.5
+        dinner *= dy
+        return dinner
+    grad = xp.exp(x * x * -0.5)
+    grad *= _INV_SQRT_2PI
+    grad *= x
+    grad += 0.5 * erfc(x * (-1.0 / _SQRT_2))
+    grad *= dy
+    return grad
+
+
+def silu_forward(x: Any) -> tuple[Any, Any]:
+    return x * sigmoid(x), x
+
+
+def silu_backward(dy: Any, x: Any) -> Any:
+    """d/dx x s(x) = s (1 + x (1 - s))."""
+    s = sigmoid(x)
+    g = 1.0 - s
+    g *= x
+    g += 1.0
+    g *= s
+    g *= dy
+    return g
+
+
+def mish_forward(x: Any) -> tuple[Any, Any]:
+    return x * get_array_module(x).tanh(softplus(x)), x
+
+
+def mish_backward(dy: Any, x: Any) -> Any:
+    """d/dx x tanh(sp(x)) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))."""
+    t = get_array_module(x).tanh(softplus(x))
+    g = 1.0 - t * t
+    g *= x
+    g *= sigmoid(x)
+    g += t
+    g *= dy
+    return g
+
+
+def hardtanh_forward(x: Any, lo: float, hi: float) -> tuple[Any, Any]:
+    return get_array_module(x).clip(x, lo, hi), x
+
+
+def hardtanh_backward(dy: Any, x: Any, lo: float, hi: float) -> Any:
+    """Gradient flows strictly inside (lo, hi), as in torch."""
+    return dy * ((x > lo) & (x < hi))
+
+
+def sigmoid_forward(x: Any) -> tuple[Any, Any]:
+    y = sigmoid(x)
+    return y, y
+
+
+def sigmoid_backward(dy: Any, y: Any) -> Any:
+    g = 1.0 - y
+    g *= y
+    g *= dy
+    return g
+
+
+def tanh_forward(x: Any) -> tuple[Any, Any]:
+    y = get_array_module(x).tanh(x)
+    return y, y
+
+
+def tanh_backward(dy: Any, y: Any) -> Any:
+    g = y * y
+    g -= 1.0
+    g *= -dy
+    return g
+
+
+def softplus_forward(x: Any, beta: float, threshold: float) -> tuple[Any, Any]:
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (torch's rule)."""
+    xp = get_array_module(x)
+    bx = x * beta
+    y = softplus(bx)
+    y /= beta
+    return xp.where(bx > threshold, x, y), x
+
+
+def softplus_backward(dy: Any, x: Any, beta: float, threshold: float) -> Any:
+    xp = get_array_module(x)
+    bx = x * beta
+    return xp.where(bx > threshold, dy, dy * sigmoid(bx))
+
+
+# -- along a dimension ------------------------------------------------------------------------
+def softmax_forward(x: Any, dim: int) -> Any:
+    """exp(x - max) / sum exp(x - max) along ``dim`` (one output buffer, updated in place)."""
+    xp = get_array_module(x)
+    y = x - x.max(axis=dim, keepdims=True)
+    xp.exp(y, out=y)
+    y /= y.sum(axis=dim, keepdims=True)
+    return y
+
+
+def softmax_backward(dy: Any, y: Any, dim: int) -> Any:
+    """Full Jacobian-vector product: dx = y * (dy - sum(dy * y, dim))."""
+    dx = dy * y
+    s = dx.sum(axis=dim, keepdims=True)
+    get_array_module(dy).subtract(dy, s, out=dx)
+    dx *= y
+    return dx
+
+
+def log_softmax_forward(x: Any, dim: int) -> Any:
+    """x - max - log(sum exp(x - max)) along ``dim``."""
+    xp = get_array_module(x)
+    y = x - x.max(axis=dim, keepdims=True)
+    lse = xp.log(xp.exp(y).sum(axis=dim, keepdims=True))
+    y -= lse
+    return y
+
+
+def log_softmax_backward(dy: Any, y: Any, dim: int) -> Any:
+    """dx = dy - softmax(x) * sum(dy, dim), with softmax(x) = exp(y)."""
+    xp = get_array_module(dy)
+    dx = xp.exp(y)
+    dx *= -dy.sum(axis=dim, keepdims=True)
+    dx += dy
+    return dx
+
+
+# -- layers -----------------------------------------------------------------------------------
+class _Activation(Module):
+    """Bookkeeping shared by every activation: validate, cache ctx, check dy's shape."""
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _backward(self, dy: Any, ctx: Any) -> Any:
+        raise NotImplementedError
+
+    def _check_input(self, x: Any) -> Any:
+        return check_array(x, type(self).__name__)
+
+    def forward(self, x: Any) -> Any:
+        x = self._check_input(x)
+        y, ctx = self._forward(x)
+        self.save_for_backward(ctx)
+        return y
+
+    def backward(self, dy: Any) -> Any:
+        ctx = self.saved()
+        name = type(self).__name__
+        dy = check_array(dy, f"{name}.backward", what="output gradient")
+        if dy.shape != ctx.shape:
+            raise ShapeError(f"{name}.backward: expected output gradient of shape {tuple(ctx.shape)}, got {tuple(dy.shape)}")
+        return self._backward(dy.astype(ctx.dtype, copy=False), ctx)
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return relu_forward(x)
+
+    def _backward(self, dy: Any, y: Any) -> Any:
+        return relu_backward(dy, y)
+
+
+class LeakyReLU(_Activation):
+    """x if x > 0 else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return leaky_relu_forward(x, self.negative_slope)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return leaky_relu_backward(dy, x, self.negative_slope)
+
+
+class ELU(_Activation):
+    """x if x > 0 else alpha (exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return elu_forward(x, self.alpha)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return elu_backward(dy, x, self.alpha)
+
+
+class SELU(_Activation):
+    """scale * ELU(x, alpha) with the self-normalising constants of Klambauer et al."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return elu_forward(x, SELU_ALPHA, SELU_SCALE)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return elu_backward(dy, x, SELU_ALPHA, SELU_SCALE)
+
+
+class GELU(_Activation):
+    """x Phi(x); ``approximate="tanh"`` uses 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ConfigError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return gelu_forward(x, self.approximate)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return gelu_backward(dy, x, self.approximate)
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x) (a.k.a. swish)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return silu_forward(x)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return silu_backward(dy, x)
+
+
+class Mish(_Activation):
+    """x * tanh(softplus(x))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return mish_forward(x)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return mish_backward(dy, x)
+
+
+class Hardtanh(_Activation):
+    """clip(x, min_val, max_val)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        if not min_val < max_val:
+            raise ConfigError(f"Hardtanh: min_val ({min_val}) must be below max_val ({max_val})")
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return hardtanh_forward(x, self.min_val, self.max_val)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return hardtanh_backward(dy, x, self.min_val, self.max_val)
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return sigmoid_forward(x)
+
+    def _backward(self, dy: Any, y: Any) -> Any:
+        return sigmoid_backward(dy, y)
+
+
+class Tanh(_Activation):
+    """tanh(x)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return tanh_forward(x)
+
+    def _backward(self, dy: Any, y: Any) -> Any:
+        return tanh_backward(dy, y)
+
+
+class Softplus(_Activation):
+    """log(1 + exp(beta x)) / beta; x itself where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        return softplus_forward(x, self.beta, self.threshold)
+
+    def _backward(self, dy: Any, x: Any) -> Any:
+        return softplus_backward(dy, x, self.beta, self.threshold)
+
+
+class _AlongDim(_Activation):
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = int(dim)
+
+    def _check_input(self, x: Any) -> Any:
+        name = type(self).__name__
+        x = check_array(x, name, ndim_min=1)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ShapeError(f"{name}: dim={self.dim} is out of range for input of shape {tuple(x.shape)}")
+        return x
+
+
+class Softmax(_AlongDim):
+    """exp(x) / sum(exp(x)) along ``dim``; backward is the full Jacobian-vector product."""
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        y = softmax_forward(x, self.dim)
+        return y, y
+
+    def _backward(self, dy: Any, y: Any) -> Any:
+        return softmax_backward(dy, y, self.dim)
+
+
+class LogSoftmax(_AlongDim):
+    """x - logsumexp(x) along ``dim``."""
+
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        y = log_softmax_forward(x, self.dim)
+        return y, y
+
+    def _backward(self, dy: Any, y: Any) -> Any:
+        return log_softmax_backward(dy, y, self.dim)
+
+
+LAYERS: dict[str, type] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "gelu": GELU,
+    "silu": SiLU,
+    "mish": Mish,
+    "selu": SELU,
+    "hardtanh": Hardtanh,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "softplus": Softplus,
+    "softmax": Softmax,
+    "log_softmax": LogSoftmax,
+}
