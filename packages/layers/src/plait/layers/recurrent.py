@@ -1,7 +1,305 @@
-"""(placeholder: filled by the layers work)."""
+"""Recurrent layers: ``RNN`` (tanh/relu), ``LSTM`` and ``GRU``, multi-layer and bidirectional.
+
+Names, argument names, parameter names and layouts follow ``torch.nn.RNN/LSTM/GRU``:
+``weight_ih_l{k}{_reverse}`` (G*H, in), ``weight_hh_l{k}{_reverse}`` (G*H, H),
+``bias_ih_...``/``bias_hh_...`` (G*H,), gate order LSTM (i, f, g, o), GRU (r, z, n).
+
+    out, h_n = rnn(x, h0)              # x: (T, B, F), (B, T, F) with batch_first, or (T, F)
+    out, (h_n, c_n) = lstm(x)          # out: (T, B, D*H); h_n, c_n: (L*D, B, H)
+    dx = lstm.backward(dout, (dh_n, dc_n))       # final-state gradients optional (None)
+    dx, (dh0, dc0) = lstm.backward(dout)         # when an initial state was passed
+
+Per layer and direction the input projection of all steps is one matmul, the loop runs over
+time only (see :mod:`._rnn_cells`) and the weight gradients are one matmul each.
+Dropout (inverted) is applied to the outputs of every layer but the last, in training mode.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Any
 
-LAYERS: dict[str, type] = {}
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
+
+from . import _rnn_cells as cells
+
+__all__ = ["GRU", "LSTM", "RNN"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class _RNNBase(Module):
+    """Shared bookkeeping: parameters, input layouts, layer/direction loops, dropout."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int, bias: bool,
+                 batch_first: bool, dropout: float, bidirectional: bool, dtype: str) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if int(input_size) <= 0 or int(hidden_size) <= 0 or int(num_layers) <= 0:
+            raise ConfigError(f"{name}: input_size, hidden_size and num_layers must be positive, got "
+                              f"{input_size}, {hidden_size}, {num_layers}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"{name}: dropout must lie in [0, 1), got {dropout}")
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.dropout = float(dropout)
+        self.num_directions = 2 if bidirectional else 1
+        gh = _GATES[mode] * self.hidden_size
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        rng = get_rng()
+        for layer in range(self.num_layers):
+            layer_in = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            for direction in range(self.num_directions):
+                sfx = self._suffix(layer, direction)
+                shapes = [("weight_ih", (gh, layer_in)), ("weight_hh", (gh, self.hidden_size))]
+                if self.bias:
+                    shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+                for pname, shape in shapes:  # torch's order and U(-1/sqrt(H), 1/sqrt(H))
+                    setattr(self, pname + sfx, Param(rng.uniform(-bound, bound, size=shape).astype(dtype)))
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _weights(self, layer: int, direction: int) -> tuple[Param, Param, Param | None, Param | None]:
+        sfx = self._suffix(layer, direction)
+        get = self.__dict__["_params"].get
+        return get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx), get("bias_hh" + sfx)
+
+    def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
+        keep = 1.0 - self.dropout
+        draw = xp.asarray(get_rng().random(shape) < keep)
+        return draw.astype(dtype) / keep
+
+    # -- layouts ---------------------------------------------------------------------------
+    def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool) -> Any:
+        if not batched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)
+        return xp.ascontiguousarray(x, dtype=dtype)
+
+    def _from_time_major(self, y: Any, batched: bool) -> Any:
+        if not batched:
+            return y[:, 0, :]
+        return y.transpose(1, 0, 2) if self.batch_first else y
+
+    def _check_state(self, s: Any, what: str, batch: int, batched: bool, dtype: Any, xp: Any) -> Any:
+        """A (L*D, B, H) state (or (L*D, H) for unbatched input) as a time-major array, or zeros."""
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        if s is None:
+            return xp.zeros((LD, batch, H), dtype=dtype)
+        want = (LD, batch, H) if batched else (LD, H)
+        s = check_array(s, type(self).__name__, what=what, ndim=len(want))
+        if tuple(s.shape) != want:
+            raise ShapeError(f"{type(self).__name__}: expected {what} of shape {want}, got shape {tuple(s.shape)}")
+        return xp.ascontiguousarray(s if batched else s[:, None, :], dtype=dtype)
+
+    # -- the stack of layers -----------------------------------------------------------------
+    def _run(self, x: Any, states: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], list[Any]]:
+        """Time-major forward through every layer and direction; returns (out, final states, caches)."""
+        xp = get_array_module(x)
+        T, B = x.shape[:2]
+        D = self.num_directions
+        finals = tuple(xp.empty_like(s) for s in states)
+        layer_input, caches = x, []
+        for layer in range(self.num_layers):
+            outs, dir_caches = [], []
+            for d in range(D):
+                k = layer * D + d
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                xproj = (layer_input.reshape(T * B, -1) @ w_ih.data.T).reshape(T, B, -1)
+                if b_ih is not None:
+                    xproj += b_ih.data
+                    if self.mode != "GRU":
+                        xproj += b_hh.data
+                cache = self._cell_forward(xproj, w_hh.data, b_hh, [s[k] for s in states], bool(d))
+                hs = cache[0]
+                last = 0 if d else T - 1
+                finals[0][k] = hs[last]
+                if self.mode == "LSTM":
+                    finals[1][k] = cache[1][last]
+                outs.append(hs)
+                dir_caches.append(cache)
+            out = outs[0] if D == 1 else xp.concatenate(outs, axis=2)
+            mask = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                mask = self._dropout_mask(out.shape, xp, out.dtype)
+                out = out * mask
+            caches.append((layer_input, dir_caches, [s[layer * D : layer * D + D] for s in states], mask))
+            layer_input = out
+        return layer_input, finals, caches
+
+    def _cell_forward(self, xproj: Any, w_hh: Any, b_hh: Param | None, init: list[Any], reverse: bool) -> tuple:
+        if self.mode == "LSTM":
+            return cells.lstm_forward(xproj, w_hh, init[0], init[1], reverse)
+        if self.mode == "GRU":
+            return cells.gru_forward(xproj, w_hh, None if b_hh is None else b_hh.data, init[0], reverse)
+        return (cells.rnn_forward(xproj, w_hh, init[0], reverse, self.mode == "RNN_RELU"),)
+
+    def _cell_backward(self, dhs: Any, dfinal: list[Any], cache: tuple, init: list[Any], w_hh: Any,
+                       reverse: bool) -> tuple[Any, Any, list[Any]]:
+        """Returns (dgi, dgh, [dh0, (dc0)]) for one layer and direction."""
+        if self.mode == "LSTM":
+            hs, cs, tcs, gates = cache
+            cprev = cells.previous_states(cs, init[1], reverse)
+            dg, dh0, dc0 = cells.lstm_backward(dhs, dfinal[0], dfinal[1], cprev, tcs, gates, w_hh, reverse)
+            return dg, dg, [dh0, dc0]
+        if self.mode == "GRU":
+            hs, gates, hn = cache
+            hprev = cells.previous_states(hs, init[0], reverse)
+            dgi, dgh, dh0 = cells.gru_backward(dhs, dfinal[0], hprev, gates, hn, w_hh, reverse)
+            return dgi, dgh, [dh0]
+        da, dh0 = cells.rnn_backward(dhs, dfinal[0], cache[0], w_hh, reverse, self.mode == "RNN_RELU")
+        return da, da, [dh0]
+
+    def _run_backward(self, dout: Any, dfinals: tuple[Any, ...], caches: list[Any]) -> tuple[Any, tuple[Any, ...]]:
+        xp = get_array_module(dout)
+        T, B = dout.shape[:2]
+        D, H = self.num_directions, self.hidden_size
+        dinits = tuple(xp.empty_like(s) for s in dfinals)
+        d_layer_out = dout
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_input, dir_caches, inits, mask = caches[layer]
+            if mask is not None:
+                d_layer_out = d_layer_out * mask
+            x2d = layer_input.reshape(T * B, -1)
+            dinput = None
+            for d in range(D):
+                k = layer * D + d
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                dhs = d_layer_out[:, :, d * H : (d + 1) * H]
+                dgi, dgh, dstate = self._cell_backward(dhs, [s[k] for s in dfinals], dir_caches[d],
+                                                       [s[d] for s in inits], w_hh.data, bool(d))
+                hprev = cells.previous_states(dir_caches[d][0], inits[0][d], bool(d))
+                dgi2d, dgh2d = dgi.reshape(T * B, -1), dgh.reshape(T * B, -1)
+                w_ih.accumulate(dgi2d.T @ x2d)
+                w_hh.accumulate(dgh2d.T @ hprev.reshape(T * B, H))
+                if b_ih is not None:
+                    b_ih.accumulate(dgi2d.sum(axis=0))
+                    b_hh.accumulate(dgh2d.sum(axis=0))
+                part = dgi2d @ w_ih.data
+                dinput = part if dinput is None else dinput + part
+                for target, value in zip(dinits, dstate):
+                    target[k] = value
+            d_layer_out = dinput.reshape(T, B, -1)
+        return d_layer_out, dinits
+
+    # -- public API ------------------------------------------------------------------------------
+    def _forward(self, x: Any, init: tuple[Any, ...] | None, names: tuple[str, ...]) -> tuple[Any, tuple[Any, ...]]:
+        name = type(self).__name__
+        x = check_array(x, name, ndim=(2, 3), last_dim=self.input_size)
+        if x.shape[0] == 0 or (x.ndim == 3 and x.shape[1] == 0):
+            raise ShapeError(f"{name}: expected a non-empty sequence, got shape {tuple(x.shape)}")
+        xp = get_array_module(x)
+        dtype = self.weight_ih_l0.data.dtype
+        batched = x.ndim == 3
+        xt = self._to_time_major(x, dtype, xp, batched)
+        given = init is not None
+        init = init if given else (None,) * len(names)
+        states = tuple(self._check_state(s, n, xt.shape[1], batched, dtype, xp) for s, n in zip(init, names))
+        out, finals, caches = self._run(xt, states)
+        self.save_for_backward((caches, batched, given, tuple(xt.shape)))
+        return self._from_time_major(out, batched), tuple(f if batched else f[:, 0, :] for f in finals)
+
+    def _backward(self, dout: Any, dfinals: tuple[Any, ...] | None, names: tuple[str, ...]) -> tuple[Any, Any]:
+        name = f"{type(self).__name__}.backward"
+        caches, batched, given, (T, B, _) = self.saved()
+        xp = get_array_module(caches[0][0])
+        dtype = caches[0][0].dtype
+        D, H = self.num_directions, self.hidden_size
+        if dout is None:
+            dt = xp.zeros((T, B, D * H), dtype=dtype)
+        else:
+            want = (T, D * H) if not batched else ((B, T, D * H) if self.batch_first else (T, B, D * H))
+            dout = check_array(dout, name, what="output gradient", ndim=len(want))
+            if tuple(dout.shape) != want:
+                raise ShapeError(f"{name}: expected output gradient of shape {want}, got {tuple(dout.shape)}")
+            dt = self._to_time_major(dout, dtype, xp, batched)
+        dfinals = dfinals if dfinals is not None else (None,) * len(names)
+        dstates = tuple(self._check_state(g, "gradient of " + n.replace("initial", "final"), B, batched, dtype, xp)
+                        for g, n in zip(dfinals, names))
+        dx, dinits = self._run_backward(dt, dstates, caches)
+        dx = self._from_time_major(dx, batched)
+        if not given:
+            return dx, None
+        return dx, tuple(g if batched else g[:, 0, :] for g in dinits)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        for flag in ("batch_first", "bidirectional"):
+            if getattr(self, flag):
+                s += f", {flag}=True"
+        if not self.bias:
+            s += ", bias=False"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s
+
+
+class _SingleStateRNN(_RNNBase):
+    """RNN and GRU: one state ``h``; ``forward`` returns (out, h_n)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (L*D, B, H) or None."""
+        out, (h_n,) = self._forward(x, None if hx is None else (hx,), ("initial hidden state",))
+        return out, h_n
+
+    def backward(self, dout: Any, dh_n: Any = None) -> Any:
+        """Returns dx, or (dx, dh0) when an initial state was passed to forward."""
+        dx, dinit = self._backward(dout, (dh_n,), ("initial hidden state",))
+        return dx if dinit is None else (dx, dinit[0])
+
+
+class RNN(_SingleStateRNN):
+    """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: str = "float32") -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ConfigError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, dtype)
+
+
+class GRU(_SingleStateRNN):
+    """GRU with torch's equations: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: str = "float32") -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+class LSTM(_RNNBase):
+    """LSTM: gates (i, f, g, o); c' = f c + i g; h' = o tanh(c'). ``forward`` returns (out, (h_n, c_n))."""
+
+    _NAMES = ("initial hidden state", "initial cell state")
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: str = "float32") -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+    def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each (L*D, B, H), or None."""
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ShapeError(f"LSTM: expected the initial state as a pair (h0, c0), got {type(hx).__name__}")
+        out, (h_n, c_n) = self._forward(x, None if hx is None else tuple(hx), self._NAMES)
+        return out, (h_n, c_n)
+
+    def backward(self, dout: Any, dstate: tuple[Any, Any] | None = None) -> Any:
+        """Returns dx, or (dx, (dh0, dc0)) when an initial state was passed to forward."""
+        if dstate is not None and (not isinstance(dstate, (tuple, list)) or len(dstate) != 2):
+            raise ShapeError("LSTM.backward: expected the final-state gradient as a pair (dh_n, dc_n) or None, "
+                             f"got {type(dstate).__name__}")
+        dx, dinit = self._backward(dout, None if dstate is None else tuple(dstate), self._NAMES)
+        return dx if dinit is None else (dx, dinit)
+
+
+LAYERS: dict[str, type] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
