@@ -1,7 +1,220 @@
-"""(placeholder: filled by the layers work)."""
+"""Convolutions: ``Conv1d``, ``Conv2d``, ``ConvTranspose2d`` (PyTorch's arguments and layouts).
+
+``Conv2d.weight`` is (out, in/groups, kh, kw), ``ConvTranspose2d.weight`` is
+(in, out/groups, kh, kw) and ``Conv1d.weight`` is (out, in/groups, k), each initialised
+as torch does (Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+The maths (im2col GEMMs, col2im) is in :mod:`._conv_maths`; 1-D runs as 2-D with H = 1.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Sequence
+from typing import Any
 
-LAYERS: dict[str, type] = {}
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_rng
+from plait.core.initializers import KaimingUniform, Uniform
+
+from ._conv_maths import (
+    Pads,
+    conv2d_backward,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    out_size,
+)
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+
+IntOrTuple = int | Sequence[int]
+
+
+def _tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> tuple[int, ...]:
+    items = (value,) * n if isinstance(value, int) else tuple(value)
+    if len(items) != n or not all(isinstance(v, int) and v >= minimum for v in items):
+        raise ConfigError(f"{where}: {what} must be an int >= {minimum} or {n} of them, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def _check_channels(where: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ConfigError(f"{where}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                          f"must both be divisible by groups ({groups})")
+
+
+class _Conv(Module):
+    """Bookkeeping shared by Conv1d and Conv2d; the geometry is kept in 2-D form."""
+
+    _name = ""
+    _nd = 2
+
+    def _setup(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple,
+               padding: str | IntOrTuple, dilation: IntOrTuple, groups: int, bias: bool, padding_mode: str,
+               dtype: str) -> None:
+        nd, name = self._nd, self._name
+        _check_channels(name, in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = _tuple(kernel_size, nd, "kernel_size", name, 1)
+        self.stride = _tuple(stride, nd, "stride", name, 1)
+        self.dilation = _tuple(dilation, nd, "dilation", name, 1)
+        self.padding_mode = padding_mode
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ConfigError(f"{name}: padding must be 'same', 'valid', an int or a tuple, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ConfigError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
+            self.padding: str | tuple[int, ...] = padding
+            totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(self.kernel_size, self.dilation)]
+            pads = tuple((t // 2, t - t // 2) for t in totals)  # as torch: the odd pixel goes after
+        else:
+            self.padding = _tuple(padding, nd, "padding", name, 0)
+            pads = tuple((p, p) for p in self.padding)
+        lift = 2 - nd  # 1-D as 2-D: prepend a unit height
+        self._pads2: Pads = ((0, 0),) * lift + pads  # type: ignore[assignment]
+        self._k2 = (1,) * lift + self.kernel_size
+        self._s2 = (1,) * lift + self.stride
+        self._d2 = (1,) * lift + self.dilation
+        fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        rng = get_rng()
+        self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.out_channels, rng, dtype))
+        bound = 1.0 / math.sqrt(fan_in)
+        self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
+
+    def _as_4d(self, a: Any) -> Any:
+        return a if self._nd == 2 else a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+    def forward(self, x: Any) -> Any:
+        x = check_array(x, self._name, ndim=self._nd + 2, dims={1: self.in_channels})
+        x4 = self._as_4d(x)
+        h, w = x4.shape[2:]
+        ho = out_size(h, self._k2[0], self._s2[0], self._pads2[0], self._d2[0])
+        wo = out_size(w, self._k2[1], self._s2[1], self._pads2[1], self._d2[1])
+        if ho < 1 or wo < 1:
+            raise ShapeError(f"{self._name}: input of shape {tuple(x.shape)} is smaller than the kernel "
+                             f"{self.kernel_size} (dilation {self.dilation}, padding {self.padding})")
+        weight = self.weight.data.astype(x.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
+        bias = None if self.bias is None else self.bias.data.astype(x.dtype, copy=False)
+        y, cols = conv2d_forward(x4, weight, bias, self._s2, self._pads2, self._d2, self.groups)
+        self.save_for_backward((cols, (h, w), y.shape))
+        return y if self._nd == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
+
+    def backward(self, dy: Any) -> Any:
+        cols, x_hw, y_shape = self.saved()
+        dy = check_array(dy, f"{self._name}.backward", what="output gradient", ndim=self._nd + 2)
+        dy4 = self._as_4d(dy)
+        if tuple(dy4.shape) != tuple(y_shape):
+            want = y_shape if self._nd == 2 else (y_shape[0], y_shape[1], y_shape[3])
+            raise ShapeError(f"{self._name}.backward: expected output gradient of shape {tuple(want)}, got shape {tuple(dy.shape)}")
+        weight = self.weight.data.astype(dy.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
+        dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2, self.groups)
+        self.weight.accumulate(dweight.reshape(self.weight.shape))
+        if self.bias is not None:
+            self.bias.accumulate(dbias)
+        return dx if self._nd == 2 else dx.reshape(dx.shape[0], dx.shape[1], dx.shape[3])
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
+
+
+class Conv1d(_Conv):
+    """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``."""
+
+    _name = "Conv1d"
+    _nd = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: str | IntOrTuple = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: str = "float32") -> None:
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype)
+
+
+class Conv2d(_Conv):
+    """2-D convolution, x: (N, C_in, H, W) -> (N, C_out, H_out, W_out), as ``torch.nn.Conv2d``.
+
+    ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1; for an even kernel
+    span the extra pixel goes to the bottom/right, as torch).
+    """
+
+    _name = "Conv2d"
+    _nd = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: str | IntOrTuple = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: str = "float32") -> None:
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype)
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (the gradient of Conv2d w.r.t. its input), as ``torch.nn.ConvTranspose2d``.
+
+    x: (N, C_in, H, W) -> (N, C_out, H_out, W_out) with
+    H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    ``weight`` is (C_in, C_out/groups, kh, kw).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", dtype: str = "float32") -> None:
+        super().__init__()
+        name = "ConvTranspose2d"
+        _check_channels(name, in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = _tuple(kernel_size, 2, "kernel_size", name, 1)
+        self.stride = _tuple(stride, 2, "stride", name, 1)
+        self.padding = _tuple(padding, 2, "padding", name, 0)
+        self.output_padding = _tuple(output_padding, 2, "output_padding", name, 0)
+        self.dilation = _tuple(dilation, 2, "dilation", name, 1)
+        self.padding_mode = padding_mode
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= max(s, d):
+                raise ConfigError(f"{name}: output_padding {self.output_padding} must be smaller than "
+                                  f"either stride {self.stride} or dilation {self.dilation}")
+        fan_in = (self.out_channels // self.groups) * math.prod(self.kernel_size)  # torch: dim 1 of the weight
+        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        rng = get_rng()
+        self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.in_channels, rng, dtype))
+        bound = 1.0 / math.sqrt(fan_in)
+        self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
+
+    def forward(self, x: Any) -> Any:
+        x = check_array(x, "ConvTranspose2d", ndim=4, dims={1: self.in_channels})
+        out_hw = [(s - 1) * st - 2 * p + d * (k - 1) + op + 1 for s, st, p, d, k, op in
+                  zip(x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size, self.output_padding)]
+        if min(out_hw) < 1:
+            raise ShapeError(f"ConvTranspose2d: input of shape {tuple(x.shape)} gives an empty output {tuple(out_hw)}")
+        weight = self.weight.data.astype(x.dtype, copy=False)
+        bias = None if self.bias is None else self.bias.data.astype(x.dtype, copy=False)
+        y, x_g = conv_transpose2d_forward(x, weight, bias, self.stride, self.padding, self.output_padding,
+                                          self.dilation, self.groups)
+        self.save_for_backward((x_g, tuple(x.shape[2:]), y.shape))
+        return y
+
+    def backward(self, dy: Any) -> Any:
+        x_g, x_hw, y_shape = self.saved()
+        dy = check_array(dy, "ConvTranspose2d.backward", what="output gradient", ndim=4)
+        if tuple(dy.shape) != tuple(y_shape):
+            raise ShapeError(f"ConvTranspose2d.backward: expected output gradient of shape {tuple(y_shape)}, "
+                             f"got shape {tuple(dy.shape)}")
+        weight = self.weight.data.astype(dy.dtype, copy=False)
+        dx, dweight, dbias = conv_transpose2d_backward(dy, x_g, weight, x_hw, self.stride, self.padding,
+                                                       self.dilation, self.groups)
+        self.weight.accumulate(dweight)
+        if self.bias is not None:
+            self.bias.accumulate(dbias)
+        return dx
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, output_padding={self.output_padding}, dilation={self.dilation}, "
+                f"groups={self.groups}, bias={self.bias is not None}")
+
+
+LAYERS: dict[str, type] = {"conv1d": Conv1d, "conv2d": Conv2d, "conv_transpose2d": ConvTranspose2d}

@@ -1,0 +1,177 @@
+"""The maths of 2-D convolution as GEMMs over im2col columns (1-D runs as 2-D with H = 1).
+
+Layouts (G groups, C = G * Cg input channels, O = G * Og output channels)::
+
+    x     (N, C, H, W)             weight (O, Cg, kh, kw)
+    cols  (C, kh, kw, N, Ho, Wo)   = (G, Cg*kh*kw, N*Ho*Wo) as a matrix stack
+    y     (N, O, Ho, Wo)
+
+    forward      y_g   = W_g @ cols_g                      one GEMM per group, batched
+    weight grad  dW_g  = dy_g @ cols_g^T                   one GEMM per group, batched
+    input grad   dcols = W_g^T @ dy_g, then col2im: kh*kw strided adds into dx
+
+A transposed convolution is the input gradient of a convolution, and its input
+gradient is a convolution, so the same three pieces serve ``ConvTranspose2d``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import get_array_module
+
+__all__ = [
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
+    "im2col",
+    "pad2d",
+]
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+
+def _span(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+def pad2d(x: Any, pads: Pads) -> Any:
+    """Zero-pad the last two axes of x (…, H, W) by ((top, bottom), (left, right))."""
+    (t, b), (left, r) = pads
+    if not (t or b or left or r):
+        return x
+    xp = get_array_module(x)
+    h, w = x.shape[-2:]
+    out = xp.zeros(x.shape[:-2] + (h + t + b, w + left + r), dtype=x.dtype)
+    out[..., t:t + h, left:left + w] = x
+    return out
+
+
+def window_view(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> Any:
+    """Read-only view (N, C, Ho, Wo, kh, kw) of every receptive field of xpad (N, C, Hp, Wp)."""
+    xp = get_array_module(xpad)
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    sliding = getattr(xp.lib.stride_tricks, "sliding_window_view", None)
+    if sliding is not None:
+        view = sliding(xpad, (_span(kh, dh), _span(kw, dw)), axis=(2, 3))
+        return view[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]
+    n, c = xpad.shape[:2]
+    s = xpad.strides
+    return xp.lib.stride_tricks.as_strided(
+        xpad, shape=(n, c, ho, wo, kh, kw), strides=(s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw)
+    )
+
+
+def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> Any:
+    """Columns (C, kh, kw, N, Ho, Wo), contiguous, of the padded input (N, C, Hp, Wp)."""
+    xp = get_array_module(xpad)
+    view = window_view(xpad, kernel, stride, dilation, out_hw)
+    cols = xp.empty((xpad.shape[1], *kernel, xpad.shape[0], *out_hw), dtype=xpad.dtype)
+    cols[...] = view.transpose(1, 4, 5, 0, 2, 3)
+    return cols
+
+
+def col2im(cols: Any, padded_hw: Pair, stride: Pair, dilation: Pair) -> Any:
+    """Sum columns (C, kh, kw, N, Ho, Wo) back onto their pixels: (C, N, Hp, Wp), kh*kw strided adds."""
+    xp = get_array_module(cols)
+    c, kh, kw, n, ho, wo = cols.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    out = xp.zeros((c, n, *padded_hw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw
+            out[:, :, top : top + (ho - 1) * sh + 1 : sh, left : left + (wo - 1) * sw + 1 : sw] += cols[:, i, j]
+    return out
+
+
+def _bmm(a: Any, b: Any) -> Any:
+    """Batched matrix product over the leading group axis (a plain GEMM for one group)."""
+    return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
+
+
+def _nchw_from_cnhw(a: Any, pads: Pads | None = None) -> Any:
+    """(C, N, H, W) -> contiguous (N, C, H', W'), cropping pads first."""
+    xp = get_array_module(a)
+    if pads is not None:
+        (t, b), (left, r) = pads
+        a = a[:, :, t : a.shape[2] - b, left : a.shape[3] - r]
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3))
+
+
+def _group_rows(a_nchw: Any, groups: int) -> Any:
+    """(N, C, H, W) -> contiguous (G, C/G, N*H*W)."""
+    xp = get_array_module(a_nchw)
+    n, c = a_nchw.shape[:2]
+    return xp.ascontiguousarray(a_nchw.transpose(1, 0, 2, 3)).reshape(groups, c // groups, -1)
+
+
+def out_size(size: int, kernel: int, stride: int, pad: Pair, dilation: int) -> int:
+    return (size + pad[0] + pad[1] - _span(kernel, dilation)) // stride + 1
+
+
+# -- convolution ----------------------------------------------------------------------------------
+def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pads, dilation: Pair,
+                   groups: int) -> tuple[Any, Any]:
+    """y (N, O, Ho, Wo) and the columns cols (C, kh, kw, N, Ho, Wo) that backward needs."""
+    xp = get_array_module(x)
+    n, _, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    ho, wo = out_size(h, kh, stride[0], pads[0], dilation[0]), out_size(w, kw, stride[1], pads[1], dilation[1])
+    cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation, (ho, wo))
+    y_onhw = _bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
+    y = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    y[...] = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+    if bias is not None:
+        y += bias[:, None, None]
+    return y, cols
+
+
+def conv2d_backward(dy: Any, cols: Any, weight: Any, x_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
+                    groups: int) -> tuple[Any, Any, Any]:
+    """(dx (N, C, H, W), dweight like weight, dbias (O,)) from dy (N, O, Ho, Wo)."""
+    o = weight.shape[0]
+    dy_g = _group_rows(dy, groups)  # (G, Og, N*Ho*Wo)
+    cols_g = cols.reshape(groups, -1, dy_g.shape[-1])
+    dweight = _bmm(dy_g, cols_g.transpose(0, 2, 1)).reshape(weight.shape)
+    dbias = dy_g.reshape(o, -1).sum(axis=1)
+    dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
+    padded = (x_hw[0] + sum(pads[0]), x_hw[1] + sum(pads[1]))
+    dx = _nchw_from_cnhw(col2im(dcols, padded, stride, dilation), pads)
+    return dx, dweight, dbias
+
+
+# -- transposed convolution ----------------------------------------------------------------------------
+def conv_transpose2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, padding: Pair,
+                             output_padding: Pair, dilation: Pair, groups: int) -> tuple[Any, Any]:
+    """y (N, Cout, Ho, Wo) from x (N, Cin, H, W), weight (Cin, Cout/G, kh, kw); also x as group rows."""
+    n, cin, h, w = x.shape
+    _, cout_g, kh, kw = weight.shape
+    full = tuple((s - 1) * st + _span(k, d) + op for s, st, k, d, op in
+                 zip((h, w), stride, (kh, kw), dilation, output_padding))
+    x_g = _group_rows(x, groups)  # (G, Cin_g, N*H*W)
+    w_g = weight.reshape(groups, cin // groups, -1)  # (G, Cin_g, Cout_g*kh*kw)
+    dcols = _bmm(w_g.transpose(0, 2, 1), x_g).reshape(cout_g * groups, kh, kw, n, h, w)
+    pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    y = _nchw_from_cnhw(col2im(dcols, full, stride, dilation), pads)
+    if bias is not None:
+        y += bias[:, None, None]
+    return y, x_g
+
+
+def conv_transpose2d_backward(dy: Any, x_g: Any, weight: Any, x_hw: Pair, stride: Pair, padding: Pair,
+                              dilation: Pair, groups: int) -> tuple[Any, Any, Any]:
+    """(dx (N, Cin, H, W), dweight, dbias (Cout,)) from dy (N, Cout, Ho, Wo): a convolution of dy."""
+    xp = get_array_module(dy)
+    n, cout = dy.shape[:2]
+    cin, _, kh, kw = weight.shape
+    pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    cols = im2col(pad2d(dy, pads), (kh, kw), stride, dilation, x_hw)  # (Cout, kh, kw, N, H, W)
+    cols_g = cols.reshape(groups, -1, x_g.shape[-1])
+    dweight = _bmm(x_g, cols_g.transpose(0, 2, 1)).reshape(weight.shape)
+    dx_g = _bmm(weight.reshape(groups, cin // groups, -1), cols_g)  # (G, Cin_g, N*H*W)
+    dx = xp.ascontiguousarray(dx_g.reshape(cin, n, *x_hw).transpose(1, 0, 2, 3))
+    dbias = xp.einsum("ncp->c", dy.reshape(n, cout, -1))
+    return dx, dweight, dbias
