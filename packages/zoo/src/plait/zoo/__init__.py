@@ -1,1 +1,38 @@
-"""Models by name: MLP, CNN, ResNet, RNN/LSTM/GRU, GPT, Transformer; save/load; generation."""
+"""Models by name: MLP, CNN, ResNet, RNN/LSTM/GRU, GPT, Transformer; save/load; generation.
+
+    import plait.zoo as zoo
+    model = zoo.create("gpt-mini", dropout=0.1)
+    zoo.list_models("gpt*")
+    zoo.save(model, "runs/gpt"); same = zoo.load("runs/gpt")
+"""
+
+from __future__ import annotations
+
+from .catalog import (
+    ModelCatalog,
+    Preset,
+    create,
+    is_preset,
+    list_models,
+    model_config,
+    register_model,
+    register_preset,
+)
+from .serialization import load, load_weights, read_config, save
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelCatalog",
+    "Preset",
+    "create",
+    "is_preset",
+    "list_models",
+    "load",
+    "load_weights",
+    "model_config",
+    "read_config",
+    "register_model",
+    "register_preset",
+    "save",
+]

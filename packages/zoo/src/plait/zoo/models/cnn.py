@@ -1,0 +1,80 @@
+"""``cnn``: a LeNet-style network, [conv -> (batch norm) -> activation -> pool] x n -> MLP head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from plait.core import ConfigError, Module, ModuleList, check_array
+
+from ..builders import LayerSpec, build_layer, run_backward, run_forward
+from ..catalog import register_model
+
+__all__ = ["CNN"]
+
+
+def _per_layer(value: int | Sequence[int], n: int, name: str) -> list[int]:
+    values = [int(value)] * n if isinstance(value, int) else [int(v) for v in value]
+    if len(values) != n:
+        raise ConfigError(f"cnn: {name} needs one value per conv layer ({n}), got {value!r}")
+    return values
+
+
+@register_model("cnn")
+class CNN(Module):
+    """x: (B, in_channels, image_size, image_size) -> logits (B, num_classes).
+
+    The defaults are LeNet-5 for 28x28 images: conv 5x5 (pad 2) 6 -> pool -> conv 5x5 16
+    -> pool -> 120 -> 84 -> 10. ``pool`` is a layer spec built with ``kernel_size=2``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        image_size: int = 28,
+        channels: Sequence[int] = (6, 16),
+        kernel_size: int | Sequence[int] = 5,
+        padding: int | Sequence[int] = (2, 0),
+        hidden: Sequence[int] = (120, 84),
+        activation: LayerSpec = "relu",
+        pool: LayerSpec = "max_pool2d",
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        n = len(channels)
+        kernels = _per_layer(kernel_size, n, "kernel_size")
+        pads = _per_layer(padding, n, "padding")
+        self.in_channels, self.image_size = int(in_channels), int(image_size)
+        layers: list[Module] = []
+        size, c_in = self.image_size, self.in_channels
+        for c_out, k, p in zip(channels, kernels, pads):
+            layers.append(build_layer("conv2d", c_in, int(c_out), k, padding=p, where="cnn"))
+            if batch_norm:
+                layers.append(build_layer("batch_norm2d", int(c_out), where="cnn"))
+            layers.append(build_layer(activation, where="cnn activation"))
+            layers.append(build_layer(pool, kernel_size=2, where="cnn pool"))
+            size = (size + 2 * p - k + 1) // 2
+            c_in = int(c_out)
+            if size < 1:
+                raise ConfigError(f"cnn: a {image_size}x{image_size} image shrinks to nothing after {len(layers)} layers")
+        self.features = ModuleList(layers)
+        head: list[Module] = [build_layer("flatten", where="cnn")]
+        width = c_in * size * size
+        for h in hidden:
+            head.append(build_layer("linear", width, int(h), where="cnn"))
+            head.append(build_layer(activation, where="cnn activation"))
+            if dropout > 0:
+                head.append(build_layer("dropout", p=dropout, where="cnn"))
+            width = int(h)
+        head.append(build_layer("linear", width, int(num_classes), where="cnn"))
+        self.classifier = ModuleList(head)
+
+    def forward(self, x: Any) -> Any:
+        size = self.image_size
+        x = check_array(x, "cnn", ndim=4, dims={1: self.in_channels, 2: size, 3: size})
+        return run_forward(self.classifier, run_forward(self.features, x))
+
+    def backward(self, dlogits: Any) -> Any:
+        return run_backward(self.features, run_backward(self.classifier, dlogits))

@@ -1,0 +1,67 @@
+"""``mlp``: a multilayer perceptron, Linear -> [norm] -> activation -> [dropout] per hidden layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from plait.core import ConfigError, Module, ModuleList, ShapeError, check_array
+
+from ..builders import LayerSpec, build_layer, run_backward, run_forward
+from ..catalog import register_model
+
+__all__ = ["MLP"]
+
+
+@register_model("mlp")
+class MLP(Module):
+    """x: (B, sizes[0]) or (B, ...) with prod(...) == sizes[0] (flattened) -> (B, sizes[-1]).
+
+    Each hidden layer is ``Linear -> norm(width) -> activation -> Dropout(dropout)``; the
+    last layer is a plain Linear (logits). ``activation`` and ``norm`` are layer specs: a
+    registered name or a ``{"type": name, ...}`` dict; ``norm`` is built with the width.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int] = (784, 256, 10),
+        activation: LayerSpec = "relu",
+        dropout: float = 0.0,
+        norm: LayerSpec | None = None,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ConfigError(f"mlp: sizes must list at least an input and an output width >= 1, got {sizes}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"mlp: dropout must lie in [0, 1), got {dropout}")
+        self.sizes = sizes
+        layers: list[Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(build_layer("linear", n_in, n_out, bias=bias, where="mlp"))
+            if i < len(sizes) - 2:
+                if norm is not None:
+                    layers.append(build_layer(norm, n_out, where="mlp norm"))
+                layers.append(build_layer(activation, where="mlp activation"))
+                if dropout > 0:
+                    layers.append(build_layer("dropout", p=dropout, where="mlp"))
+        self.layers = ModuleList(layers)
+
+    def forward(self, x: Any) -> Any:
+        x = check_array(x, "mlp", ndim_min=2)
+        shape = x.shape
+        if x.ndim > 2:
+            x = x.reshape(shape[0], -1)
+        if x.shape[1] != self.sizes[0]:
+            raise ShapeError(
+                f"mlp: expected input (B, {self.sizes[0]}) or (B, ...) with {self.sizes[0]} features per sample, "
+                f"got shape {shape}"
+            )
+        self.save_for_backward(shape)
+        return run_forward(self.layers, x)
+
+    def backward(self, dy: Any) -> Any:
+        shape = self.saved()
+        return run_backward(self.layers, dy).reshape(shape)
+

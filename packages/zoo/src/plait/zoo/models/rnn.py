@@ -1,0 +1,143 @@
+"""``rnn_lm`` (next-token language model) and ``rnn_classifier`` over RNN / LSTM / GRU cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import ConfigError, Module, check_int_array, get_array_module
+
+from ..builders import build_layer
+from ..catalog import register_model
+
+__all__ = ["RNNClassifier", "RNNLanguageModel", "RecurrentCache"]
+
+_CELLS = ("rnn", "lstm", "gru")
+
+
+class RecurrentCache:
+    """The running state of an ``rnn_lm`` during generation: ``state`` (h or (h, c)), ``length`` tokens seen."""
+
+    def __init__(self) -> None:
+        self.state: Any = None
+        self.length = 0
+
+
+def _check_cell(cell: str, where: str) -> None:
+    if cell not in _CELLS:
+        raise ConfigError(f"{where}: cell must be one of {', '.join(_CELLS)}, got {cell!r}")
+
+
+@register_model("rnn_lm")
+class RNNLanguageModel(Module):
+    """ids (B, T) ints -> next-token logits (B, T, vocab_size).
+
+    Embedding -> ``cell`` (num_layers, batch_first) -> Dropout -> Linear; ``tie_weights``
+    shares the embedding matrix with the output layer (needs embed_dim == hidden_size).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 65,
+        embed_dim: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_cell(cell, "rnn_lm")
+        if tie_weights and embed_dim != hidden_size:
+            raise ConfigError(f"rnn_lm: tie_weights needs embed_dim == hidden_size, got {embed_dim} and {hidden_size}")
+        self.vocab_size = int(vocab_size)
+        self.embed = build_layer("embedding", self.vocab_size, int(embed_dim), where="rnn_lm")
+        self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
+                               dropout=float(dropout) if num_layers > 1 else 0.0, where="rnn_lm")
+        self.drop = build_layer("dropout", p=float(dropout), where="rnn_lm")
+        self.head = build_layer("linear", int(hidden_size), self.vocab_size, where="rnn_lm")
+        if tie_weights:
+            self.head.weight = self.embed.weight
+
+    def new_cache(self, batch: int) -> RecurrentCache:
+        """An empty state for :func:`plait.zoo.generation.generate`."""
+        return RecurrentCache()
+
+    def forward(self, ids: Any, cache: RecurrentCache | None = None) -> Any:
+        ids = check_int_array(ids, "rnn_lm", what="token ids", ndim=2, high=self.vocab_size)
+        x = self.embed(ids)
+        hx = cache.state if cache is not None else None
+        out, state = self.rnn(x, hx)
+        if cache is not None:
+            cache.state, cache.length = state, cache.length + ids.shape[1]
+        self.save_for_backward(hx is not None)
+        return self.head(self.drop(out))
+
+    def backward(self, dlogits: Any) -> None:
+        had_state = self.saved()
+        dout = self.drop.backward(self.head.backward(dlogits))
+        dx = self.rnn.backward(dout, None)
+        self.embed.backward(dx[0] if had_state else dx)
+        return None
+
+
+@register_model("rnn_classifier")
+class RNNClassifier(Module):
+    """ids (B, T) ints -> class logits (B, num_classes).
+
+    Embedding -> ``cell`` -> features -> Dropout -> Linear. ``pooling="last"`` uses the last
+    layer's final hidden state (both directions when bidirectional), ``"mean"`` the mean
+    of the outputs over time.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 10000,
+        num_classes: int = 2,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        _check_cell(cell, "rnn_classifier")
+        if pooling not in ("last", "mean"):
+            raise ConfigError(f"rnn_classifier: pooling must be 'last' or 'mean', got {pooling!r}")
+        self.vocab_size, self.pooling, self.cell = int(vocab_size), pooling, cell
+        self.directions = 2 if bidirectional else 1
+        self.embed = build_layer("embedding", self.vocab_size, int(embed_dim), where="rnn_classifier")
+        self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
+                               bidirectional=bool(bidirectional), dropout=float(dropout) if num_layers > 1 else 0.0,
+                               where="rnn_classifier")
+        self.drop = build_layer("dropout", p=float(dropout), where="rnn_classifier")
+        self.head = build_layer("linear", self.directions * int(hidden_size), int(num_classes), where="rnn_classifier")
+
+    def forward(self, ids: Any) -> Any:
+        ids = check_int_array(ids, "rnn_classifier", what="token ids", ndim=2, high=self.vocab_size)
+        out, state = self.rnn(self.embed(ids))
+        h_n = state[0] if self.cell == "lstm" else state  # (L*D, B, H)
+        if self.pooling == "last":
+            last = h_n[-self.directions:]  # (D, B, H)
+            feats = last.transpose(1, 0, 2).reshape(last.shape[1], -1)
+        else:
+            feats = out.mean(axis=1)
+        self.save_for_backward((tuple(out.shape), tuple(h_n.shape)))
+        return self.head(self.drop(feats))
+
+    def backward(self, dlogits: Any) -> None:
+        out_shape, h_shape = self.saved()
+        dfeats = self.drop.backward(self.head.backward(dlogits))
+        xp = get_array_module(dfeats)
+        if self.pooling == "last":
+            dh = xp.zeros(h_shape, dtype=dfeats.dtype)
+            d, b = self.directions, h_shape[1]
+            dh[-d:] = dfeats.reshape(b, d, -1).transpose(1, 0, 2)
+            dstate = (dh, None) if self.cell == "lstm" else dh
+            dx = self.rnn.backward(None, dstate)
+        else:
+            dout = xp.broadcast_to(dfeats[:, None, :] / out_shape[1], out_shape)
+            dx = self.rnn.backward(xp.ascontiguousarray(dout), None)
+        self.embed.backward(dx)
+        return None
