@@ -1,7 +1,286 @@
-"""(placeholder: filled by the layers work)."""
+"""Multi-head attention (self and cross, GQA/MQA, causal, RoPE) and its KV cache.
+
+    mha = MultiHeadAttention(256, 8, num_kv_heads=2, causal=True, rope=True)
+    y = mha(x)                                   # x: (B, T, E) -> (B, T, E), batch first
+    y = mha(x, context)                          # cross-attention over context (B, S, kdim)
+    dx = mha.backward(dy)                        # or (dx, dcontext) for cross-attention
+
+    cache = KVCache()                            # step-by-step decoding (inference only)
+    with no_grad():
+        for x_t in steps: y_t = mha(x_t, kv_cache=cache)
+
+Sub-layers ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` are :class:`Linear`; ``k_proj`` and
+``v_proj`` have ``num_kv_heads * head_dim`` outputs; query head h reads key/value head
+``h // (num_heads // num_kv_heads)`` (the ``repeat_interleave`` convention of LLaMA and
+``scaled_dot_product_attention(enable_gqa=True)``). Masks follow ``torch.nn.MultiheadAttention``:
+``key_padding_mask`` (B, S) and ``attn_mask`` (T, S) or (B*num_heads, T, S), boolean with
+True = not allowed, or float and added to the scores. A query that may see no key at all
+gets a zero output (torch gives nan). RoPE rotates queries and keys of self-attention only.
+The maths is in :mod:`._attn_core`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Any
 
-LAYERS: dict[str, type] = {}
+from plait.core import (
+    ConfigError,
+    DTypeError,
+    Module,
+    PlaitError,
+    ShapeError,
+    check_array,
+    get_array_module,
+    get_rng,
+    no_grad,
+)
+from plait.core.initializers import XavierUniform, Zeros
+
+from ._attn_core import attention_backward, attention_forward
+from .linear import Linear
+from .rotary import RotaryEmbedding, rope_backward, rope_forward
+
+__all__ = ["KVCache", "MultiHeadAttention"]
+
+_CACHED_CALL = "kv-cached forward"  # pushed instead of a cache when forward used a KVCache
+
+
+class KVCache:
+    """Keys and values of the steps seen so far, for one attention layer.
+
+    ``k``, ``v``: (B, Hkv, S, D) views of the cached entries (None while empty); ``length`` = S.
+    Self-attention appends each call's keys/values; a cross-attention cache is filled from the
+    context on its first call and reused as is afterwards (``cross`` is then True).
+    Storage grows by doubling, so appending one step costs no re-allocation most of the time.
+    """
+
+    def __init__(self) -> None:
+        self._k: Any = None
+        self._v: Any = None
+        self._length = 0
+        self.cross = False
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def k(self) -> Any:
+        return None if self._k is None else self._k[:, :, : self._length]
+
+    @property
+    def v(self) -> Any:
+        return None if self._v is None else self._v[:, :, : self._length]
+
+    def append(self, k: Any, v: Any) -> None:
+        """Add keys/values (B, Hkv, S_new, D) after the cached ones."""
+        new = k.shape[2]
+        if self._k is not None and (k.shape[:2] != self._k.shape[:2] or k.shape[3] != self._k.shape[3]):
+            raise ShapeError(f"KVCache: cached keys have shape {tuple(self.k.shape)}, cannot append {tuple(k.shape)}")
+        if self._k is None or self._length + new > self._k.shape[2]:
+            xp = get_array_module(k)
+            capacity = max(2 * (self._length + new), 16)
+            grown_k = xp.empty(k.shape[:2] + (capacity,) + k.shape[3:], dtype=k.dtype)
+            grown_v = xp.empty(v.shape[:2] + (capacity,) + v.shape[3:], dtype=v.dtype)
+            if self._length:
+                grown_k[:, :, : self._length] = self.k
+                grown_v[:, :, : self._length] = self.v
+            self._k, self._v = grown_k, grown_v
+        self._k[:, :, self._length : self._length + new] = k
+        self._v[:, :, self._length : self._length + new] = v
+        self._length += new
+
+    def reset(self) -> None:
+        self.__init__()
+
+    def __repr__(self) -> str:
+        shape = None if self._k is None else tuple(self.k.shape)
+        return f"KVCache(length={self._length}, k={shape}, cross={self.cross})"
+
+
+class MultiHeadAttention(Module):
+    """softmax(q k^T / sqrt(D) + masks) v over ``num_heads`` heads of size D = embed_dim / num_heads.
+
+    Initialised like ``torch.nn.MultiheadAttention``: q/k/v weights Xavier-uniform over the
+    stacked (E + 2 Hkv D, E) in-projection, zero in-projection and output biases.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int | None = None, bias: bool = True,
+                 dropout: float = 0.0, causal: bool = False, rope: bool = False, kdim: int | None = None,
+                 rope_base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
+        super().__init__()
+        E, H = int(embed_dim), int(num_heads)
+        Hkv = H if num_kv_heads is None else int(num_kv_heads)
+        if E <= 0 or H <= 0 or E % H:
+            raise ConfigError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
+                              f"num_heads ({num_heads})")
+        if Hkv <= 0 or H % Hkv:
+            raise ConfigError(f"MultiHeadAttention: num_kv_heads ({num_kv_heads}) must divide num_heads ({H})")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"MultiHeadAttention: dropout must lie in [0, 1), got {dropout}")
+        self.embed_dim, self.num_heads, self.num_kv_heads = E, H, Hkv
+        self.head_dim, self.groups = E // H, H // Hkv
+        self.kdim = E if kdim is None else int(kdim)
+        self.dropout, self.causal, self.use_rope = float(dropout), bool(causal), bool(rope)
+        kv_out = Hkv * self.head_dim
+        self.q_proj = Linear(E, E, bias=bias, dtype=dtype)
+        self.k_proj = Linear(self.kdim, kv_out, bias=bias, dtype=dtype)
+        self.v_proj = Linear(self.kdim, kv_out, bias=bias, dtype=dtype)
+        self.out_proj = Linear(E, E, bias=bias, dtype=dtype)
+        rng = get_rng()
+        stacked_out = E + 2 * kv_out
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            # torch: Xavier over the stacked in-projection; separate weights each on their own when kdim != E
+            fan_out = stacked_out if self.kdim == E else proj.out_features
+            proj.weight.data = XavierUniform()(proj.weight.shape, proj.in_features, fan_out, rng, dtype)
+        for proj in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+            if proj.bias is not None:
+                proj.bias.data = Zeros()(proj.bias.shape, E, E, rng, dtype)
+        if self.use_rope:
+            self.rotary = RotaryEmbedding(self.head_dim, base=rope_base, max_position=max_position, dtype=dtype)
+
+    # -- masks ---------------------------------------------------------------------------------
+    def _masks(self, B: int, T: int, S: int, offset: int, causal: bool, key_padding_mask: Any, attn_mask: Any,
+               dtype: Any, xp: Any) -> tuple[Any, Any]:
+        """(additive, blocked) arrays broadcastable to (B, Hkv, G, T, S), or None."""
+        additive, blocked = None, None
+
+        def add(mask: Any) -> None:
+            nonlocal additive, blocked
+            if mask.dtype == bool:
+                blocked = mask if blocked is None else (blocked | mask)
+            else:
+                mask = mask.astype(dtype, copy=False)
+                additive = mask if additive is None else additive + mask
+
+        if key_padding_mask is not None:
+            kpm = self._check_mask(key_padding_mask, "key_padding_mask", [(B, S)], xp)
+            add(kpm.reshape(B, 1, 1, 1, S))
+        if attn_mask is not None:
+            am = self._check_mask(attn_mask, "attn_mask", [(T, S), (B * self.num_heads, T, S)], xp)
+            add(am if am.ndim == 2 else am.reshape(B, self.num_kv_heads, self.groups, T, S))
+        if causal:
+            add(xp.triu(xp.ones((T, S), dtype=bool), k=1 + offset))
+        return additive, blocked
+
+    @staticmethod
+    def _check_mask(mask: Any, what: str, shapes: list[tuple[int, ...]], xp: Any) -> Any:
+        where = "MultiHeadAttention"
+        mask = xp.asarray(mask)
+        if mask.dtype != bool and mask.dtype.kind != "f":
+            raise DTypeError(f"{where}: expected {what} as a bool or float array, got dtype {mask.dtype}")
+        if tuple(mask.shape) not in shapes:
+            want = " or ".join(str(s) for s in shapes)
+            raise ShapeError(f"{where}: expected {what} of shape {want}, got shape {tuple(mask.shape)}")
+        return mask
+
+    def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
+        keep = 1.0 - self.dropout
+        return xp.asarray(get_rng().random(shape) < keep).astype(dtype) / keep
+
+    # -- forward / backward ----------------------------------------------------------------------
+    def _heads(self, y: Any, B: int, L: int, heads: int) -> Any:
+        """(B, L, heads*D) -> (B, heads, L, D), contiguous."""
+        xp = get_array_module(y)
+        return xp.ascontiguousarray(y.reshape(B, L, heads, self.head_dim).transpose(0, 2, 1, 3))
+
+    def forward(self, x: Any, context: Any = None, key_padding_mask: Any = None, attn_mask: Any = None,
+                kv_cache: KVCache | None = None, is_causal: bool | None = None) -> Any:
+        """x: (B, T, E); context: (B, S, kdim) or None; returns (B, T, E).
+
+        ``is_causal`` overrides the constructor's ``causal`` for this call.
+        """
+        if kv_cache is None:
+            return self._forward(x, context, key_padding_mask, attn_mask, None, is_causal)
+        with no_grad():
+            y = self._forward(x, context, key_padding_mask, attn_mask, kv_cache, is_causal)
+        self.save_for_backward(_CACHED_CALL)
+        return y
+
+    def _forward(self, x: Any, context: Any, key_padding_mask: Any, attn_mask: Any, kv_cache: KVCache | None,
+                 is_causal: bool | None) -> Any:
+        where = "MultiHeadAttention"
+        x = check_array(x, where, ndim=3, last_dim=self.embed_dim)
+        xp = get_array_module(x)
+        B, T, _ = x.shape
+        H, Hkv, D, G = self.num_heads, self.num_kv_heads, self.head_dim, self.groups
+        cross = context is not None or (kv_cache is not None and kv_cache.cross)
+        if context is not None:
+            context = check_array(context, where, what="context", ndim=3, last_dim=self.kdim, dims={0: B})
+        elif cross and kv_cache.length == 0:
+            raise ShapeError(f"{where}: an empty cross-attention KVCache needs the context")
+        elif self.kdim != self.embed_dim and not cross:
+            raise ShapeError(f"{where}: kdim={self.kdim} differs from embed_dim, so a context is required")
+        offset = kv_cache.length if (kv_cache is not None and not cross) else 0
+        causal = self.causal if is_causal is None else bool(is_causal)
+
+        q = self._heads(self.q_proj(x), B, T, H)
+        if self.use_rope:
+            cos_q, sin_q = self.rotary.tables(offset, T, where)
+            q = rope_forward(q, cos_q, sin_q)
+        q *= 1.0 / math.sqrt(D)
+        if cross and kv_cache is not None and kv_cache.length > 0:
+            k, v = kv_cache.k, kv_cache.v
+        else:
+            src = context if cross else x
+            S_new = src.shape[1]
+            k = self._heads(self.k_proj(src), B, S_new, Hkv)
+            v = self._heads(self.v_proj(src), B, S_new, Hkv)
+            if self.use_rope and not cross:
+                k = rope_forward(k, *self.rotary.tables(offset, S_new, where))
+            if kv_cache is not None:
+                if kv_cache.length and kv_cache.k.shape[0] != B:
+                    raise ShapeError(f"{where}: batch size {B} differs from the KV cache's {kv_cache.k.shape[0]}")
+                kv_cache.append(k, v)
+                kv_cache.cross = cross
+                k, v = kv_cache.k, kv_cache.v
+        S = k.shape[2]
+        additive, blocked = self._masks(B, T, S, offset, causal, key_padding_mask, attn_mask, q.dtype, xp)
+        q = q.reshape(B, Hkv, G * T, D)
+        drop = None
+        if self.training and self.dropout > 0 and kv_cache is None:
+            drop = self._dropout_mask((B, Hkv, G * T, S), xp, q.dtype)
+        o, p = attention_forward(q, k, v, G, additive, blocked, drop)
+        self.save_for_backward((q, k, v, o, p, drop, cross, offset, B, T, S))
+        merged = o.reshape(B, H, T, D).transpose(0, 2, 1, 3).reshape(B, T, self.embed_dim)
+        return self.out_proj(merged)
+
+    def backward(self, dy: Any) -> Any:
+        """Returns dx (self-attention) or (dx, dcontext) (cross-attention)."""
+        ctx = self.saved()
+        if isinstance(ctx, str) and ctx == _CACHED_CALL:
+            raise PlaitError("MultiHeadAttention.backward: the matching forward used a kv_cache; KV-cached "
+                             "decoding is inference only (run it inside plait.core.no_grad())")
+        q, k, v, o, p, drop, cross, offset, B, T, S = ctx
+        H, Hkv, D, G = self.num_heads, self.num_kv_heads, self.head_dim, self.groups
+        dmerged = self.out_proj.backward(dy)
+        do = self._heads(dmerged, B, T, H).reshape(B, Hkv, G * T, D)
+        dq, dk, dv = attention_backward(do, q, k, v, o, p, drop)
+        dq = dq.reshape(B, H, T, D)
+        dq *= 1.0 / math.sqrt(D)
+        if self.use_rope:
+            dq = rope_backward(dq, *self.rotary.tables(offset, T))
+            if not cross:
+                dk = rope_backward(dk, *self.rotary.tables(offset, S))
+        dx = self.q_proj.backward(dq.transpose(0, 2, 1, 3).reshape(B, T, self.embed_dim))
+        dsrc = self.k_proj.backward(dk.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))
+        dsrc += self.v_proj.backward(dv.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))
+        if cross:
+            return dx, dsrc
+        dx += dsrc
+        return dx
+
+    def extra_repr(self) -> str:
+        s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if self.num_kv_heads != self.num_heads:
+            s += f", num_kv_heads={self.num_kv_heads}"
+        for flag, value in (("causal", self.causal), ("rope", self.use_rope)):
+            if value:
+                s += f", {flag}=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s
+
+
+LAYERS: dict[str, type] = {"multi_head_attention": MultiHeadAttention}
