@@ -1,8 +1,474 @@
-"""(placeholder: filled by the layers work)."""
+"""Losses with torch's semantics: ``loss = fn(pred, target)``, then ``dpred = fn.backward()``.
+
+Every loss computes per-element losses ``l`` (shape ``S``) and a mean denominator ``n``;
+``reduction`` gives ``sum(l) / n`` ("mean", a float), ``sum(l)`` ("sum", a float) or ``l``
+itself ("none", an array). ``backward(grad_output=None)`` returns d loss / d pred; for
+"none" ``grad_output`` is the upstream gradient of shape ``S`` (ones when omitted), for the
+scalar reductions an optional scale.
+
+Caching: one slot, not a stack. A loss is the root of a backward pass and is routinely
+evaluated without a backward (validation, logging); a stack would grow on every such call.
+So each forward *replaces* the cache, and ``backward`` uses and consumes the newest one: a
+second backward, or a backward after a forward run inside ``no_grad()``, is an error. To
+backpropagate two evaluations, call ``backward`` after each (or use two instances).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
 
-LAYERS: dict[str, type] = {}
-LOSSES: dict[str, type] = {}
+import numpy as np
+
+from plait.core import (
+    ConfigError,
+    DTypeError,
+    Module,
+    PlaitError,
+    ShapeError,
+    check_array,
+    check_same_shape,
+    get_array_module,
+    is_grad_enabled,
+    to_numpy,
+)
+
+from .activations import log_softmax_forward, sigmoid, softplus
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "L1Loss",
+    "Loss",
+    "MSELoss",
+    "NLLLoss",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "nll_backward",
+    "nll_forward",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# -- maths over (M, C) rows: forward -> (losses (M,), mean denominator, ctx) ---------------------
+def _gather_targets(target: Any, weight: Any | None, ignore_index: int, num_classes: int, where: str,
+                    dtype: Any) -> tuple[Any, Any, Any]:
+    """Index targets -> (safe ids, per-row weight w[y] (0 where ignored), valid mask)."""
+    xp = get_array_module(target)
+    valid = target != ignore_index
+    ids = target[valid]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= num_classes):
+        raise ShapeError(
+            f"{where}: target class indices must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
+            f"got range [{int(ids.min())}, {int(ids.max())}]"
+        )
+    safe = xp.where(valid, target, 0)
+    w_rows = valid.astype(dtype)
+    if weight is not None:
+        w_rows *= weight[safe]
+    return safe, w_rows, valid
+
+
+def nll_forward(logp: Any, target: Any, weight: Any | None, ignore_index: int, where: str = "NLLLoss") -> tuple[Any, Any, Any]:
+    """l_i = -w[y_i] logp[i, y_i] (0 where y_i == ignore_index); n = sum_i w[y_i]."""
+    xp = get_array_module(logp)
+    safe, w_rows, _ = _gather_targets(target, weight, ignore_index, logp.shape[1], where, logp.dtype)
+    rows = xp.arange(logp.shape[0])
+    losses = -w_rows * logp[rows, safe]
+    return losses, w_rows.sum(), (logp.shape, safe, w_rows)
+
+
+def nll_backward(ctx: Any, g: Any) -> Any:
+    """d l_i / d logp[i, c] = -w[y_i] [c == y_i]."""
+    shape, safe, w_rows = ctx
+    xp = get_array_module(w_rows)
+    dlogp = xp.zeros(shape, dtype=w_rows.dtype)
+    dlogp[xp.arange(shape[0]), safe] = -w_rows * g
+    return dlogp
+
+
+def cross_entropy_forward(logits: Any, target: Any, weight: Any | None, ignore_index: int, smoothing: float,
+                          where: str = "CrossEntropyLoss") -> tuple[Any, Any, Any]:
+    """Cross entropy of (M, C) logits against (M,) class ids or (M, C) probabilities.
+
+    Both are ``l_i = -sum_c q_ic logp_ic`` with target weights ``q``:
+    ids: ``q_ic = (1-e) w_c [c == y_i] + (e/C) w_c`` (0 for ignored rows), n = sum_i w[y_i];
+    probabilities: ``q_ic = w_c ((1-e) t_ic + e/C)``, n = M. (torch's definitions exactly.)
+    """
+    xp = get_array_module(logits)
+    m, c = logits.shape
+    logp = log_softmax_forward(logits, -1)
+    if target.ndim == 2:  # probabilities
+        q = target.astype(logits.dtype, copy=True)
+        if smoothing:
+            q *= 1.0 - smoothing
+            q += smoothing / c
+        if weight is not None:
+            q *= weight
+        losses = -(q * logp).sum(axis=1)
+        return losses, float(m), ("probs", logp, q)
+    safe, w_rows, valid = _gather_targets(target, weight, ignore_index, c, where, logits.dtype)
+    losses = -(1.0 - smoothing) * w_rows * logp[xp.arange(m), safe]
+    if smoothing:
+        smooth = logp @ weight if weight is not None else logp.sum(axis=1)
+        smooth *= valid
+        losses -= (smoothing / c) * smooth
+    return losses, w_rows.sum(), ("ids", logp, safe, w_rows, valid, weight, smoothing)
+
+
+def cross_entropy_backward(ctx: Any, g: Any) -> Any:
+    """d l_i / d x_ic = p_ic sum_k q_ik - q_ic, with p = softmax(x) = exp(logp); times g_i."""
+    xp = get_array_module(ctx[1])
+    logp = ctx[1]
+    dx = xp.exp(logp)
+    if ctx[0] == "probs":
+        q = ctx[2]
+        dx *= q.sum(axis=1, keepdims=True)
+        dx -= q
+    else:
+        _, _, safe, w_rows, valid, weight, eps = ctx
+        m, c = logp.shape
+        total = (1.0 - eps) * w_rows
+        if eps:
+            w_sum = float(weight.sum()) if weight is not None else float(c)
+            total += (eps / c) * w_sum * valid
+        dx *= total[:, None]
+        dx[xp.arange(m), safe] -= (1.0 - eps) * w_rows
+        if eps:
+            dx -= (eps / c) * (valid[:, None] * (weight[None, :] if weight is not None else 1.0))
+    dx *= g[:, None] if getattr(g, "ndim", 0) else g
+    return dx
+
+
+# -- base ---------------------------------------------------------------------------------------
+class Loss(Module):
+    """Base of every loss (a :class:`Module`, so ``config()`` and the registry work).
+
+    Subclasses implement ``_losses(pred, target) -> (per-element losses, mean denominator, ctx)``
+    and ``_grad(ctx, g) -> dpred`` with ``g`` the per-element upstream gradient (an array of
+    the losses' shape, or a scalar).
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self._cache: Any = None
+
+    # constructor arrays (class weights) are kept on the host as float64 and recorded as lists
+    def _array_arg(self, name: str, value: Any) -> np.ndarray | None:
+        if value is None:
+            return None
+        try:
+            arr = np.asarray(to_numpy(value), dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{type(self).__name__}: {name} must be an array of numbers, got {value!r}") from exc
+        args = self.__dict__.get("_init_args")
+        if args is not None and name in args:
+            args[name] = arr.tolist()
+        return arr
+
+    @staticmethod
+    def _like(arr: np.ndarray | None, x: Any) -> Any:
+        return None if arr is None else get_array_module(x).asarray(arr, dtype=x.dtype)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        raise NotImplementedError
+
+    def forward(self, pred: Any, target: Any) -> Any:
+        """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
+        losses, denom, ctx = self._losses(pred, target)
+        xp = get_array_module(losses)
+        self._cache = (losses.shape, losses.dtype, float(denom), ctx, xp) if is_grad_enabled() else None
+        if self.reduction == "none":
+            return losses
+        total = float(losses.sum())
+        if self.reduction == "sum":
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.float64(total) / np.float64(denom))
+
+    def backward(self, grad_output: Any = None) -> Any:
+        """d loss / d pred (same shape and dtype as pred)."""
+        name = type(self).__name__
+        if self._cache is None:
+            raise PlaitError(
+                f"{name}.backward() called without a matching forward() "
+                "(was forward run inside no_grad(), or backward called twice?)"
+            )
+        shape, dtype, denom, ctx, xp = self._cache
+        self._cache = None
+        if self.reduction == "none":
+            if grad_output is None:
+                g = xp.ones(shape, dtype=dtype)
+            else:
+                g = check_array(grad_output, f"{name}.backward", what="upstream gradient")
+                if tuple(g.shape) != tuple(shape):
+                    raise ShapeError(f"{name}.backward: expected upstream gradient of shape {tuple(shape)}, got {tuple(g.shape)}")
+                g = g.astype(dtype, copy=False)
+        else:
+            scale = 1.0 if grad_output is None else float(grad_output)
+            if self.reduction == "mean":
+                scale = scale / denom if denom else 0.0
+            g = scale
+        return self._grad(ctx, g)
+
+
+# -- classification -------------------------------------------------------------------------------
+def _classes_last(x: Any) -> Any:
+    """(N, C, d1, ...) -> (N * d1 * ..., C); (C,) -> (1, C); (N, C) unchanged."""
+    if x.ndim == 1:
+        return x[None, :]
+    if x.ndim == 2:
+        return x
+    return get_array_module(x).moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _classes_back(d2: Any, shape: tuple[int, ...]) -> Any:
+    if len(shape) <= 2:
+        return d2.reshape(shape)
+    moved = d2.reshape((shape[0], *shape[2:], shape[1]))
+    return get_array_module(d2).ascontiguousarray(get_array_module(d2).moveaxis(moved, -1, 1))
+
+
+class _IndexTargetLoss(Loss):
+    """Shared validation of (N, C, d1...) inputs against (N, d1...) ids or same-shape probabilities."""
+
+    allow_probabilities = False
+
+    def _split(self, pred: Any, target: Any) -> tuple[Any, Any, tuple[int, ...]]:
+        name = type(self).__name__
+        x = check_array(pred, name, what="input", ndim_min=1)
+        t = check_array(target, name, what="target", floating=False)
+        num_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
+        id_shape = () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
+        weight = getattr(self, "_weight", None)
+        if weight is not None and weight.shape != (num_classes,):
+            raise ShapeError(f"{name}: weight has shape {weight.shape} but the input has {num_classes} classes (shape {tuple(x.shape)})")
+        if t.dtype.kind == "f" and self.allow_probabilities:
+            check_same_shape(x, t, name, ("input", "probability target"))
+            return _classes_last(x), _classes_last(t), id_shape
+        if t.dtype.kind not in "iu":
+            expected = "integer class indices or float probabilities" if self.allow_probabilities else "integer class indices"
+            raise DTypeError(f"{name}: expected target as {expected}, got dtype {t.dtype}")
+        if tuple(t.shape) != id_shape:
+            raise ShapeError(f"{name}: input of shape {tuple(x.shape)} needs class-index target of shape {id_shape}, got {tuple(t.shape)}")
+        return _classes_last(x), t.reshape(-1), id_shape
+
+
+class CrossEntropyLoss(_IndexTargetLoss):
+    """Softmax cross entropy on logits (N, C) / (N, C, d1, ...) / (C,).
+
+    Targets: class indices (N,) / (N, d1, ...) / () or probabilities shaped like the input.
+    ``weight`` (C,) rescales classes; ``ignore_index`` drops id targets; ``label_smoothing``
+    mixes in the uniform distribution. "mean" divides by the summed weight of the kept
+    targets (id targets) or by the number of samples (probability targets), as torch does.
+    """
+
+    allow_probabilities = True
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ConfigError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self._weight = self._array_arg("weight", weight)
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x2, t2, out_shape = self._split(pred, target)
+        losses, denom, ctx = cross_entropy_forward(x2, t2, self._like(self._weight, x2), self.ignore_index,
+                                                   self.label_smoothing)
+        return losses.reshape(out_shape), denom, (tuple(np.shape(pred)), ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        shape, inner = ctx
+        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
+        return _classes_back(cross_entropy_backward(inner, g), shape)
+
+
+class NLLLoss(_IndexTargetLoss):
+    """Negative log likelihood of log-probabilities (N, C) / (N, C, d1, ...) / (C,) at class ids."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._weight = self._array_arg("weight", weight)
+        self.ignore_index = int(ignore_index)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x2, t, out_shape = self._split(pred, target)
+        losses, denom, ctx = nll_forward(x2, t, self._like(self._weight, x2), self.ignore_index)
+        return losses.reshape(out_shape), denom, (tuple(np.shape(pred)), ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        shape, inner = ctx
+        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
+        return _classes_back(nll_backward(inner, g), shape)
+
+
+# -- element-wise ---------------------------------------------------------------------------------
+class _ElementwiseLoss(Loss):
+    """pred and target of one shape, float; the mean divides by the number of elements."""
+
+    def _pair(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        name = type(self).__name__
+        x = check_array(pred, name, what="input")
+        t = check_array(target, name, what="target")
+        check_same_shape(x, t, name)
+        return x, t.astype(x.dtype, copy=False)
+
+    def _broadcast_arg(self, arr: np.ndarray | None, x: Any, what: str) -> Any:
+        if arr is None:
+            return None
+        try:
+            shape = np.broadcast_shapes(arr.shape, x.shape)
+        except ValueError:
+            shape = None
+        if shape != tuple(x.shape):
+            raise ShapeError(f"{type(self).__name__}: {what} of shape {arr.shape} does not broadcast to input shape {tuple(x.shape)}")
+        return self._like(arr, x)
+
+
+class BCELoss(_ElementwiseLoss):
+    """-w [t log p + (1 - t) log(1 - p)] on probabilities p in [0, 1]; logs clamped at -100 as torch."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._weight = self._array_arg("weight", weight)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._pair(pred, target)
+        xp = get_array_module(x)
+        if x.size and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
+            raise ShapeError(f"BCELoss: input values must lie in [0, 1] (probabilities), got range [{float(x.min())}, {float(x.max())}]")
+        w = self._broadcast_arg(self._weight, x, "weight")
+        with np.errstate(divide="ignore"):
+            log_p = xp.maximum(xp.log(x), -100.0)
+            log_q = xp.maximum(xp.log1p(-x), -100.0)
+        losses = -(t * log_p + (1.0 - t) * log_q)
+        if w is not None:
+            losses *= w
+        return losses, float(x.size), (x, t, w)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        """d/dp = w (p - t) / max(p (1 - p), 1e-12)  (torch's clamp)."""
+        x, t, w = ctx
+        xp = get_array_module(x)
+        dx = (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
+        if w is not None:
+            dx *= w
+        dx *= g
+        return dx
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """Sigmoid + BCE in one stable formula: w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)].
+
+    ``pos_weight`` (broadcast over the input, usually (C,)) weighs positive targets.
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(reduction)
+        self._weight = self._array_arg("weight", weight)
+        self._pos_weight = self._array_arg("pos_weight", pos_weight)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._pair(pred, target)
+        w = self._broadcast_arg(self._weight, x, "weight")
+        pw = self._broadcast_arg(self._pos_weight, x, "pos_weight")
+        log_weight = 1.0 + (pw - 1.0) * t if pw is not None else None
+        sp = softplus(-x)
+        if log_weight is not None:
+            sp *= log_weight
+        losses = (1.0 - t) * x
+        losses += sp
+        if w is not None:
+            losses *= w
+        return losses, float(x.size), (x, t, w, pw, log_weight)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        """d/dx = w (lw sigmoid(x) - pw t), lw = 1 + (pw - 1) t; without pos_weight w (sigmoid(x) - t)."""
+        x, t, w, pw, log_weight = ctx
+        dx = sigmoid(x)
+        if pw is not None:
+            dx *= log_weight
+            dx -= pw * t
+        else:
+            dx -= t
+        if w is not None:
+            dx *= w
+        dx *= g
+        return dx
+
+
+class MSELoss(_ElementwiseLoss):
+    """(x - t)^2."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._pair(pred, target)
+        d = x - t
+        return d * d, float(x.size), d
+
+    def _grad(self, d: Any, g: Any) -> Any:
+        return (2.0 * g) * d
+
+
+class L1Loss(_ElementwiseLoss):
+    """|x - t| (gradient sign(x - t), 0 at a tie, as torch)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._pair(pred, target)
+        d = x - t
+        return get_array_module(d).abs(d), float(x.size), d
+
+    def _grad(self, d: Any, g: Any) -> Any:
+        dx = get_array_module(d).sign(d)
+        dx *= g
+        return dx
+
+
+class HuberLoss(_ElementwiseLoss):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        if not float(delta) > 0.0:
+            raise ConfigError(f"HuberLoss: delta must be positive, got {delta}")
+        self.delta = float(delta)
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._pair(pred, target)
+        xp = get_array_module(x)
+        d = x - t
+        a = xp.abs(d)
+        losses = xp.where(a < self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        return losses, float(x.size), d
+
+    def _grad(self, d: Any, g: Any) -> Any:
+        dx = get_array_module(d).clip(d, -self.delta, self.delta)
+        dx *= g
+        return dx
+
+
+LOSSES: dict[str, type] = {
+    "cross_entropy": CrossEntropyLoss,
+    "nll": NLLLoss,
+    "bce": BCELoss,
+    "bce_with_logits": BCEWithLogitsLoss,
+    "mse": MSELoss,
+    "l1": L1Loss,
+    "huber": HuberLoss,
+}
