@@ -72,4 +72,6 @@ def check_header(payload: Any, path: Any, expected_format: str) -> None:
         raise SerializationError(f"{path}: format is {fmt!r}, expected {expected_format!r}")
     version = require(payload, "version", int, path)
     if version != FORMAT_VERSION:
-        raise SerializationError(f"{path}: unsupported version {version} (this plait-tokenizers reads {FORMAT_VERSION})")
+        raise SerializationError(
+            f"{path}: unsupported version {version} (this plait-tokenizers reads {FORMAT_VERSION})"
+        )

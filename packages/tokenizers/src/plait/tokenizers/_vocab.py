@@ -64,7 +64,9 @@ def build_vocab(
             raise ConfigError(f"merge {rank} ({left!r} {right!r}) uses {unknown!r}, which is not in the vocabulary")
         result = tokens.get(left + right)
         if result is None:
-            raise ConfigError(f"merge {rank} ({left!r} {right!r}) makes {left + right!r}, which is not in the vocabulary")
+            raise ConfigError(
+                f"merge {rank} ({left!r} {right!r}) makes {left + right!r}, which is not in the vocabulary"
+            )
         if pair in ranks:
             raise ConfigError(f"merge {rank} ({left!r} {right!r}) repeats merge {ranks[pair]}")
         ranks[pair] = rank

@@ -299,7 +299,9 @@ class ByteLevelBPETokenizer:
         special_tokens: Sequence[str] = ("<|endoftext|>",),
     ) -> ByteLevelBPETokenizer:
         """GPT-2's published ``encoder.json`` + ``vocab.bpe`` (entries in ``special_tokens`` are special)."""
-        return cls._from_built(bpe_files.read_gpt2_files(encoder_json, vocab_bpe, special_tokens), resolve_pattern("gpt2"))
+        return cls._from_built(
+            bpe_files.read_gpt2_files(encoder_json, vocab_bpe, special_tokens), resolve_pattern("gpt2")
+        )
 
     def __repr__(self) -> str:
         pattern = next((n for n in ("gpt2", "gpt4") if resolve_pattern(n) == self._pattern), "custom")
