@@ -12,7 +12,7 @@ from typing import Any
 
 from plait.core import ConfigError, Module, registry
 
-__all__ = ["LayerSpec", "build_layer", "run_backward", "run_forward"]
+__all__ = ["LayerSpec", "build_dropout", "build_layer", "run_backward", "run_forward"]
 
 LayerSpec = str | Mapping[str, Any]
 
@@ -31,6 +31,13 @@ def build_layer(spec: LayerSpec, *args: Any, where: str = "model", **kwargs: Any
         return cls(*args, **{**options, **kwargs})
     except TypeError as exc:
         raise ConfigError(f"{where}: cannot build layer {name!r} with {args!r} {options | kwargs!r}: {exc}") from exc
+
+
+def build_dropout(p: float, where: str = "model") -> Module:
+    """``dropout`` with probability ``p``, or ``identity`` when ``p == 0`` (nothing to do)."""
+    if not 0.0 <= float(p) < 1.0:
+        raise ConfigError(f"{where}: dropout must lie in [0, 1), got {p}")
+    return build_layer("dropout", p=float(p), where=where) if p > 0 else build_layer("identity", where=where)
 
 
 def run_forward(layers: Any, x: Any) -> Any:

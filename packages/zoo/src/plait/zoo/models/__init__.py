@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from .cnn import CNN
+from .gpt import GPT, GPTCache
 from .mlp import MLP
+from .resnet import BasicBlock, ResNet
+from .rnn import RecurrentCache, RNNClassifier, RNNLanguageModel
+from .transformer import Transformer
 
-__all__ = ["MLP"]
+__all__ = [
+    "CNN",
+    "GPT",
+    "MLP",
+    "BasicBlock",
+    "GPTCache",
+    "RNNClassifier",
+    "RNNLanguageModel",
+    "RecurrentCache",
+    "ResNet",
+    "Transformer",
+]

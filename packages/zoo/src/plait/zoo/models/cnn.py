@@ -7,7 +7,7 @@ from typing import Any
 
 from plait.core import ConfigError, Module, ModuleList, check_array
 
-from ..builders import LayerSpec, build_layer, run_backward, run_forward
+from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
 
 __all__ = ["CNN"]
@@ -65,8 +65,7 @@ class CNN(Module):
         for h in hidden:
             head.append(build_layer("linear", width, int(h), where="cnn"))
             head.append(build_layer(activation, where="cnn activation"))
-            if dropout > 0:
-                head.append(build_layer("dropout", p=dropout, where="cnn"))
+            head.append(build_dropout(dropout, where="cnn"))
             width = int(h)
         head.append(build_layer("linear", width, int(num_classes), where="cnn"))
         self.classifier = ModuleList(head)

@@ -7,7 +7,7 @@ from typing import Any
 
 from plait.core import ConfigError, Module, ModuleList, ShapeError, check_array
 
-from ..builders import LayerSpec, build_layer, run_backward, run_forward
+from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
 
 __all__ = ["MLP"]
@@ -34,8 +34,6 @@ class MLP(Module):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ConfigError(f"mlp: sizes must list at least an input and an output width >= 1, got {sizes}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"mlp: dropout must lie in [0, 1), got {dropout}")
         self.sizes = sizes
         layers: list[Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -44,8 +42,7 @@ class MLP(Module):
                 if norm is not None:
                     layers.append(build_layer(norm, n_out, where="mlp norm"))
                 layers.append(build_layer(activation, where="mlp activation"))
-                if dropout > 0:
-                    layers.append(build_layer("dropout", p=dropout, where="mlp"))
+                layers.append(build_dropout(dropout, where="mlp"))
         self.layers = ModuleList(layers)
 
     def forward(self, x: Any) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from plait.core import ConfigError, Module, check_int_array, get_array_module
 
-from ..builders import build_layer
+from ..builders import build_dropout, build_layer
 from ..catalog import register_model
 
 __all__ = ["RNNClassifier", "RNNLanguageModel", "RecurrentCache"]
@@ -53,7 +53,7 @@ class RNNLanguageModel(Module):
         self.embed = build_layer("embedding", self.vocab_size, int(embed_dim), where="rnn_lm")
         self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
                                dropout=float(dropout) if num_layers > 1 else 0.0, where="rnn_lm")
-        self.drop = build_layer("dropout", p=float(dropout), where="rnn_lm")
+        self.drop = build_dropout(dropout, where="rnn_lm")
         self.head = build_layer("linear", int(hidden_size), self.vocab_size, where="rnn_lm")
         if tie_weights:
             self.head.weight = self.embed.weight
@@ -111,7 +111,7 @@ class RNNClassifier(Module):
         self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
                                bidirectional=bool(bidirectional), dropout=float(dropout) if num_layers > 1 else 0.0,
                                where="rnn_classifier")
-        self.drop = build_layer("dropout", p=float(dropout), where="rnn_classifier")
+        self.drop = build_dropout(dropout, where="rnn_classifier")
         self.head = build_layer("linear", self.directions * int(hidden_size), int(num_classes), where="rnn_classifier")
 
     def forward(self, ids: Any) -> Any:

@@ -1,0 +1,125 @@
+"""``transformer``: an encoder-decoder transformer for sequence-to-sequence tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import ConfigError, Module, ModuleList, ShapeError, check_int_array
+
+from ..builders import LayerSpec, build_dropout, build_layer
+from ..catalog import register_model
+from .blocks import CrossBlock, SelfBlock, gpt_init
+
+__all__ = ["Transformer"]
+
+_POSITIONAL = {"learned": "learned_positional_embedding", "sinusoidal": "sinusoidal_positional_embedding"}
+
+
+@register_model("transformer")
+class Transformer(Module):
+    """forward(src (B, S) ids, tgt_in (B, T) ids) -> logits (B, T, tgt_vocab_size).
+
+    Encoder: embedding [+ positions] -> pre-norm self-attention blocks (source padding,
+    ``src == pad_id``, is masked) -> norm = memory. Decoder: embedding [+ positions] ->
+    pre-norm blocks of causal self-attention, cross-attention over the memory and FFN ->
+    norm -> linear head. ``positional``: "rope" (rotary, in self-attention), "learned" or
+    "sinusoidal" (added to the embeddings). ``share_embeddings`` uses one embedding for
+    source and target (same vocabulary); ``tie_embeddings`` shares the target embedding
+    with the head. Use :func:`plait.zoo.generation.greedy_decode` to translate.
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int = 64,
+        tgt_vocab_size: int | None = None,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
+        num_kv_heads: int | None = None,
+        ffn_dim: int | None = None,
+        activation: LayerSpec = "gelu",
+        norm: LayerSpec = "layer_norm",
+        positional: str = "rope",
+        max_len: int = 256,
+        dropout: float = 0.0,
+        pad_id: int | None = 0,
+        share_embeddings: bool = False,
+        tie_embeddings: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if positional not in ("rope", *_POSITIONAL):
+            raise ConfigError(f"transformer: positional must be 'rope', 'learned' or 'sinusoidal', got {positional!r}")
+        self.src_vocab_size = int(src_vocab_size)
+        self.tgt_vocab_size = int(tgt_vocab_size) if tgt_vocab_size is not None else self.src_vocab_size
+        if share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ConfigError("transformer: share_embeddings needs src_vocab_size == tgt_vocab_size")
+        self.max_len, self.pad_id = int(max_len), pad_id
+        d, ffn = int(d_model), int(ffn_dim) if ffn_dim is not None else 4 * int(d_model)
+        rope = positional == "rope"
+        block_args = {"num_kv_heads": num_kv_heads, "activation": activation, "norm": norm, "dropout": dropout,
+                      "bias": bias, "rope": rope, "max_position": self.max_len}
+        self.src_emb = build_layer("embedding", self.src_vocab_size, d, where="transformer")
+        self.tgt_emb = self.src_emb if share_embeddings else build_layer(
+            "embedding", self.tgt_vocab_size, d, where="transformer")
+        self.src_pos = None if rope else build_layer(_POSITIONAL[positional], self.max_len, d, where="transformer")
+        self.tgt_pos = None if rope else build_layer(_POSITIONAL[positional], self.max_len, d, where="transformer")
+        self.src_drop = build_dropout(dropout, where="transformer")
+        self.tgt_drop = build_dropout(dropout, where="transformer")
+        self.encoder = ModuleList([SelfBlock(d, num_heads, ffn, causal=False, **block_args)
+                                   for _ in range(int(num_encoder_layers))])
+        self.encoder_norm = build_layer(norm, d, where="transformer norm")
+        self.decoder = ModuleList([CrossBlock(d, num_heads, ffn, **block_args) for _ in range(int(num_decoder_layers))])
+        self.decoder_norm = build_layer(norm, d, where="transformer norm")
+        self.head = build_layer("linear", d, self.tgt_vocab_size, bias=False, where="transformer")
+        gpt_init(self, int(num_encoder_layers) + int(num_decoder_layers))
+        if tie_embeddings:
+            self.head.weight = self.tgt_emb.weight
+
+    def _check(self, ids: Any, what: str, vocab: int) -> Any:
+        ids = check_int_array(ids, "transformer", what=what, ndim=2, high=vocab)
+        if ids.shape[1] > self.max_len:
+            raise ShapeError(f"transformer: {what} of length {ids.shape[1]} exceed max_len {self.max_len}")
+        return ids
+
+    def _embed(self, ids: Any, emb: Module, pos: Module | None, drop: Module) -> Any:
+        x = emb(ids)
+        return drop(x if pos is None else pos(x))
+
+    def _embed_backward(self, dx: Any, emb: Module, pos: Module | None, drop: Module) -> None:
+        dx = drop.backward(dx)
+        emb.backward(dx if pos is None else pos.backward(dx))
+
+    def encode(self, src: Any) -> tuple[Any, Any]:
+        """src (B, S) -> (memory (B, S, d), padding mask (B, S) bool or None)."""
+        src = self._check(src, "source ids", self.src_vocab_size)
+        mask = (src == self.pad_id) if self.pad_id is not None else None
+        x = self._embed(src, self.src_emb, self.src_pos, self.src_drop)
+        for block in self.encoder:
+            x = block(x, key_padding_mask=mask)
+        return self.encoder_norm(x), mask
+
+    def decode(self, tgt: Any, memory: Any, memory_mask: Any = None) -> Any:
+        """tgt (B, T) ids, memory (B, S, d) -> logits (B, T, tgt_vocab_size)."""
+        tgt = self._check(tgt, "target ids", self.tgt_vocab_size)
+        x = self._embed(tgt, self.tgt_emb, self.tgt_pos, self.tgt_drop)
+        for block in self.decoder:
+            x = block(x, memory, memory_mask)
+        return self.head(self.decoder_norm(x))
+
+    def forward(self, src: Any, tgt_in: Any) -> Any:
+        return self.decode(tgt_in, *self.encode(src))
+
+    def backward(self, dlogits: Any) -> None:
+        dx = self.decoder_norm.backward(self.head.backward(dlogits))
+        dmemory = None
+        for block in reversed(list(self.decoder)):
+            dx, dm = block.backward(dx)
+            dmemory = dm if dmemory is None else dmemory + dm
+        self._embed_backward(dx, self.tgt_emb, self.tgt_pos, self.tgt_drop)
+        dx = self.encoder_norm.backward(dmemory)
+        for block in reversed(list(self.encoder)):
+            dx = block.backward(dx)
+        self._embed_backward(dx, self.src_emb, self.src_pos, self.src_drop)
+        return None
