@@ -37,6 +37,9 @@ def build_vocab(
     for s in special:
         if not isinstance(s, str) or not s:
             raise ConfigError(f"special token {s!r} must be a non-empty string")
+    missing = [b for b in range(256) if bytes([b]) not in tokens]
+    if missing:
+        raise ConfigError(f"the vocabulary lacks the single-byte token(s) for byte value(s) {missing[:8]}")
     size = len(tokens) + len(special)
     id_to_bytes: list[bytes | None] = [None] * size
     owner: dict[int, str] = {}
@@ -51,9 +54,6 @@ def build_vocab(
             raise ConfigError(f"id {idx} is used twice: by {owner[idx]} and by {name}")
         owner[idx] = name
         id_to_bytes[idx] = data
-    missing = [b for b in range(256) if bytes([b]) not in tokens]
-    if missing:
-        raise ConfigError(f"the vocabulary lacks the single-byte token(s) for byte value(s) {missing[:8]}")
     merge_ids: list[tuple[int, int]] = []
     ranks: dict[tuple[int, int], int] = {}
     merged_ids: list[int] = []
