@@ -1,1 +1,74 @@
-"""Optimizers, learning-rate schedules and gradient clipping."""
+"""Optimizers, learning-rate schedules and gradient clipping, with torch.optim's semantics.
+
+    from plait.optim import AdamW, CosineAnnealingLR, LinearWarmup, clip_grad_norm_, param_groups_no_decay
+
+    opt = AdamW(param_groups_no_decay(model, 0.1), lr=3e-4)
+    sched = LinearWarmup(opt, 100, after=CosineAnnealingLR(opt, T_max=900), start_factor=0.01)
+    ...
+    clip_grad_norm_(model.parameters(), 1.0)
+    opt.step(); sched.step(); opt.zero_grad()
+"""
+
+from __future__ import annotations
+
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_
+from .groups import param_groups_no_decay
+from .lion import Lion
+from .lr_scheduler import LRScheduler
+from .one_cycle import OneCycleLR
+from .optimizer import Optimizer
+from .plateau import ReduceLROnPlateau
+from .rmsprop import RMSprop
+from .schedules import CosineAnnealingLR, ExponentialLR, LambdaLR, MultiStepLR, StepLR
+from .serialization import merge_state_dict, split_state_dict
+from .sgd import SGD
+from .warmup import LinearWarmup
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+    "lion": Lion,
+}
+
+SCHEDULERS: dict[str, type] = {
+    "step_lr": StepLR,
+    "multi_step_lr": MultiStepLR,
+    "exponential_lr": ExponentialLR,
+    "cosine_annealing_lr": CosineAnnealingLR,
+    "linear_warmup": LinearWarmup,
+    "one_cycle_lr": OneCycleLR,
+    "reduce_lr_on_plateau": ReduceLROnPlateau,
+    "lambda_lr": LambdaLR,
+}
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearWarmup",
+    "Lion",
+    "MultiStepLR",
+    "NonFiniteNormError",
+    "OneCycleLR",
+    "Optimizer",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "StepLR",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "merge_state_dict",
+    "param_groups_no_decay",
+    "split_state_dict",
+]

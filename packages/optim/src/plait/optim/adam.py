@@ -1,0 +1,108 @@
+"""Adam and AdamW (torch.optim.Adam / AdamW), with AMSGrad.
+
+With ``d`` the gradient (negated for ``maximize``, plus L1 / L2 and, for Adam, weight decay)::
+
+    p *= 1 - lr * weight_decay                       (AdamW only: decoupled decay)
+    m  = beta1 * m + (1 - beta1) * d
+    v  = beta2 * v + (1 - beta2) * d^2
+    v^ = max(v^, v)                                  (amsgrad; used instead of v below)
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from plait.core import Param, get_array_module
+
+from .optimizer import Optimizer, ParamsT, state_buffer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015). ``weight_decay`` is coupled: the same as ``l2``.
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` and, with ``amsgrad``,
+    ``max_exp_avg_sq``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        l1: float = 0.0,
+        l2: float = 0.0,
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, l1=l1, l2=l2,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: Param, group: Mapping[str, Any]) -> dict[str, Any]:
+        xp = get_array_module(p.data)
+        state = {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        return state
+
+    def _update(self, p: Param, d: Any, state: dict[str, Any], group: Mapping[str, Any]) -> None:
+        xp = get_array_module(p.data)
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        state["step"] += 1
+        step = state["step"]
+        if weight_decay and not self._coupled_weight_decay:
+            p.data *= 1.0 - lr * weight_decay
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        t = self._buffer(p, "tmp")
+        xp.subtract(d, m, out=t)  # m += (1 - beta1) (d - m): torch's lerp
+        t *= 1.0 - beta1
+        m += t
+        xp.multiply(d, d, out=t)
+        t *= 1.0 - beta2
+        v *= beta2
+        v += t
+        if group["amsgrad"]:
+            v_max = state_buffer(state, "max_exp_avg_sq", p.data)
+            xp.maximum(v_max, v, out=v_max)
+            v = v_max
+        bias_correction1 = 1.0 - beta1**step
+        bias_correction2 = 1.0 - beta2**step
+        xp.sqrt(v, out=t)
+        t /= bias_correction2**0.5
+        t += group["eps"]
+        xp.divide(m, t, out=t)
+        t *= lr / bias_correction1
+        p.data -= t
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): ``p *= 1 - lr * weight_decay``.
+
+    ``l2`` still adds the coupled penalty to the gradient, if you want both.
+    """
+
+    _coupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        l1: float = 0.0,
+        l2: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, l1=l1, l2=l2)

@@ -1,0 +1,80 @@
+"""Stochastic gradient descent with momentum, dampening and Nesterov momentum (torch.optim.SGD).
+
+With ``d`` the gradient (negated for ``maximize``, plus coupled weight decay / L1 / L2)::
+
+    b_1 = d_1,   b_t = momentum * b_{t-1} + (1 - dampening) * d_t
+    u_t = d_t + momentum * b_t   (nesterov)   |   b_t   (momentum > 0)   |   d_t
+    p  -= lr * u_t
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from plait.core import Param, get_array_module
+from plait.core.errors import ConfigError
+
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """SGD; ``weight_decay`` is coupled (added to the gradient), like ``l2``.
+
+    State per parameter: ``momentum_buffer`` (only when ``momentum > 0``).
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        l1: float = 0.0,
+        l2: float = 0.0,
+    ) -> None:
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov, maximize=maximize, l1=l1, l2=l2,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def _check_options(self, group: Mapping[str, Any], where: str) -> None:
+        self._check_number(group, "momentum", where)
+        self._check_number(group, "dampening", where, high=1.0)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ConfigError(
+                f"{self.name}: nesterov=True needs momentum > 0 and dampening == 0, "
+                f"got momentum={group['momentum']!r}, dampening={group['dampening']!r}{where}"
+            )
+
+    def _update(self, p: Param, d: Any, state: dict[str, Any], group: Mapping[str, Any]) -> None:
+        xp = get_array_module(p.data)
+        momentum = group["momentum"]
+        t = self._buffer(p, "tmp")
+        update = d
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = d.copy()
+            else:
+                buf *= momentum
+                if group["dampening"]:
+                    xp.multiply(d, 1.0 - group["dampening"], out=t)
+                    buf += t
+                else:
+                    buf += d
+            if group["nesterov"]:
+                xp.multiply(buf, momentum, out=t)
+                t += d
+                update = t
+            else:
+                update = buf
+        xp.multiply(update, group["lr"], out=t)
+        p.data -= t
