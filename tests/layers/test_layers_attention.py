@@ -320,8 +320,10 @@ def test_bad_configs():
     (lambda m: m.backward(np.zeros((2, 3, 8), np.float32)), PlaitError, "MultiHeadAttention.backward"),
 ])
 def test_bad_inputs_raise_naming_the_layer(call, error, words):
+    m = MultiHeadAttention(8, 2)
     with pytest.raises(error, match=words):
-        call(MultiHeadAttention(8, 2))
+        call(m)
+    assert not any(sub._saved_stack for sub in m.modules())  # checked before any sub-layer ran
 
 
 def test_rope_positions_beyond_the_table():

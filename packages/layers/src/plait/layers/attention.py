@@ -141,39 +141,48 @@ class MultiHeadAttention(Module):
             self.rotary = RotaryEmbedding(self.head_dim, base=rope_base, max_position=max_position, dtype=dtype)
 
     # -- masks ---------------------------------------------------------------------------------
-    def _masks(self, B: int, T: int, S: int, offset: int, causal: bool, key_padding_mask: Any, attn_mask: Any,
-               dtype: Any, xp: Any) -> tuple[Any, Any]:
-        """(additive, blocked) arrays broadcastable to (B, Hkv, G, T, S), or None."""
+    def check_masks(self, B: int, T: int, S: int, key_padding_mask: Any = None, attn_mask: Any = None,
+                    where: str = "MultiHeadAttention") -> tuple[Any, Any]:
+        """Validate masks for B sequences of T queries over S keys; returns them as arrays (or None).
+
+        key_padding_mask: (B, S); attn_mask: (T, S) or (B*num_heads, T, S); each bool or float.
+        Containing layers call this with their own name before running any sub-layer.
+        """
+        checked = []
+        for mask, what, shapes in ((key_padding_mask, "key_padding_mask", [(B, S)]),
+                                   (attn_mask, "attn_mask", [(T, S), (B * self.num_heads, T, S)])):
+            if mask is not None:
+                xp = get_array_module(mask)
+                mask = xp.asarray(mask)
+                if mask.dtype != bool and mask.dtype.kind != "f":
+                    raise DTypeError(f"{where}: expected {what} as a bool or float array, got dtype {mask.dtype}")
+                if tuple(mask.shape) not in shapes:
+                    want = " or ".join(str(s) for s in shapes)
+                    raise ShapeError(f"{where}: expected {what} of shape {want}, got shape {tuple(mask.shape)}")
+            checked.append(mask)
+        return checked[0], checked[1]
+
+    def _masks(self, B: int, T: int, S: int, offset: int, causal: bool, kpm: Any, am: Any, dtype: Any,
+               xp: Any) -> tuple[Any, Any]:
+        """(additive, blocked) arrays broadcastable to (B, Hkv, G, T, S), or None; masks already checked."""
         additive, blocked = None, None
 
         def add(mask: Any) -> None:
             nonlocal additive, blocked
+            mask = xp.asarray(mask)
             if mask.dtype == bool:
                 blocked = mask if blocked is None else (blocked | mask)
             else:
                 mask = mask.astype(dtype, copy=False)
                 additive = mask if additive is None else additive + mask
 
-        if key_padding_mask is not None:
-            kpm = self._check_mask(key_padding_mask, "key_padding_mask", [(B, S)], xp)
+        if kpm is not None:
             add(kpm.reshape(B, 1, 1, 1, S))
-        if attn_mask is not None:
-            am = self._check_mask(attn_mask, "attn_mask", [(T, S), (B * self.num_heads, T, S)], xp)
+        if am is not None:
             add(am if am.ndim == 2 else am.reshape(B, self.num_kv_heads, self.groups, T, S))
         if causal:
             add(xp.triu(xp.ones((T, S), dtype=bool), k=1 + offset))
         return additive, blocked
-
-    @staticmethod
-    def _check_mask(mask: Any, what: str, shapes: list[tuple[int, ...]], xp: Any) -> Any:
-        where = "MultiHeadAttention"
-        mask = xp.asarray(mask)
-        if mask.dtype != bool and mask.dtype.kind != "f":
-            raise DTypeError(f"{where}: expected {what} as a bool or float array, got dtype {mask.dtype}")
-        if tuple(mask.shape) not in shapes:
-            want = " or ".join(str(s) for s in shapes)
-            raise ShapeError(f"{where}: expected {what} of shape {want}, got shape {tuple(mask.shape)}")
-        return mask
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
         keep = 1.0 - self.dropout
@@ -214,29 +223,33 @@ class MultiHeadAttention(Module):
             raise ShapeError(f"{where}: kdim={self.kdim} differs from embed_dim, so a context is required")
         offset = kv_cache.length if (kv_cache is not None and not cross) else 0
         causal = self.causal if is_causal is None else bool(is_causal)
+        reuse = cross and kv_cache is not None and kv_cache.length > 0
+        src = context if cross else x
+        S_new = 0 if reuse else src.shape[1]
+        S = kv_cache.length + S_new if kv_cache is not None else S_new
+        # every check before any sub-layer runs, so a bad call leaves no stale forward cache behind
+        if kv_cache is not None and kv_cache.length and kv_cache.k.shape[0] != B:
+            raise ShapeError(f"{where}: batch size {B} differs from the KV cache's {kv_cache.k.shape[0]}")
+        kpm, am = self.check_masks(B, T, S, key_padding_mask, attn_mask, where)
+        if self.use_rope:
+            self.rotary.tables(offset, max(T, S_new), where)
 
         q = self._heads(self.q_proj(x), B, T, H)
         if self.use_rope:
-            cos_q, sin_q = self.rotary.tables(offset, T, where)
-            q = rope_forward(q, cos_q, sin_q)
+            q = rope_forward(q, *self.rotary.tables(offset, T, where))
         q *= 1.0 / math.sqrt(D)
-        if cross and kv_cache is not None and kv_cache.length > 0:
+        if reuse:
             k, v = kv_cache.k, kv_cache.v
         else:
-            src = context if cross else x
-            S_new = src.shape[1]
             k = self._heads(self.k_proj(src), B, S_new, Hkv)
             v = self._heads(self.v_proj(src), B, S_new, Hkv)
             if self.use_rope and not cross:
                 k = rope_forward(k, *self.rotary.tables(offset, S_new, where))
             if kv_cache is not None:
-                if kv_cache.length and kv_cache.k.shape[0] != B:
-                    raise ShapeError(f"{where}: batch size {B} differs from the KV cache's {kv_cache.k.shape[0]}")
                 kv_cache.append(k, v)
                 kv_cache.cross = cross
                 k, v = kv_cache.k, kv_cache.v
-        S = k.shape[2]
-        additive, blocked = self._masks(B, T, S, offset, causal, key_padding_mask, attn_mask, q.dtype, xp)
+        additive, blocked = self._masks(B, T, S, offset, causal, kpm, am, q.dtype, xp)
         q = q.reshape(B, Hkv, G * T, D)
         drop = None
         if self.training and self.dropout > 0 and kv_cache is None:
