@@ -1,7 +1,113 @@
-"""(placeholder: filled by the layers work)."""
+"""Containers: ``Sequential`` (a chain) and ``Residual`` (x + f(x)).
+
+``Sequential``: forward runs the layers in order; backward runs their backwards in reverse,
+feeding each the gradient of its output. ``Residual``: ``y = x + f(x)``, so
+``dx = dy + f.backward(dy)``. (``ModuleList`` and ``ModuleDict`` come from plait.core.)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-LAYERS: dict[str, type] = {}
+from plait.core import ConfigError, Module, ShapeError
+
+__all__ = ["Residual", "Sequential"]
+
+
+def _require_module(obj: Any, where: str) -> Module:
+    if not isinstance(obj, Module):
+        raise ConfigError(f"{where}: expected a Module, got {type(obj).__name__}")
+    return obj
+
+
+class Sequential(Module):
+    """``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``; children are named ``0``, ``1``, ...
+
+    Also ``Sequential(layers=[...])`` (what its config rebuilds from). Indexable (a slice
+    gives a new ``Sequential`` sharing the layers), ``len``, iteration, ``append``, ``extend``.
+    """
+
+    def __init__(self, *modules: Module, layers: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules and layers is not None:
+            raise ConfigError("Sequential: pass the layers positionally or as layers=[...], not both")
+        for m in (modules if layers is None else layers):
+            self.append(m)
+
+    # -- list behaviour --------------------------------------------------------------------
+    def append(self, module: Module) -> Sequential:
+        self.__dict__["_modules"][str(len(self))] = _require_module(module, "Sequential.append")
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self.__dict__["_modules"])
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self.__dict__["_modules"].values()))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self.__dict__["_modules"].values())
+        if isinstance(index, slice):
+            return Sequential(*items[index])
+        try:
+            return items[index]
+        except IndexError:
+            raise IndexError(f"Sequential index {index} out of range for {len(items)} layer(s)") from None
+
+    # -- forward / backward ----------------------------------------------------------------
+    def forward(self, x: Any) -> Any:
+        for layer in self:
+            x = layer(x)
+        self.save_for_backward(len(self))
+        return x
+
+    def backward(self, dy: Any) -> Any:
+        count = self.saved()
+        layers = list(self)
+        if count != len(layers):
+            raise ShapeError(f"Sequential.backward: {len(layers)} layers now but forward ran {count}; "
+                             "do not append layers between forward and backward")
+        for layer in reversed(layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def config(self) -> dict[str, Any]:
+        """``{"type": "sequential", "layers": [child configs...]}`` (appended layers included)."""
+        cfg = {k: v for k, v in super().config().items() if k in ("type", "kind")}
+        cfg["layers"] = [m.config() for m in self]
+        return cfg
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Residual(Module):
+    """``y = x + module(x)``; the wrapped module must keep the shape of its input."""
+
+    def __init__(self, module: Module) -> None:
+        super().__init__()
+        self.module = _require_module(module, "Residual")
+
+    def forward(self, x: Any) -> Any:
+        fx = self.module(x)
+        if getattr(fx, "shape", None) != getattr(x, "shape", None):
+            raise ShapeError(f"Residual: the wrapped {type(self.module).__name__} changed the shape "
+                             f"{tuple(x.shape)} -> {tuple(getattr(fx, 'shape', ()))}; x + f(x) needs them equal")
+        self.save_for_backward(None)
+        return x + fx
+
+    def backward(self, dy: Any) -> Any:
+        self.saved()
+        return dy + self.module.backward(dy)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+LAYERS: dict[str, type] = {"sequential": Sequential, "residual": Residual}

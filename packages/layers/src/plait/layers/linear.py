@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import Module, Param, check_array, get_rng
+from plait.core import Module, Param, ShapeError, check_array, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
 __all__ = ["Identity", "Linear", "linear_backward", "linear_forward"]
@@ -60,15 +60,17 @@ class Linear(Module):
         w = self.weight.data
         if x2d.dtype != w.dtype:
             x2d = x2d.astype(w.dtype)
-        self.save_for_backward(x2d)
+        self.save_for_backward((x2d, lead))
         b = self.bias.data if self.bias is not None else None
         return linear_forward(x2d, w, b).reshape(*lead, self.out_features)
 
     def backward(self, dy: Any) -> Any:
-        x2d = self.saved()
+        x2d, lead = self.saved()
         dy = check_array(dy, "Linear.backward", what="output gradient", last_dim=self.out_features)
-        lead = dy.shape[:-1]
-        dy2d = dy.reshape(-1, self.out_features)
+        if tuple(dy.shape[:-1]) != tuple(lead):
+            raise ShapeError(f"Linear.backward: expected output gradient of shape {(*lead, self.out_features)}, "
+                             f"got {tuple(dy.shape)}")
+        dy2d = dy.reshape(-1, self.out_features).astype(x2d.dtype, copy=False)
         dx, dw, db = linear_backward(dy2d, x2d, self.weight.data)
         self.weight.accumulate(dw)
         if self.bias is not None:
