@@ -1,6 +1,7 @@
 """Byte-level BPE, char tokenizer and word vectorizer."""
 
 from .bpe import ByteLevelBPETokenizer
+from .char import CharTokenizer
 from .errors import (
     DisallowedSpecialTokenError,
     NotTrainedError,
@@ -9,10 +10,13 @@ from .errors import (
     TokenizerError,
     UnknownCharacterError,
 )
+from .loading import load_tokenizer
 from .patterns import GPT2_PATTERN, GPT4_PATTERN
+from .word_vectorizer import WordVectorizer
 
 __all__ = [
     "ByteLevelBPETokenizer",
+    "CharTokenizer",
     "DisallowedSpecialTokenError",
     "GPT2_PATTERN",
     "GPT4_PATTERN",
@@ -21,4 +25,6 @@ __all__ = [
     "TokenIdError",
     "TokenizerError",
     "UnknownCharacterError",
+    "WordVectorizer",
+    "load_tokenizer",
 ]

@@ -1,3 +1,21 @@
 """plait-tokenizers's plugin: registers its components through core's hooks, like any third party."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from plait.core.hookspecs import Register, hookimpl
+
+from .cli import add_commands
+from .loading import TOKENIZERS
+
+
+@hookimpl
+def register_tokenizers(register: Register) -> None:
+    for name, cls in TOKENIZERS.items():
+        register(name, cls)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    add_commands(cli)

@@ -41,9 +41,9 @@ def save_bpe(vocab: BPEVocab, pattern: str, path: str | os.PathLike[str]) -> Non
     write_json(path, payload)
 
 
-def load_bpe(path: str | os.PathLike[str]) -> tuple[BPEVocab, str]:
-    """-> (validated vocabulary, pattern)."""
-    payload = read_json(path)
+def load_bpe(path: str | os.PathLike[str], payload: Any = None) -> tuple[BPEVocab, str]:
+    """-> (validated vocabulary, pattern); ``payload``: the file's parsed JSON if already read."""
+    payload = read_json(path) if payload is None else payload
     check_header(payload, path, FORMAT)
     pattern = require(payload, "pattern", str, path)
     try:
