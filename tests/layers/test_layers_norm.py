@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from plait.core import DTypeError, PlaitError, ShapeError, registry
 from plait.core.testing import gradcheck
 from plait.layers import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm

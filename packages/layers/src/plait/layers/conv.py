@@ -9,12 +9,12 @@ The maths (im2col GEMMs, col2im) is in :mod:`._conv_maths`; 1-D runs as 2-D with
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
+from ._conv_args import IntOrTuple, as_tuple, check_groups
 from ._conv_maths import (
     Pads,
     conv2d_backward,
@@ -26,22 +26,6 @@ from ._conv_maths import (
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
-IntOrTuple = int | Sequence[int]
-
-
-def _tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> tuple[int, ...]:
-    items = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(items) != n or not all(isinstance(v, int) and v >= minimum for v in items):
-        raise ConfigError(f"{where}: {what} must be an int >= {minimum} or {n} of them, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
-def _check_channels(where: str, in_channels: int, out_channels: int, groups: int) -> None:
-    if groups < 1 or in_channels % groups or out_channels % groups:
-        raise ConfigError(f"{where}: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                          f"must both be divisible by groups ({groups})")
-
-
 class _Conv(Module):
     """Bookkeeping shared by Conv1d and Conv2d; the geometry is kept in 2-D form."""
 
@@ -52,13 +36,13 @@ class _Conv(Module):
                padding: str | IntOrTuple, dilation: IntOrTuple, groups: int, bias: bool, padding_mode: str,
                dtype: str) -> None:
         nd, name = self._nd, self._name
-        _check_channels(name, in_channels, out_channels, groups)
+        check_groups(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = _tuple(kernel_size, nd, "kernel_size", name, 1)
-        self.stride = _tuple(stride, nd, "stride", name, 1)
-        self.dilation = _tuple(dilation, nd, "dilation", name, 1)
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", name, 1)
+        self.stride = as_tuple(stride, nd, "stride", name, 1)
+        self.dilation = as_tuple(dilation, nd, "dilation", name, 1)
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
@@ -69,7 +53,7 @@ class _Conv(Module):
             totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(self.kernel_size, self.dilation)]
             pads = tuple((t // 2, t - t // 2) for t in totals)  # as torch: the odd pixel goes after
         else:
-            self.padding = _tuple(padding, nd, "padding", name, 0)
+            self.padding = as_tuple(padding, nd, "padding", name, 0)
             pads = tuple((p, p) for p in self.padding)
         lift = 2 - nd  # 1-D as 2-D: prepend a unit height
         self._pads2: Pads = ((0, 0),) * lift + pads  # type: ignore[assignment]
@@ -163,15 +147,15 @@ class ConvTranspose2d(Module):
                  dilation: IntOrTuple = 1, padding_mode: str = "zeros", dtype: str = "float32") -> None:
         super().__init__()
         name = "ConvTranspose2d"
-        _check_channels(name, in_channels, out_channels, groups)
+        check_groups(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = _tuple(kernel_size, 2, "kernel_size", name, 1)
-        self.stride = _tuple(stride, 2, "stride", name, 1)
-        self.padding = _tuple(padding, 2, "padding", name, 0)
-        self.output_padding = _tuple(output_padding, 2, "output_padding", name, 0)
-        self.dilation = _tuple(dilation, 2, "dilation", name, 1)
+        self.kernel_size = as_tuple(kernel_size, 2, "kernel_size", name, 1)
+        self.stride = as_tuple(stride, 2, "stride", name, 1)
+        self.padding = as_tuple(padding, 2, "padding", name, 0)
+        self.output_padding = as_tuple(output_padding, 2, "output_padding", name, 0)
+        self.dilation = as_tuple(dilation, 2, "dilation", name, 1)
         self.padding_mode = padding_mode
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):

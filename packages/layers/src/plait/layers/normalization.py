@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module
 
 from ._norm_maths import (

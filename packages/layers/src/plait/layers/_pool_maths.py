@@ -1,0 +1,168 @@
+"""The maths of pooling over (N, C, H, W) (1-D pooling runs as 2-D with H = 1).
+
+Windows are read through a strided view of the padded input and copied once to a
+(kh*kw, N, C, Ho, Wo) stack, so max and sum reduce over a leading axis of large
+contiguous slabs. Gradients go back through kh*kw strided adds (as col2im).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import get_array_module
+
+from ._conv_maths import window_view
+
+__all__ = [
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_matrix",
+    "avg_divisors",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "pool_out_size",
+    "sum_pool2d_backward",
+    "sum_pool2d_forward",
+]
+
+Pair = tuple[int, int]
+
+
+def pool_out_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling output size; in ceil mode the last window must start inside the input or left pad."""
+    num = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (-(-num // stride) if ceil_mode else num // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _padded_shape(x_hw: Pair, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> Pair:
+    return tuple(max(p + s, (o - 1) * st + d * (k - 1) + 1)  # type: ignore[return-value]
+                 for s, k, st, p, d, o in zip(x_hw, kernel, stride, pad, dilation, out_hw))
+
+
+def _pad_fill(x: Any, pad: Pair, shape_hw: Pair, fill: float) -> Any:
+    xp = get_array_module(x)
+    h, w = x.shape[2:]
+    if pad == (0, 0) and shape_hw == (h, w):
+        return x
+    out = xp.full(x.shape[:2] + tuple(shape_hw), fill, dtype=x.dtype)
+    out[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + w] = x
+    return out
+
+
+def _window_stack(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> Any:
+    """(kh*kw, N, C, Ho, Wo) contiguous copy of every window of xpad."""
+    xp = get_array_module(xpad)
+    view = window_view(xpad, kernel, stride, dilation, out_hw)
+    stack = xp.empty((*kernel, *xpad.shape[:2], *out_hw), dtype=xpad.dtype)
+    stack[...] = view.transpose(4, 5, 0, 1, 2, 3)
+    return stack.reshape(kernel[0] * kernel[1], *xpad.shape[:2], *out_hw)
+
+
+def _scatter_windows(grads: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair,
+                     dilation: Pair, padded_hw: Pair) -> Any:
+    """Sum per-window-position gradients (kh*kw, N, C, Ho, Wo) back onto the input (N, C, H, W)."""
+    xp = get_array_module(grads)
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = grads.shape[-2:]
+    out = xp.zeros(x_shape[:2] + tuple(padded_hw), dtype=grads.dtype)
+    for k in range(kh * kw):
+        top, left = (k // kw) * dh, (k % kw) * dw
+        out[:, :, top : top + (ho - 1) * sh + 1 : sh, left : left + (wo - 1) * sw + 1 : sw] += grads[k]
+    return out[:, :, pad[0] : pad[0] + x_shape[2], pad[1] : pad[1] + x_shape[3]]
+
+
+# -- max pooling ---------------------------------------------------------------------------------------
+def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> tuple[Any, Any]:
+    """y (N, C, Ho, Wo) and the window position of each maximum (first one on ties, as torch)."""
+    xp = get_array_module(x)
+    padded = _padded_shape(x.shape[2:], kernel, stride, pad, dilation, out_hw)
+    stack = _window_stack(_pad_fill(x, pad, padded, -xp.inf), kernel, stride, dilation, out_hw)
+    y = stack.max(axis=0)
+    count = stack.shape[0]
+    arg = xp.full(y.shape, count - 1, dtype=xp.uint8 if count <= 255 else xp.int32)
+    for k in range(count - 2, -1, -1):  # descending, so the first maximum wins
+        arg -= (arg - k) * (stack[k] == y)
+    return y, arg
+
+
+def max_pool2d_backward(dy: Any, arg: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair,
+                        dilation: Pair) -> Any:
+    """dx (N, C, H, W): each output gradient goes to the input pixel that was its maximum."""
+    xp = get_array_module(dy)
+    count = kernel[0] * kernel[1]
+    positions = xp.arange(count, dtype=arg.dtype).reshape(count, 1, 1, 1, 1)
+    grads = dy[None] * (arg[None] == positions)
+    padded = _padded_shape(x_shape[2:], kernel, stride, pad, dilation, dy.shape[2:])
+    return xp.ascontiguousarray(_scatter_windows(grads, x_shape, kernel, stride, pad, dilation, padded))
+
+
+# -- average pooling --------------------------------------------------------------------------------------
+def _divisor_1d(xp: Any, size: int, kernel: int, stride: int, pad: int, out: int, include_pad: bool) -> Any:
+    start = xp.arange(out) * stride - pad
+    end = xp.minimum(start + kernel, size + pad)
+    if not include_pad:
+        start, end = xp.maximum(start, 0), xp.minimum(end, size)
+    return end - start
+
+
+def avg_divisors(xp: Any, x_hw: Pair, kernel: Pair, stride: Pair, pad: Pair, out_hw: Pair,
+                 count_include_pad: bool, divisor_override: int | None) -> Any:
+    """(Ho, Wo) number each window sum is divided by (torch's rule)."""
+    if divisor_override:
+        return xp.full(out_hw, float(divisor_override))
+    rows = _divisor_1d(xp, x_hw[0], kernel[0], stride[0], pad[0], out_hw[0], count_include_pad)
+    cols = _divisor_1d(xp, x_hw[1], kernel[1], stride[1], pad[1], out_hw[1], count_include_pad)
+    return (rows[:, None] * cols[None, :]).astype(float)
+
+
+def sum_pool2d_forward(x: Any, kernel: Pair, stride: Pair, pad: Pair, out_hw: Pair) -> Any:
+    """Window sums (N, C, Ho, Wo) over the zero-padded input."""
+    padded = _padded_shape(x.shape[2:], kernel, stride, pad, (1, 1), out_hw)
+    return _window_stack(_pad_fill(x, pad, padded, 0.0), kernel, stride, (1, 1), out_hw).sum(axis=0)
+
+
+def sum_pool2d_backward(dy: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair) -> Any:
+    """dx (N, C, H, W) of window sums: every input pixel collects the gradient of each window it is in."""
+    xp = get_array_module(dy)
+    count = kernel[0] * kernel[1]
+    padded = _padded_shape(x_shape[2:], kernel, stride, pad, (1, 1), dy.shape[2:])
+    grads = xp.broadcast_to(dy, (count, *dy.shape))
+    return xp.ascontiguousarray(_scatter_windows(grads, x_shape, kernel, stride, pad, (1, 1), padded))
+
+
+# -- adaptive average pooling ---------------------------------------------------------------------------------
+def adaptive_matrix(xp: Any, size: int, out: int, dtype: Any) -> Any:
+    """(out, size) averaging matrix: row i averages [floor(i*size/out), ceil((i+1)*size/out))."""
+    i = xp.arange(out)
+    start = (i * size) // out
+    end = -((-(i + 1) * size) // out)
+    pos = xp.arange(size)
+    inside = (pos[None, :] >= start[:, None]) & (pos[None, :] < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d_forward(x: Any, out_hw: Pair) -> Any:
+    """(N, C, H, W) -> (N, C, Ho, Wo); a reshape-mean when the sizes divide, else A_h @ x @ A_w^T."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    ho, wo = out_hw
+    if h % ho == 0 and w % wo == 0:
+        return x.reshape(n, c, ho, h // ho, wo, w // wo).mean(axis=(3, 5))
+    a_h, a_w = adaptive_matrix(xp, h, ho, x.dtype), adaptive_matrix(xp, w, wo, x.dtype)
+    return a_h @ (x @ a_w.T)
+
+
+def adaptive_avg_pool2d_backward(dy: Any, x_hw: Pair) -> Any:
+    """dx (N, C, H, W) = A_h^T @ dy @ A_w (spread each mean evenly over its window)."""
+    xp = get_array_module(dy)
+    n, c, ho, wo = dy.shape
+    h, w = x_hw
+    if h % ho == 0 and w % wo == 0:
+        scale = 1.0 / ((h // ho) * (w // wo))
+        dx = xp.broadcast_to((dy * scale)[:, :, :, None, :, None], (n, c, ho, h // ho, wo, w // wo))
+        return dx.reshape(n, c, h, w)
+    a_h, a_w = adaptive_matrix(xp, h, ho, dy.dtype), adaptive_matrix(xp, w, wo, dy.dtype)
+    return a_h.T @ (dy @ a_w)
