@@ -226,3 +226,12 @@ def test_param_groups_no_decay_treats_2d_bias_by_name():
     weird = Param(np.ones((2, 2)))
     _, no_decay = param_groups_no_decay([("head.bias", weird)], 0.1)
     assert no_decay["params"] == [weird]
+
+
+def test_load_state_dict_fills_options_missing_from_an_older_state_dict():
+    params = [Param(np.ones(3))]
+    opt = SGD(params, lr=0.1, momentum=0.9)
+    sd = opt.state_dict()
+    del sd["param_groups"][0]["l1"]
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["l1"] == 0.0

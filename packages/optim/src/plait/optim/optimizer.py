@@ -26,6 +26,7 @@ is shared by parameters of equal shape and dtype, and every later step writes th
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping
@@ -217,7 +218,7 @@ class Optimizer:
         index: dict[Param, int] = {}
         groups = []
         for group in self.param_groups:
-            packed = {k: v for k, v in group.items() if k != "params"}
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             packed["params"] = [index.setdefault(p, len(index)) for p in group["params"]]
             groups.append(packed)
         state = {
@@ -245,7 +246,9 @@ class Optimizer:
                     f"{self.name}: parameter group {i} of the state dict has {len(indices)} parameters, this optimizer's has {len(group['params'])}"
                 )
             by_index.update((int(k), p) for k, p in zip(indices, group["params"]))
-            new_group = _normalise_options({k: v for k, v in saved.items() if k != "params"})
+            new_group = _normalise_options({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            for key, value in self.defaults.items():  # options newer than the state dict
+                new_group.setdefault(key, value)
             self._validate(new_group, f" (parameter group {i} of the state dict)")
             new_group["params"] = group["params"]
             new_groups.append(new_group)
