@@ -15,6 +15,7 @@ from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_
 from plait.core.initializers import KaimingUniform, Uniform
 
 from ._conv_args import IntOrTuple, as_tuple, check_groups
+from ._conv_flat import conv2d_backward_flat, conv2d_forward_flat
 from ._conv_maths import (
     Pads,
     conv2d_backward,
@@ -81,7 +82,10 @@ class _Conv(Module):
                              f"{self.kernel_size} (dilation {self.dilation}, padding {self.padding})")
         weight = self.weight.data.astype(x.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
         bias = None if self.bias is None else self.bias.data.astype(x.dtype, copy=False)
-        y, cols = conv2d_forward(x4, weight, bias, self._s2, self._pads2, self._d2, self.groups)
+        if self._s2 == (1, 1):
+            y, cols = conv2d_forward_flat(x4, weight, bias, self._pads2, self._d2, self.groups)
+        else:
+            y, cols = conv2d_forward(x4, weight, bias, self._s2, self._pads2, self._d2, self.groups)
         self.save_for_backward((cols, (h, w), y.shape))
         return y if self._nd == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
 
@@ -93,7 +97,10 @@ class _Conv(Module):
             want = y_shape if self._nd == 2 else (y_shape[0], y_shape[1], y_shape[3])
             raise ShapeError(f"{self._name}.backward: expected output gradient of shape {tuple(want)}, got shape {tuple(dy.shape)}")
         weight = self.weight.data.astype(dy.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
-        dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2, self.groups)
+        if self._s2 == (1, 1):
+            dx, dweight, dbias = conv2d_backward_flat(dy4, cols, weight, x_hw, self._pads2, self._d2, self.groups)
+        else:
+            dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2, self.groups)
         self.weight.accumulate(dweight.reshape(self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate(dbias)
