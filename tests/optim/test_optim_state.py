@@ -235,3 +235,25 @@ def test_load_state_dict_fills_options_missing_from_an_older_state_dict():
     del sd["param_groups"][0]["l1"]
     opt.load_state_dict(sd)
     assert opt.param_groups[0]["l1"] == 0.0
+
+
+def test_a_minimal_subclass_and_the_core_protocols():
+    """A third-party optimizer needs only ``_update``; ours satisfy core's protocols."""
+    from plait.core import Optimizer as OptimizerProtocol
+    from plait.core import Scheduler as SchedulerProtocol
+    from plait.optim import Optimizer, StepLR
+
+    class SignDescent(Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, {"lr": lr})
+
+        def _update(self, p, d, state, group):
+            p.data -= group["lr"] * np.sign(d)
+
+    p = Param(np.zeros(2))
+    p.grad = np.array([2.0, -3.0])
+    opt = SignDescent([p])
+    opt.step()
+    np.testing.assert_array_equal(p.data, [-0.1, 0.1])
+    assert isinstance(opt, OptimizerProtocol) and isinstance(Adam([p]), OptimizerProtocol)
+    assert isinstance(StepLR(opt, 2), SchedulerProtocol)

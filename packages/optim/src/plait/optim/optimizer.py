@@ -170,8 +170,8 @@ class Optimizer:
         g = p.grad
         if g.shape != p.data.shape:
             raise ShapeError(f"{self.name}: the gradient of {p!r} has shape {tuple(g.shape)}, expected {p.shape}")
-        decay = group["l2"] + (group["weight_decay"] if self._coupled_weight_decay else 0.0)
-        l1, maximize = group["l1"], group["maximize"]
+        decay = group.get("l2", 0.0) + (group.get("weight_decay", 0.0) if self._coupled_weight_decay else 0.0)
+        l1, maximize = group.get("l1", 0.0), group.get("maximize", False)
         if not (decay or l1 or maximize):
             return g
         xp = get_array_module(p.data)
