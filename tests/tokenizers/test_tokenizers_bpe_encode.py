@@ -13,6 +13,7 @@ from plait.tokenizers import (
     SpecialTokenError,
     TokenIdError,
     TokenizerError,
+    _merge,
 )
 
 CORPUS = "Hello world! It's a test, isn't it? 123 4567 — naïve café 日本語 😀 \n\n  spaced   out\t\n" * 10
@@ -119,6 +120,48 @@ def test_cache_is_bounded_and_transparent(tok: ByteLevelBPETokenizer) -> None:
     assert small.encode(text) == tok.encode(text)
     assert len(small._cache) <= 3
     assert small.encode_batch([text, "x"]) == [tok.encode(text), tok.encode("x")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=0, max_size=400) | st.text(alphabet="abcdefgh ing", max_size=400).map(str.encode))
+def test_long_piece_heap_merge_matches_list_merge(gpt2_vocab_parts, data: bytes) -> None:
+    ranks, merged_ids, byte_ids = gpt2_vocab_parts
+    ids = [byte_ids[b] for b in data]
+    expected = _merge.apply_merges(list(ids[: _merge.LONG_PIECE - 1]), ranks, merged_ids)
+    assert _merge._apply_merges_heap(ids[: _merge.LONG_PIECE - 1], ranks, merged_ids) == expected
+    whole = _merge._apply_merges_heap(list(ids), ranks, merged_ids)
+    assert whole == _list_merge_unbounded(list(ids), ranks, merged_ids)
+
+
+def _list_merge_unbounded(ids: list[int], ranks: dict, merged_ids: list[int]) -> list[int]:
+    while len(ids) > 1:
+        pair_ranks = [ranks.get(p, 1 << 62) for p in zip(ids, ids[1:])]
+        r = min(pair_ranks)
+        if r == 1 << 62:
+            break
+        i = pair_ranks.index(r)
+        ids[i : i + 2] = [merged_ids[r]]
+    return ids
+
+
+@pytest.fixture(scope="module")
+def gpt2_vocab_parts(gpt2: ByteLevelBPETokenizer) -> tuple:
+    return gpt2._vocab.ranks, gpt2._vocab.merged_ids, gpt2._vocab.byte_ids
+
+
+def test_very_long_piece_is_fast_and_exact(gpt2: ByteLevelBPETokenizer, tiktoken_gpt2) -> None:
+    import random
+    import time
+
+    rng = random.Random(0)
+    text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3000))
+    assert gpt2.encode(text) == tiktoken_gpt2.encode_ordinary(text)
+    long_text = text * 20  # one 60k-letter piece: quadratic merging would take minutes
+    start = time.perf_counter()
+    ids = gpt2.encode(long_text)
+    assert time.perf_counter() - start < 5.0
+    assert gpt2.decode(ids) == long_text
+    assert long_text not in gpt2._cache
 
 
 def test_custom_pattern_covers_unmatched_text() -> None:

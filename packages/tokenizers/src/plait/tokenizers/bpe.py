@@ -38,6 +38,7 @@ from .trainer import train_merges
 __all__ = ["ByteLevelBPETokenizer"]
 
 Surrogates = Literal["replace", "surrogatepass"]
+_CACHED_PIECE_BYTES = 256
 
 
 class ByteLevelBPETokenizer:
@@ -196,9 +197,10 @@ class ByteLevelBPETokenizer:
             return [token] if token is not None else self._merge_bytes(data)
         token = vocab.tokens.get(data)
         ids = [token] if token is not None else self._merge_bytes(data)
-        if len(self._cache) >= self.cache_size:
-            self._cache.clear()
-        self._cache[piece] = ids
+        if len(data) <= _CACHED_PIECE_BYTES:  # long pieces are rare and would bloat the cache
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[piece] = ids
         return ids
 
     def _merge_bytes(self, data: bytes) -> list[int]:
