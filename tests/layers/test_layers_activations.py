@@ -164,3 +164,16 @@ def test_bad_options():
         GELU("fast")
     with pytest.raises(ValueError, match="Hardtanh"):
         Hardtanh(1.0, -1.0)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in ("gelu", "gelu_tanh", "silu", "mish")], ids=lambda c: c[0])
+def test_large_inputs_processed_in_blocks_match_torch(case):
+    """Above 2 x 64K elements the maths runs block by block (with a partial last block)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((301, 457)) * 3).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    layer = case[1]()
+    y, dx = layer(x), layer.backward(dy)
+    y_ref, dx_ref = _torch_run(case[2](), x, dy)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-5)

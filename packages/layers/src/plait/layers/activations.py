@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from plait.core import ConfigError, Module, ShapeError, check_array, get_array_module
 
 __all__ = [
@@ -70,8 +72,7 @@ def _horner(x: Any, coefs: tuple[float, ...], monic: bool = False) -> Any:
     return y
 
 
-def erfc(x: Any) -> Any:
-    """Complementary error function, element-wise, in the dtype of ``x`` (NumPy or CuPy)."""
+def _erfc_cephes(x: Any) -> Any:
     xp = get_array_module(x)
     a = xp.abs(x)
     out = xp.empty_like(x)
@@ -85,12 +86,46 @@ def erfc(x: Any) -> Any:
     return out
 
 
-def sigmoid(x: Any) -> Any:
-    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+# Numerical Recipes' erfcc: one Chebyshev-fitted formula, relative error < 1.2e-7 for every x
+# (below float32's own rounding at the input); no masks, so it streams through large arrays.
+_ERFC_NR = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
+            0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
+def _erfc_fast(x: Any) -> Any:
     xp = get_array_module(x)
-    e = xp.exp(-xp.abs(x))
-    y = 1.0 / (1.0 + e)
-    return xp.where(x >= 0, y, e * y)
+    z = xp.abs(x)
+    t = z * 0.5
+    t += 1.0
+    xp.reciprocal(t, out=t)
+    p = _horner(t, _ERFC_NR)
+    p -= z * z
+    xp.exp(p, out=p)
+    p *= t  # erfc(|x|)
+    flip = 1.0 - p
+    flip *= x < 0
+    flip *= 2.0
+    p += flip  # erfc(x) = 2 - erfc(-x) for x < 0
+    return p
+
+
+def erfc(x: Any) -> Any:
+    """Complementary error function, element-wise, in the dtype of ``x`` (NumPy or CuPy).
+
+    float64: Cephes' rational approximations (relative error ~1e-14); float32/16: a single
+    mask-free formula with relative error < 1.2e-7.
+    """
+    return _erfc_cephes(x) if x.dtype == np.float64 else _erfc_fast(x)
+
+
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + exp(-x)); exp overflowing to inf for x < -88 (float32) correctly gives 0."""
+    xp = get_array_module(x)
+    with np.errstate(over="ignore"):
+        e = xp.exp(-x)
+    e += 1.0
+    xp.reciprocal(e, out=e)
+    return e
 
 
 def softplus(x: Any) -> Any:
@@ -112,32 +147,40 @@ def relu_backward(dy: Any, y: Any) -> Any:
 
 
 def leaky_relu_forward(x: Any, slope: float) -> tuple[Any, Any]:
-    return get_array_module(x).where(x > 0, x, x * slope), x
+    """y = x * f with f = 1 where x > 0 else slope; f is also the derivative, so it is the ctx."""
+    factor = (x > 0).astype(x.dtype)
+    factor *= 1.0 - slope
+    factor += slope
+    return x * factor, factor
 
 
-def leaky_relu_backward(dy: Any, x: Any, slope: float) -> Any:
-    return get_array_module(dy).where(x > 0, dy, dy * slope)
+def leaky_relu_backward(dy: Any, factor: Any) -> Any:
+    return dy * factor
 
 
 def elu_forward(x: Any, alpha: float, scale: float = 1.0) -> tuple[Any, Any]:
     """scale * (x if x > 0 else alpha (e^x - 1)); SELU is ELU with fixed alpha and scale."""
     xp = get_array_module(x)
-    neg = xp.expm1(xp.minimum(x, 0))
-    neg *= alpha
-    y = xp.where(x > 0, x, neg)
+    y = xp.expm1(xp.minimum(x, 0))
+    y *= alpha
+    y += xp.maximum(x, 0)
     if scale != 1.0:
         y *= scale
     return y, x
 
 
 def elu_backward(dy: Any, x: Any, alpha: float, scale: float = 1.0) -> Any:
+    """scale * (1 if x > 0 else alpha e^x), written without a branchy ``where``."""
     xp = get_array_module(x)
     slope = xp.exp(xp.minimum(x, 0))
     slope *= alpha
-    dx = xp.where(x > 0, dy, dy * slope)
+    step = (x > 0).astype(x.dtype)
+    step *= 1.0 - alpha
+    slope += step
+    slope *= dy
     if scale != 1.0:
-        dx *= scale
-    return dx
+        slope *= scale
+    return slope
 
 
 _SQRT_2 = math.sqrt(2.0)
@@ -254,17 +297,23 @@ def tanh_backward(dy: Any, y: Any) -> Any:
 
 def softplus_forward(x: Any, beta: float, threshold: float) -> tuple[Any, Any]:
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (torch's rule)."""
-    xp = get_array_module(x)
     bx = x * beta
     y = softplus(bx)
     y /= beta
-    return xp.where(bx > threshold, x, y), x
+    linear = bx > threshold
+    if linear.any():
+        y[linear] = x[linear]
+    return y, x
 
 
 def softplus_backward(dy: Any, x: Any, beta: float, threshold: float) -> Any:
-    xp = get_array_module(x)
     bx = x * beta
-    return xp.where(bx > threshold, dy, dy * sigmoid(bx))
+    g = sigmoid(bx)
+    linear = bx > threshold
+    if linear.any():
+        g[linear] = 1.0
+    g *= dy
+    return g
 
 
 # -- along a dimension ------------------------------------------------------------------------
@@ -305,6 +354,23 @@ def log_softmax_backward(dy: Any, y: Any, dim: int) -> Any:
 
 
 # -- layers -----------------------------------------------------------------------------------
+_BLOCK = 1 << 16
+
+
+def _blockwise(fn: Any, *arrays: Any) -> Any:
+    """``fn(*arrays)`` over flat blocks of 64K elements (NumPy only), so that the chain of
+    element-wise temporaries stays in cache; about 2x faster on large arrays."""
+    first = arrays[0]
+    if get_array_module(first) is not np or first.size <= 2 * _BLOCK:
+        return fn(*arrays)
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    out = np.empty(first.size, dtype=first.dtype)
+    for start in range(0, first.size, _BLOCK):
+        stop = start + _BLOCK
+        out[start:stop] = fn(*(f[start:stop] for f in flat))
+    return out.reshape(first.shape)
+
+
 class _Activation(Module):
     """Bookkeeping shared by every activation: validate, cache ctx, check dy's shape."""
 
@@ -355,8 +421,8 @@ class LeakyReLU(_Activation):
     def _forward(self, x: Any) -> tuple[Any, Any]:
         return leaky_relu_forward(x, self.negative_slope)
 
-    def _backward(self, dy: Any, x: Any) -> Any:
-        return leaky_relu_backward(dy, x, self.negative_slope)
+    def _backward(self, dy: Any, factor: Any) -> Any:
+        return leaky_relu_backward(dy, factor)
 
 
 class ELU(_Activation):
@@ -396,10 +462,10 @@ class GELU(_Activation):
         self.approximate = approximate
 
     def _forward(self, x: Any) -> tuple[Any, Any]:
-        return gelu_forward(x, self.approximate)
+        return _blockwise(lambda c: gelu_forward(c, self.approximate)[0], x), x
 
     def _backward(self, dy: Any, x: Any) -> Any:
-        return gelu_backward(dy, x, self.approximate)
+        return _blockwise(lambda d, c: gelu_backward(d, c, self.approximate), dy, x)
 
 
 class SiLU(_Activation):
@@ -409,10 +475,10 @@ class SiLU(_Activation):
         super().__init__()
 
     def _forward(self, x: Any) -> tuple[Any, Any]:
-        return silu_forward(x)
+        return _blockwise(lambda c: silu_forward(c)[0], x), x
 
     def _backward(self, dy: Any, x: Any) -> Any:
-        return silu_backward(dy, x)
+        return _blockwise(silu_backward, dy, x)
 
 
 class Mish(_Activation):
@@ -422,10 +488,10 @@ class Mish(_Activation):
         super().__init__()
 
     def _forward(self, x: Any) -> tuple[Any, Any]:
-        return mish_forward(x)
+        return _blockwise(lambda c: mish_forward(c)[0], x), x
 
     def _backward(self, dy: Any, x: Any) -> Any:
-        return mish_backward(dy, x)
+        return _blockwise(mish_backward, dy, x)
 
 
 class Hardtanh(_Activation):

@@ -454,7 +454,10 @@ class HuberLoss(_ElementwiseLoss):
         xp = get_array_module(x)
         d = x - t
         a = xp.abs(d)
-        losses = xp.where(a < self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        c = xp.minimum(a, self.delta)  # c (a - c/2): a^2/2 inside the band, delta (a - delta/2) outside
+        losses = c * 0.5
+        xp.subtract(a, losses, out=losses)
+        losses *= c
         return losses, float(x.size), d
 
     def _grad(self, d: Any, g: Any) -> Any:
