@@ -1,0 +1,251 @@
+"""Data pipeline: the ``Dataset`` protocol, ``ArrayDataset``, ``Subset``, ``random_split``,
+``TextWindowDataset`` and the seeded, checkpointable ``DataLoader``.
+
+Datasets are indexed with a whole *batch* of indices at once (an int64 array), so a
+batch is one fancy-indexing operation, never a Python loop over samples. Indexing a
+``np.memmap`` that way reads only the rows of the batch: a loader over a memory-mapped
+file streams from disk and never copies the whole set.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from plait.core import ConfigError, ShapeError
+
+__all__ = [
+    "ArrayDataset",
+    "DataLoader",
+    "Dataset",
+    "Subset",
+    "TextWindowDataset",
+    "default_collate",
+    "random_split",
+]
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """``len(ds)`` samples; ``ds[idx]`` with an int64 index array ``idx`` of shape (B,)
+    returns the batch (usually a tuple of arrays, each with leading dimension B).
+
+    A dataset that can only return one sample at a time sets ``batched = False``; the
+    loader then indexes it per sample and stacks with ``collate_fn``.
+    """
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: Any) -> Any: ...
+
+
+def default_collate(samples: Sequence[Any]) -> Any:
+    """Stack per-sample items: tuples of arrays become a tuple of stacked arrays."""
+    first = samples[0]
+    if isinstance(first, (tuple, list)):
+        return tuple(np.stack([s[i] for s in samples]) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {k: np.stack([s[k] for s in samples]) for k in first}
+    return np.stack(samples)
+
+
+class ArrayDataset:
+    """Several arrays (NumPy, CuPy or ``np.memmap``) sharing their first dimension.
+
+    ``ds[idx]`` returns ``tuple(a[idx] for a in arrays)`` (a single array when there is
+    only one). Nothing is copied up front.
+    """
+
+    def __init__(self, *arrays: Any) -> None:
+        if not arrays:
+            raise ConfigError("ArrayDataset needs at least one array")
+        lengths = [len(a) for a in arrays]
+        if len(set(lengths)) != 1:
+            raise ShapeError(f"ArrayDataset: arrays must share their first dimension, got lengths {lengths}")
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        if len(self.arrays) == 1:
+            return self.arrays[0][index]
+        return tuple(a[index] for a in self.arrays)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(tuple(a.shape)) for a in self.arrays)
+        return f"ArrayDataset({shapes})"
+
+
+class Subset:
+    """The samples of ``dataset`` at ``indices`` (in that order)."""
+
+    def __init__(self, dataset: Any, indices: Any) -> None:
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.batched = getattr(dataset, "batched", True)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.dataset[self.indices[index]]
+
+
+def random_split(dataset: Any, lengths: Sequence[float], seed: int | None = None) -> list[Subset]:
+    """Split into non-overlapping random subsets (like ``torch.utils.data.random_split``).
+
+    ``lengths`` are counts summing to ``len(dataset)``, or fractions summing to 1 (the
+    remainder of the rounding goes to the first subsets, one sample each).
+    """
+    n = len(dataset)
+    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) != n:
+        counts = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+    else:
+        counts = [int(c) for c in lengths]
+    if sum(counts) != n or any(c < 0 for c in counts):
+        raise ConfigError(f"random_split: lengths {list(lengths)} do not split a dataset of {n} samples")
+    perm = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum([0, *counts])
+    return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class TextWindowDataset:
+    """Language-modelling windows over a 1-D token-id array (may be a ``np.memmap``).
+
+    Window ``i`` starts at ``i * stride`` and gives ``x = ids[s : s+block_size]`` and
+    ``y = ids[s+1 : s+block_size+1]`` (the next token at every position). A batch of
+    windows is one fancy index into ``ids``: ``x, y`` are int64 arrays (B, block_size).
+    """
+
+    def __init__(self, ids: Any, block_size: int, stride: int = 1) -> None:
+        if getattr(ids, "ndim", None) != 1:
+            raise ShapeError(f"TextWindowDataset: ids must be a 1-D array, got shape {getattr(ids, 'shape', None)}")
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ConfigError(f"TextWindowDataset: ids must be integers, got dtype {ids.dtype}")
+        if block_size < 1 or stride < 1:
+            raise ConfigError(f"TextWindowDataset: block_size and stride must be >= 1, got {block_size}, {stride}")
+        if len(ids) < block_size + 1:
+            raise ShapeError(f"TextWindowDataset: need at least block_size+1 = {block_size + 1} ids, got {len(ids)}")
+        self.ids = ids
+        self.block_size = int(block_size)
+        self.stride = int(stride)
+        self._offsets = np.arange(self.block_size + 1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return (len(self.ids) - self.block_size - 1) // self.stride + 1
+
+    def __getitem__(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.asarray(index, dtype=np.int64) * self.stride
+        if starts.ndim == 0:
+            window = np.asarray(self.ids[int(starts) : int(starts) + self.block_size + 1], dtype=np.int64)
+            return window[:-1], window[1:]
+        if starts.size and (starts.min() < 0 or starts.max() > len(self.ids) - self.block_size - 1):
+            raise IndexError(f"TextWindowDataset: window index out of range [0, {len(self)})")
+        windows = np.asarray(self.ids[starts[:, None] + self._offsets], dtype=np.int64)
+        return windows[:, :-1], windows[:, 1:]
+
+
+class DataLoader:
+    """Batches of ``dataset`` in a reproducible order.
+
+    Args:
+        dataset: anything following :class:`Dataset`.
+        batch_size: samples per batch.
+        shuffle: draw a new permutation every epoch from the loader's own Generator.
+        seed: seeds that Generator (``None``: fresh entropy; still exact on resume because
+            the generator's state is part of :meth:`state_dict`).
+        drop_last: drop the final batch when it is smaller than ``batch_size``.
+        collate_fn: applied to every batch (batched datasets) or to the list of samples
+            (datasets with ``batched = False``; default :func:`default_collate`).
+
+    The loader checkpoints itself: :meth:`state_dict` holds the bit-generator state at
+    the start of the current epoch and the number of batches already given out, so a
+    restored loader replays exactly the batches an uninterrupted run would see.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int | None = None,
+        drop_last: bool = False,
+        collate_fn: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if int(batch_size) < 1:
+            raise ConfigError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.drop_last = bool(drop_last)
+        self.collate_fn = collate_fn
+        self.generator = np.random.default_rng(seed)
+        self._epoch_start_state: dict[str, Any] | None = None
+        self._position = 0  # batches given out in the current epoch
+        self._resume_position = 0
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _batch(self, idx: np.ndarray) -> Any:
+        if getattr(self.dataset, "batched", True):
+            batch = self.dataset[idx]
+            return self.collate_fn(batch) if self.collate_fn is not None else batch
+        samples = [self.dataset[int(i)] for i in idx]
+        return (self.collate_fn or default_collate)(samples)
+
+    def __iter__(self) -> Iterator[Any]:
+        n = len(self.dataset)
+        if self._resume_position and self._epoch_start_state is not None:
+            self.generator.bit_generator.state = copy.deepcopy(self._epoch_start_state)
+        start_batch, self._resume_position = self._resume_position, 0
+        self._epoch_start_state = copy.deepcopy(self.generator.bit_generator.state)
+        order = self.generator.permutation(n) if self.shuffle else np.arange(n, dtype=np.int64)
+        num_batches = len(self)
+        self._position = start_batch
+        for b in range(start_batch, num_batches):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            self._position = b + 1
+            yield self._batch(idx)
+
+    # -- checkpointing ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able position: generator state and batches done in the current epoch."""
+        mid_epoch = self._epoch_start_state is not None and 0 < self._position < len(self)
+        return {
+            "generator": copy.deepcopy(self._epoch_start_state if mid_epoch else self.generator.bit_generator.state),
+            "position": self._position if mid_epoch else 0,
+            "num_samples": len(self.dataset),
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the next iteration continues where that one was."""
+        for key, mine in (
+            ("num_samples", len(self.dataset)),
+            ("batch_size", self.batch_size),
+            ("shuffle", self.shuffle),
+            ("drop_last", self.drop_last),
+        ):
+            if key in state and state[key] != mine:
+                raise ConfigError(f"DataLoader.load_state_dict: saved {key}={state[key]!r} but this loader has {mine!r}")
+        self.generator.bit_generator.state = copy.deepcopy(state["generator"])
+        self._resume_position = int(state.get("position", 0))
+        self._epoch_start_state = copy.deepcopy(state["generator"]) if self._resume_position else None
+        self._position = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"seed={self.seed}, drop_last={self.drop_last})"
+        )

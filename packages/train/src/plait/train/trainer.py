@@ -1,0 +1,387 @@
+"""``Trainer``: Keras-style ``fit`` / ``evaluate`` / ``predict`` over any Module.
+
+One optimizer step::
+
+    pred = model(*inputs)                 # forward caches
+    value = loss(pred, target)            # float
+    model.backward(loss.backward() * s)   # s = 1 / (batches in this accumulation group)
+    strategy.average_gradients(params)    # identity for one process (MPI: mean over ranks)
+    clip_grad_norm_(params, clip)         # optional
+    optimizer.step(); model.zero_grad(); step-interval schedulers step
+
+Non-finite losses are caught *before* backward, so a bad batch never reaches the
+weights. Then ``on_batch_end`` runs with the NaN loss (``TerminateOnNaN`` stops training
+there); otherwise ``nan_policy`` decides: ``"raise"`` (default) raises
+:class:`NonFiniteLossError` naming the epoch, batch and global step; ``"skip"`` drops the
+batch (counted in ``trainer.skipped_batches``) and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from plait.core import CheckpointError, ConfigError, PlaitError, get_array_module, get_rng, manual_seed, no_grad
+
+from . import checkpoint as ckpt
+from ._batches import as_loader, split_batch, to_model_device
+from .callbacks.base import Callback, CallbackList
+from .callbacks.progress import ProgressBar
+from .distributed import get_strategy
+from .history import History
+from .metrics import get_metric
+
+__all__ = ["NonFiniteLossError", "Trainer"]
+
+
+class NonFiniteLossError(PlaitError, FloatingPointError):
+    """The loss of a training batch was NaN or infinite (``nan_policy="raise"``)."""
+
+
+class Trainer:
+    """Trains ``model`` with ``loss`` and ``optimizer``.
+
+    Args:
+        model: any plait Module (forward caches, backward accumulates grads).
+        loss: a Loss (``value = loss(pred, target)``, ``dpred = loss.backward()``).
+        optimizer: ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``.
+        metrics: Metric instances, classes or registered names (``"accuracy"``).
+        scheduler: an LR scheduler, or a list of them (e.g. per-step warm-up and per-epoch decay).
+        scheduler_interval: ``"epoch"`` or ``"step"`` (or one per scheduler).
+        scheduler_monitor: epoch log key passed to epoch schedulers' ``step`` (plateau schedules).
+        clip_grad_norm: clip the global gradient norm to this value before each step.
+        grad_accumulation: batches whose gradients add up (averaged) into one optimizer step.
+        callbacks: Callback instances (or registered names).
+        seed: reseeds plait's global generator at the start of the first ``fit`` and seeds
+            loaders built from arrays.
+        nan_policy: ``"raise"`` or ``"skip"`` for non-finite batch losses (see module doc).
+        strategy: ``None`` (one process), ``"mpi"`` or a strategy object (see ``distributed``).
+        train_metrics: also compute the metrics on the training batches.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        loss: Any,
+        optimizer: Any,
+        metrics: Sequence[Any] = (),
+        scheduler: Any = None,
+        scheduler_interval: str | Sequence[str] = "epoch",
+        clip_grad_norm: float | None = None,
+        grad_accumulation: int = 1,
+        callbacks: Sequence[Any] = (),
+        seed: int | None = None,
+        nan_policy: str = "raise",
+        strategy: Any = None,
+        scheduler_monitor: str | None = None,
+        train_metrics: bool = True,
+    ) -> None:
+        if int(grad_accumulation) < 1:
+            raise ConfigError(f"Trainer: grad_accumulation must be >= 1, got {grad_accumulation}")
+        if nan_policy not in ("raise", "skip"):
+            raise ConfigError(f"Trainer: nan_policy must be 'raise' or 'skip', got {nan_policy!r}")
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.metrics = [get_metric(m) for m in metrics]
+        self.schedulers = _pair_schedulers(scheduler, scheduler_interval)
+        self.scheduler_monitor = scheduler_monitor
+        self.clip_grad_norm = clip_grad_norm
+        self.grad_accumulation = int(grad_accumulation)
+        self.callbacks = [_as_callback(cb) for cb in callbacks]
+        self.seed = seed
+        self.nan_policy = nan_policy
+        self.strategy = get_strategy(strategy)
+        self.train_metrics = train_metrics
+        self.params = list(model.parameters())
+        self.epoch = 0
+        self.global_step = 0
+        self.skipped_batches = 0
+        self.history = History()
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.resumed = False
+        self.initial_epoch = 0
+        self.epochs = 0
+        self.batches_per_epoch: int | None = None
+        self.epoch_lrs: list[float] = []
+        self._seeded = False
+        self._train_loader: Any = None
+        self._callback_list: CallbackList | None = None
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Any,
+        val: Any = None,
+        epochs: int = 1,
+        resume_from: str | Path | None = None,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        verbose: bool = True,
+    ) -> History:
+        """Train until ``epochs`` epochs are done; returns the :class:`History`.
+
+        ``train``/``val``: a DataLoader, a dataset or arrays ``(x, y)`` (batched with
+        ``batch_size``; ``train`` shuffled with the trainer's ``seed``). ``resume_from``: a
+        checkpoint folder, or a run folder whose ``latest`` pointer names one; training
+        continues after its epoch with identical weights, optimizer, schedules, data order
+        and random state, so the result is bitwise that of an uninterrupted run.
+        """
+        loader = as_loader(train, batch_size, shuffle, self.seed, "Trainer.fit(train)")
+        val_loader = None if val is None else as_loader(val, batch_size, False, None, "Trainer.fit(val)")
+        self._train_loader = loader
+        self.batches_per_epoch = len(loader) if hasattr(loader, "__len__") else None
+        self.epochs = int(epochs)
+        self.stop_training, self.stop_reason = False, None
+        self.history = History()
+        callbacks = [cb for cb in self.callbacks if self.strategy.is_main or not getattr(cb, "main_process_only", False)]
+        if verbose and self.strategy.is_main and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+            callbacks.append(ProgressBar())
+        self._callback_list = cbs = CallbackList([*callbacks, self.history], self)
+        self.resumed = resume_from is not None
+        if self.resumed:
+            self.load_checkpoint(resume_from)
+        else:
+            self.epoch = 0
+            if self.seed is not None and not self._seeded:
+                manual_seed(self.seed)
+            self._seeded = True
+        self.initial_epoch = self.epoch
+        self.strategy.broadcast_parameters(self.params)
+        self.model.zero_grad()
+        cbs.call("on_train_begin", {})
+        try:
+            for epoch in range(self.epoch, self.epochs):
+                logs = self._train_epoch(epoch, loader, cbs)
+                if logs is None:
+                    break
+                if val_loader is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
+                self._step_epoch_schedulers(logs)
+                self.epoch = epoch + 1
+                cbs.call("on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            self.history.stop_reason = self.stop_reason
+            cbs.call("on_train_end", {"epoch": self.epoch, "step": self.global_step})
+        return self.history
+
+    def _train_epoch(self, epoch: int, loader: Any, cbs: CallbackList) -> dict[str, Any] | None:
+        self.model.train()
+        for m in self.metrics:
+            m.reset()
+        loss_sum, count = 0.0, 0
+        n = self.batches_per_epoch
+        accum = self.grad_accumulation
+        group_size = accum
+        cbs.call("on_epoch_begin", epoch, {})
+        i = -1
+        for i, batch in enumerate(loader):
+            cbs.call("on_batch_begin", i, {})
+            inputs, target = split_batch(batch, "Trainer.fit")
+            inputs = to_model_device(inputs, self.params[0].data if self.params else None)
+            target = to_model_device(target, self.params[0].data if self.params else None)
+            if i % accum == 0:
+                group_size = min(accum, n - i) if n is not None else accum
+            step = self.global_step + 1
+            pred = self.model(*inputs)
+            value = float(self.loss(pred, target))
+            size = len(target)
+            if not math.isfinite(value):
+                self.model.clear_saved()
+                cbs.call("on_batch_end", i, {"loss": value, "size": size, "step": step})
+                if self.stop_training:
+                    return None
+                if self.nan_policy == "raise":
+                    raise NonFiniteLossError(
+                        f"loss is {value} at epoch {epoch + 1}, batch {i + 1} (global step {step}); "
+                        "use Trainer(nan_policy='skip') to skip such batches or the TerminateOnNaN callback to stop"
+                    )
+                self.skipped_batches += 1
+                continue
+            dpred = self.loss.backward()
+            self.model.backward(dpred if group_size == 1 else dpred * (1.0 / group_size))
+            loss_sum += value * size
+            count += size
+            if self.train_metrics:
+                for m in self.metrics:
+                    m.update(pred, target)
+            if (i + 1) % accum == 0 or (n is not None and i + 1 == n):
+                self._optimizer_step()
+            cbs.call("on_batch_end", i, {"loss": value, "size": size, "step": step})
+            if self.stop_training:
+                return None
+        if n is None and (i + 1) % accum:
+            self._optimizer_step()
+        return self._epoch_logs(loss_sum, count, self.metrics if self.train_metrics else [])
+
+    def _optimizer_step(self) -> None:
+        self.strategy.average_gradients(self.params)
+        if self.clip_grad_norm is not None:
+            from plait.optim.clip import clip_grad_norm_  # noqa: PLC0415 - only when clipping
+
+            clip_grad_norm_(self.params, self.clip_grad_norm)
+        self.optimizer.step()
+        self.model.zero_grad()
+        self.global_step += 1
+        for scheduler, interval in self.schedulers:
+            if interval == "step":
+                scheduler.step()
+
+    def _step_epoch_schedulers(self, logs: dict[str, Any]) -> None:
+        self.epoch_lrs = self.current_lrs()
+        for scheduler, interval in self.schedulers:
+            if interval != "epoch":
+                continue
+            if self.scheduler_monitor is not None:
+                if self.scheduler_monitor not in logs:
+                    raise ConfigError(f"scheduler_monitor {self.scheduler_monitor!r} is not in the logs: {sorted(logs)}")
+                scheduler.step(logs[self.scheduler_monitor])
+            else:
+                scheduler.step()
+
+    def _epoch_logs(self, loss_sum: float, count: int, metrics: list[Any]) -> dict[str, Any]:
+        total_loss, total_count = (float(v) for v in self.strategy.allreduce_sum([loss_sum, count]))
+        logs: dict[str, Any] = {"loss": total_loss / total_count if total_count else math.nan}
+        for m in metrics:
+            if self.strategy.world_size > 1 and hasattr(m, "merge"):
+                m.merge(self.strategy.allreduce_sum)
+            logs[m.name] = float(m.compute())
+        return logs
+
+    # -- evaluate / predict -------------------------------------------------------------------
+    def evaluate(self, data: Any, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss and metrics over ``data`` in eval mode, without forward caches."""
+        loader = as_loader(data, batch_size, False, None, "Trainer.evaluate")
+        for m in self.metrics:
+            m.reset()
+        loss_sum, count = 0.0, 0
+        was_training = getattr(self.model, "training", True)
+        like = self.params[0].data if self.params else None
+        self.model.eval()
+        try:
+            with no_grad():
+                for batch in loader:
+                    inputs, target = split_batch(batch, "Trainer.evaluate")
+                    inputs, target = to_model_device(inputs, like), to_model_device(target, like)
+                    pred = self.model(*inputs)
+                    size = len(target)
+                    loss_sum += float(self.loss(pred, target)) * size
+                    count += size
+                    for m in self.metrics:
+                        m.update(pred, target)
+        finally:
+            self.model.train(was_training)
+        return self._epoch_logs(loss_sum, count, self.metrics)
+
+    def predict(self, data: Any, batch_size: int = 256) -> Any:
+        """Model outputs for every sample of ``data`` (targets in the batches are ignored)."""
+        loader = as_loader(data, batch_size, False, None, "Trainer.predict")
+        inputs_only = hasattr(data, "shape") or _all_inputs(data)  # bare arrays: no target column
+        outputs = []
+        was_training = getattr(self.model, "training", True)
+        like = self.params[0].data if self.params else None
+        self.model.eval()
+        try:
+            with no_grad():
+                for batch in loader:
+                    if not isinstance(batch, (tuple, list)):
+                        inputs: tuple[Any, ...] = (batch,)
+                    elif inputs_only or len(batch) == 1:
+                        inputs = tuple(batch)
+                    else:
+                        inputs = tuple(batch[:-1])
+                    outputs.append(self.model(*to_model_device(inputs, like)))
+        finally:
+            self.model.train(was_training)
+        if not outputs:
+            raise ConfigError("Trainer.predict: no data")
+        return get_array_module(outputs[0]).concatenate(outputs)
+
+    # -- learning rates --------------------------------------------------------------------------
+    def current_lrs(self) -> list[float]:
+        """The learning rate of every parameter group of the optimizer, now."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        if groups:
+            return [float(g["lr"]) for g in groups if "lr" in g]
+        lr = getattr(self.optimizer, "lr", None)
+        return [float(lr)] if lr is not None else []
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write everything needed to resume exactly (see :mod:`plait.train.checkpoint`)."""
+        loader = self._train_loader
+        callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
+        state = {
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "skipped_batches": self.skipped_batches,
+            "schedulers": [s.state_dict() for s, _ in self.schedulers],
+            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+            "global_rng": get_rng().bit_generator.state,
+            "seeded": self._seeded,
+            "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
+        }
+        return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state)
+
+    def load_checkpoint(self, path: str | Path) -> ckpt.Checkpoint:
+        """Restore model, optimizer, schedulers, loader, RNG, history and callback states."""
+        loaded = ckpt.load_checkpoint(path)
+        state = loaded.trainer_state
+        where = loaded.path
+        try:
+            self.model.load_state_dict(loaded.model_state)
+            self.optimizer.load_state_dict(loaded.optimizer_state)
+            saved_schedulers = state["schedulers"]
+            if len(saved_schedulers) != len(self.schedulers):
+                raise ConfigError(f"it holds {len(saved_schedulers)} scheduler states, this trainer has {len(self.schedulers)}")
+            for (scheduler, _), s in zip(self.schedulers, saved_schedulers):
+                scheduler.load_state_dict(s)
+            if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
+                self._train_loader.load_state_dict(state["loader"])
+            get_rng().bit_generator.state = state["global_rng"]
+            callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
+            for key, cb_state in state["callbacks"].items():
+                if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
+                    callbacks[key].load_state_dict(cb_state)
+            self.epoch = int(state["epoch"])
+            self.global_step = int(state["step"])
+            self.skipped_batches = int(state.get("skipped_batches", 0))
+            self._seeded = bool(state.get("seeded", True))
+        except CheckpointError:
+            raise
+        except (PlaitError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: {exc}") from exc
+        return loaded
+
+
+def _pair_schedulers(scheduler: Any, interval: str | Sequence[str]) -> list[tuple[Any, str]]:
+    if scheduler is None:
+        return []
+    schedulers = list(scheduler) if isinstance(scheduler, (list, tuple)) else [scheduler]
+    intervals = [interval] * len(schedulers) if isinstance(interval, str) else list(interval)
+    if len(intervals) != len(schedulers):
+        raise ConfigError(f"Trainer: {len(schedulers)} schedulers but {len(intervals)} scheduler_interval values")
+    for i in intervals:
+        if i not in ("epoch", "step"):
+            raise ConfigError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {i!r}")
+    return list(zip(schedulers, intervals))
+
+
+def _as_callback(cb: Any) -> Any:
+    if isinstance(cb, str):
+        from plait.core import registry  # noqa: PLC0415 - plugins load lazily
+
+        return registry.callbacks.get(cb)()
+    if isinstance(cb, Callback) or any(hasattr(cb, h) for h in ("on_epoch_end", "on_batch_end", "on_train_begin")):
+        return cb
+    raise ConfigError(f"Trainer: {cb!r} is not a callback")
+
+
+def _all_inputs(data: Any) -> bool:
+    """True when ``predict`` got bare input arrays (a tuple of several model inputs)."""
+    return isinstance(data, (tuple, list)) and all(hasattr(a, "shape") for a in data)
