@@ -125,3 +125,24 @@ def test_missing_training_file(tmp_path: Path) -> None:
         ByteLevelBPETokenizer().train([tmp_path / "nope.txt"], 300)
     with pytest.raises(ConfigError, match="bytes"):
         ByteLevelBPETokenizer().train([b"raw bytes"], 300)
+
+
+def test_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    ByteLevelBPETokenizer().train(["ab ab cd cd ef"], 260, show_progress=True, min_frequency=1)
+    assert "BPE merges" in capsys.readouterr().err
+    ByteLevelBPETokenizer().train(["ab ab cd cd ef"], 260, show_progress=None, min_frequency=1)  # not a TTY here
+    assert capsys.readouterr().err == ""
+
+
+def test_tokenizers_satisfy_core_protocol() -> None:
+    from plait.core import Tokenizer
+    from plait.tokenizers import CharTokenizer, WordVectorizer
+
+    cases = [
+        (ByteLevelBPETokenizer(), "a b"),
+        (CharTokenizer.from_corpus("ab"), "ab"),
+        (WordVectorizer().adapt(["a b"]), "a b"),
+    ]
+    for tok, text in cases:
+        assert isinstance(tok, Tokenizer)
+        assert tok.decode(tok.encode(text)) == text

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from plait.core.errors import ConfigError
 
