@@ -46,10 +46,11 @@ def previous_states(hs: Any, h0: Any, reverse: bool) -> Any:
 def rnn_forward(xproj: Any, w_hh: Any, h0: Any, reverse: bool, relu: bool) -> Any:
     """Returns hs (T, B, H). ``xproj`` already holds both biases."""
     xp = get_array_module(xproj)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (H, G*H): the fast layout for the per-step GEMM
     hs = xp.empty_like(xproj)
     h = h0
     for t in _steps(xproj.shape[0], reverse):
-        xp.matmul(h, w_hh.T, out=hs[t])
+        xp.matmul(h, w_hh_t, out=hs[t])
         hs[t] += xproj[t]
         if relu:
             xp.maximum(hs[t], 0, out=hs[t])
@@ -81,6 +82,7 @@ def lstm_forward(xproj: Any, w_hh: Any, h0: Any, c0: Any, reverse: bool) -> tupl
     ``xproj`` (holding both biases) is overwritten by the activated gates i, f, g, o.
     """
     xp = get_array_module(xproj)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (H, G*H): the fast layout for the per-step GEMM
     T, B, G = xproj.shape
     H = G // 4
     gates = xproj
@@ -91,7 +93,7 @@ def lstm_forward(xproj: Any, w_hh: Any, h0: Any, c0: Any, reverse: bool) -> tupl
     h, c = h0, c0
     for t in _steps(T, reverse):
         gt = gates[t]
-        xp.matmul(h, w_hh.T, out=rec)
+        xp.matmul(h, w_hh_t, out=rec)
         gt += rec
         _sigmoid_(gt[:, : 2 * H], xp)
         xp.tanh(gt[:, 2 * H : 3 * H], out=gt[:, 2 * H : 3 * H])
@@ -135,6 +137,7 @@ def gru_forward(xproj: Any, w_hh: Any, b_hh: Any | None, h0: Any, reverse: bool)
     overwritten by the activated gates.
     """
     xp = get_array_module(xproj)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (H, G*H): the fast layout for the per-step GEMM
     T, B, G = xproj.shape
     H = G // 3
     gates = xproj
@@ -144,7 +147,7 @@ def gru_forward(xproj: Any, w_hh: Any, b_hh: Any | None, h0: Any, reverse: bool)
     h = h0
     for t in _steps(T, reverse):
         gt = gates[t]
-        xp.matmul(h, w_hh.T, out=rec)
+        xp.matmul(h, w_hh_t, out=rec)
         if b_hh is not None:
             rec += b_hh
         gt[:, : 2 * H] += rec[:, : 2 * H]

@@ -110,10 +110,8 @@ class _RNNBase(Module):
                 k = layer * D + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
                 xproj = (layer_input.reshape(T * B, -1) @ w_ih.data.T).reshape(T, B, -1)
-                if b_ih is not None:
-                    xproj += b_ih.data
-                    if self.mode != "GRU":
-                        xproj += b_hh.data
+                if b_ih is not None:  # the GRU keeps b_hn apart: it sits inside the reset gate's product
+                    xproj += b_ih.data if self.mode == "GRU" else b_ih.data + b_hh.data
                 cache = self._cell_forward(xproj, w_hh.data, b_hh, [s[k] for s in states], bool(d))
                 hs = cache[0]
                 last = 0 if d else T - 1
@@ -177,8 +175,9 @@ class _RNNBase(Module):
                 w_ih.accumulate(dgi2d.T @ x2d)
                 w_hh.accumulate(dgh2d.T @ hprev.reshape(T * B, H))
                 if b_ih is not None:
-                    b_ih.accumulate(dgi2d.sum(axis=0))
-                    b_hh.accumulate(dgh2d.sum(axis=0))
+                    db_ih = dgi2d.sum(axis=0)
+                    b_ih.accumulate(db_ih)
+                    b_hh.accumulate(db_ih if dgh is dgi else dgh2d.sum(axis=0))
                 part = dgi2d @ w_ih.data
                 dinput = part if dinput is None else dinput + part
                 for target, value in zip(dinits, dstate):
