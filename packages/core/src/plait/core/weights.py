@@ -28,7 +28,7 @@ def save_safetensors(path: str | os.PathLike[str], arrays: dict[str, Any], metad
 
     host = {}
     for name, a in arrays.items():
-        arr = np.ascontiguousarray(to_numpy(a))
+        arr = np.asarray(to_numpy(a), order="C")  # ascontiguousarray would turn 0-d into 1-d
         if arr.dtype == object or arr.dtype.kind in "cUSV":
             raise SerializationError(f"save_safetensors({path}): array {name!r} has unsupported dtype {arr.dtype}")
         host[name] = arr
