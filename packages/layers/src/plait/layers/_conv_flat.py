@@ -27,7 +27,11 @@ Pair = tuple[int, int]
 
 
 def _geometry(x_hw: Pair, kernel: Pair, pads: Pads, dilation: Pair) -> tuple[int, int, int, int, int]:
-    """(Hp, Wp, Ho, Wo, slack): padded and output sizes, and the tail each flat image needs."""
+    """(Hp, Wp, Ho, Wo, slack): padded and output sizes, and the tail each flat image needs.
+
+    The last tap reads up to ``slack = dw*(kw-1) < Wp`` values past the padded image, so one
+    spare zero row per image covers it.
+    """
     hp, wp = x_hw[0] + sum(pads[0]), x_hw[1] + sum(pads[1])
     ho, wo = hp - dilation[0] * (kernel[0] - 1), wp - dilation[1] * (kernel[1] - 1)
     return hp, wp, ho, wo, dilation[1] * (kernel[1] - 1)
@@ -37,10 +41,11 @@ def _flat_columns(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
     """cols (C, kh, kw, N, Ho*Wp) read from the zero-padded, flattened input."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    hp, wp, ho, _, slack = _geometry((h, w), kernel, pads, dilation)
+    hp, wp, ho, _, _ = _geometry((h, w), kernel, pads, dilation)
     (top, _), (left, _) = pads
-    flat = xp.zeros((n, c, hp * wp + slack), dtype=x.dtype)
-    flat[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, top : top + h, left : left + w] = x
+    padded = xp.zeros((n, c, hp + 1, wp), dtype=x.dtype)  # one spare row holds the slack (< Wp)
+    padded[:, :, top : top + h, left : left + w] = x
+    flat = padded.reshape(n, c, (hp + 1) * wp)
     s, item = flat.strides, flat.itemsize
     q = ho * wp
     view = xp.lib.stride_tricks.as_strided(
@@ -73,20 +78,21 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
     xp = get_array_module(dy)
     n, o, ho, wo = dy.shape
     c, kh, kw = cols.shape[:3]
-    hp, wp, _, _, slack = _geometry(x_hw, (kh, kw), pads, dilation)
+    hp, wp, _, _, _ = _geometry(x_hw, (kh, kw), pads, dilation)
     q = ho * wp
     dy_ext = xp.zeros((o, n, ho, wp), dtype=dy.dtype)  # junk columns get a zero gradient
     dy_ext[:, :, :, :wo] = dy.transpose(1, 0, 2, 3)
     dy_g = dy_ext.reshape(groups, o // groups, n * q)
     cols_g = cols.reshape(groups, -1, n * q)
-    dweight = _bmm(dy_g, cols_g.transpose(0, 2, 1)).reshape(weight.shape)
+    dweight = _bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dbias = dy_g.reshape(o, -1).sum(axis=1)
     dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
-    dflat = xp.zeros((c, n, hp * wp + slack), dtype=dy.dtype)
+    dpadded = xp.zeros((c, n, hp + 1, wp), dtype=dy.dtype)  # one spare row takes the junk tail
+    dflat = dpadded.reshape(c, n, (hp + 1) * wp)
     for i in range(kh):  # col2im: kh*kw adds of contiguous runs
         for j in range(kw):
             start = i * dilation[0] * wp + j * dilation[1]
             dflat[:, :, start : start + q] += dcols[:, i, j]
     (top, _), (left, _) = pads
-    dx_cn = dflat[:, :, : hp * wp].reshape(c, n, hp, wp)[:, :, top : top + x_hw[0], left : left + x_hw[1]]
+    dx_cn = dpadded[:, :, top : top + x_hw[0], left : left + x_hw[1]]
     return xp.ascontiguousarray(dx_cn.transpose(1, 0, 2, 3)), dweight, dbias

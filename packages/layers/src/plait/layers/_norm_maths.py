@@ -83,14 +83,14 @@ def channel_standardize(x: Any, mean: Any, rstd: Any) -> Any:
     return xhat
 
 
-def channel_moments(x: Any) -> tuple[Any, Any]:
-    """Per-channel mean and biased variance (C,) of x (N, C, S)."""
+def channel_moments(x: Any) -> tuple[Any, Any, Any]:
+    """Per-channel mean and biased variance (C,) of x (N, C, S), and the centred x."""
     xp = get_array_module(x)
     count = x.shape[0] * x.shape[2]
-    mean = xp.einsum("ncs->c", x) / count
+    mean = (xp.einsum("ncs->c", x) / count).astype(x.dtype, copy=False)
     xc = x - mean[None, :, None]
     var = xp.einsum("ncs,ncs->c", xc, xc) / count
-    return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
+    return mean, var.astype(x.dtype, copy=False), xc
 
 
 def channel_affine_grads(dy: Any, xhat: Any) -> tuple[Any, Any]:

@@ -237,13 +237,15 @@ class _BatchNorm(Module):
         if batch_stats:
             if count <= 1 and self.training:
                 raise ShapeError(f"{self._name}: expected more than 1 value per channel when training, got input shape {tuple(x.shape)}")
-            mean, var = channel_moments(x3)
+            mean, var, xhat = channel_moments(x3)
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
+            rstd = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+            xhat *= rstd[:, None]
         else:
-            mean, var = self.running_mean.astype(x.dtype, copy=False), self.running_var.astype(x.dtype, copy=False)
-        rstd = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        xhat = channel_standardize(x3, mean, rstd)
+            var = self.running_var.astype(x.dtype, copy=False)
+            rstd = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+            xhat = channel_standardize(x3, self.running_mean.astype(x.dtype, copy=False), rstd)
         self.save_for_backward((xhat, rstd, batch_stats))
         w, b = _param_as(self.weight, x.dtype), _param_as(self.bias, x.dtype)
         y = xhat * w[:, None] if w is not None else xhat.copy()
