@@ -326,6 +326,33 @@ def test_bad_inputs_raise_naming_the_layer(call, error, words):
     assert not any(sub._saved_stack for sub in m.modules())  # checked before any sub-layer ran
 
 
+def test_wrong_output_gradient_shape():
+    m = MultiHeadAttention(8, 2)
+    m(np.zeros((2, 3, 8), np.float32))
+    with pytest.raises(ShapeError, match=r"MultiHeadAttention.backward.*\(2, 3, 8\)"):
+        m.backward(np.zeros((2, 4, 8), np.float32))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu():
+    from plait.core.backend import cupy_available, to_numpy
+
+    if not cupy_available():
+        pytest.skip("CuPy with a GPU is not available")
+    m = MultiHeadAttention(8, 4, num_kv_heads=2, causal=True, rope=True, dtype="float64")
+    x = np.random.default_rng(6).standard_normal((2, 5, 8))
+    kpm = np.zeros((2, 5), bool)
+    kpm[0, -1] = True
+    y_cpu, dx_cpu = m(x, key_padding_mask=kpm), m.backward(np.ones((2, 5, 8)))
+    m.to("cuda")
+    import cupy
+
+    y = m(cupy.asarray(x), key_padding_mask=kpm)
+    dx = m.backward(cupy.ones((2, 5, 8)))
+    np.testing.assert_allclose(to_numpy(y), y_cpu, rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(dx), dx_cpu, rtol=1e-10)
+
+
 def test_rope_positions_beyond_the_table():
     m = MultiHeadAttention(8, 2, rope=True, max_position=4)
     with pytest.raises(ShapeError, match="max_position=4"):

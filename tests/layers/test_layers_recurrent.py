@@ -214,3 +214,23 @@ def test_float32_stays_float32():
     y, (h, c) = m(np.ones((T, B, F), np.float64))
     assert y.dtype == h.dtype == c.dtype == np.float32
     assert m.backward(np.ones_like(y)).dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu():
+    from plait.core.backend import cupy_available, to_numpy
+
+    if not cupy_available():
+        pytest.skip("CuPy with a GPU is not available")
+    import cupy
+
+    for cls in (LSTM, GRU, RNN):
+        m = cls(F, H, num_layers=2, bidirectional=True, dtype="float64")
+        x = np.random.default_rng(7).standard_normal((T, B, F))
+        y_cpu, _ = m(x)
+        dx_cpu = m.backward(np.ones_like(y_cpu))
+        m.to("cuda")
+        y, _ = m(cupy.asarray(x))
+        dx = m.backward(cupy.ones(y.shape))
+        np.testing.assert_allclose(to_numpy(y), y_cpu, rtol=1e-10)
+        np.testing.assert_allclose(to_numpy(dx), dx_cpu, rtol=1e-10)

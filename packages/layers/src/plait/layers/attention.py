@@ -267,6 +267,10 @@ class MultiHeadAttention(Module):
                              "decoding is inference only (run it inside plait.core.no_grad())")
         q, k, v, o, p, drop, cross, offset, B, T, S = ctx
         H, Hkv, D, G = self.num_heads, self.num_kv_heads, self.head_dim, self.groups
+        dy = check_array(dy, "MultiHeadAttention.backward", what="output gradient", ndim=3)
+        if tuple(dy.shape) != (B, T, self.embed_dim):
+            raise ShapeError(f"MultiHeadAttention.backward: expected output gradient of shape "
+                             f"{(B, T, self.embed_dim)}, got {tuple(dy.shape)}")
         dmerged = self.out_proj.backward(dy)
         do = self._heads(dmerged, B, T, H).reshape(B, Hkv, G * T, D)
         dq, dk, dv = attention_backward(do, q, k, v, o, p, drop)

@@ -103,10 +103,20 @@ class _Block(_FFNMixin, Module):
     def _out(self, y: Any) -> Any:
         return y if self.batch_first else y.transpose(1, 0, 2)
 
-    def _pop(self) -> None:
-        if self.saved() == _CACHED_CALL:
+    def _pop(self, dy: Any) -> Any:
+        """Take this layer's forward record; return dy validated against its output, batch first."""
+        shape = self.saved()
+        if shape == _CACHED_CALL:
             raise PlaitError(f"{self._name}.backward: the matching forward used a kv_cache; KV-cached decoding is "
                              "inference only (run it inside plait.core.no_grad())")
+        dy = self._in(dy, "output gradient")
+        if tuple(dy.shape) != shape:
+            raise ShapeError(f"{self._name}.backward: expected output gradient of shape {self._out_shape(shape)}, "
+                             f"got {self._out_shape(tuple(dy.shape))}")
+        return dy
+
+    def _out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape if self.batch_first else (shape[1], shape[0], shape[2])
 
     def _residual(self, x: Any, sublayer: Any, norm: LayerNorm, drop: Module) -> Any:
         """Post-norm: norm(x + drop(f(x))); pre-norm: x + drop(f(norm(x)))."""
@@ -151,7 +161,7 @@ class TransformerEncoderLayer(_Block):
                 y = self._forward(x, src_mask, src_key_padding_mask, is_causal, kv_cache)
             self.save_for_backward(_CACHED_CALL)
             return self._out(y)
-        self.save_for_backward("forward")
+        self.save_for_backward(tuple(x.shape))
         return self._out(self._forward(x, src_mask, src_key_padding_mask, is_causal, None))
 
     def _forward(self, x: Any, mask: Any, kpm: Any, is_causal: bool | None, cache: KVCache | None) -> Any:
@@ -163,8 +173,7 @@ class TransformerEncoderLayer(_Block):
 
     def backward(self, dy: Any) -> Any:
         """Returns dsrc."""
-        self._pop()
-        dy = self._in(dy, "output gradient")
+        dy = self._pop(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self.self_attn.backward, self.norm1, self.dropout1)
         return self._out(dx)
@@ -214,7 +223,7 @@ class TransformerDecoderLayer(_Block):
                 y = self._forward(*args, kv_cache, memory_kv_cache)
             self.save_for_backward(_CACHED_CALL)
             return self._out(y)
-        self.save_for_backward("forward")
+        self.save_for_backward(tuple(x.shape))
         return self._out(self._forward(*args, None, None))
 
     def _forward(self, x: Any, memory: Any, tgt_mask: Any, memory_mask: Any, tgt_kpm: Any, memory_kpm: Any,
@@ -236,8 +245,7 @@ class TransformerDecoderLayer(_Block):
 
     def backward(self, dy: Any) -> tuple[Any, Any]:
         """Returns (dtgt, dmemory)."""
-        self._pop()
-        dy = self._in(dy, "output gradient")
+        dy = self._pop(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm3, self.dropout3)
         dx, dmemory = self._residual_backward(dx, self.multihead_attn.backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self.self_attn.backward, self.norm1, self.dropout1)
