@@ -202,3 +202,15 @@ def test_conv_registered_names():
     assert registry.layers.get("conv1d") is Conv1d
     assert registry.layers.get("conv2d") is Conv2d
     assert registry.layers.get("conv_transpose2d") is ConvTranspose2d
+
+
+def test_conv_keeps_the_input_dtype():
+    for layer, shape in [(Conv2d(2, 3, 3), (1, 2, 5, 5)), (Conv1d(2, 3, 2, stride=2), (1, 2, 6)),
+                         (ConvTranspose2d(2, 3, 2), (1, 2, 3, 3))]:
+        x64 = np.random.default_rng(0).standard_normal(shape)
+        y = layer(x64)  # float32 weights, float64 input
+        assert y.dtype == np.float64
+        assert layer.backward(np.ones_like(y)).dtype == np.float64
+        assert layer.weight.grad.dtype == np.float32
+        np.testing.assert_allclose(y, layer(x64.astype(np.float32)), rtol=1e-4, atol=1e-5)
+        layer.clear_saved()

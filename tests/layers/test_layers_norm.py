@@ -216,3 +216,14 @@ def test_norm_bad_inputs(layer, good, bad, bad_rank):
 def test_norm_registered_names():
     for name in ("layer_norm", "rms_norm", "group_norm", "batch_norm1d", "batch_norm2d"):
         assert registry.layers.get(name) is not None
+
+
+def test_norm_keeps_the_input_dtype():
+    for layer, shape in [(LayerNorm(4), (3, 4)), (RMSNorm(4), (3, 4)), (GroupNorm(2, 4), (2, 4, 3)),
+                         (BatchNorm1d(4), (3, 4)), (BatchNorm2d(4), (2, 4, 2, 2))]:
+        x64 = np.random.default_rng(0).standard_normal(shape)
+        y = layer(x64)
+        assert y.dtype == np.float64
+        assert layer.backward(np.ones_like(y)).dtype == np.float64
+        assert layer.weight.grad.dtype == np.float32
+        assert layer.state_dict()["weight"].dtype == np.float32
