@@ -60,20 +60,18 @@ def test_reproducible_with_manual_seed():
 
 def test_gradcheck_fixed_mask():
     """Finite differences with the mask frozen: reseed before every forward."""
-    layer = Dropout(0.4)
 
     class Seeded(Dropout):
         def forward(self, x):
             manual_seed(11)
             return super().forward(x)
 
-    seeded = Seeded(0.4)
-    gradcheck(seeded, np.random.default_rng(1).standard_normal((4, 6)))
-    assert layer.config() == {"type": "dropout", "p": 0.4}
+    gradcheck(Seeded(0.4), np.random.default_rng(1).standard_normal((4, 6)))
 
 
 def test_config_and_errors():
     cfg = Dropout(0.25).config()
+    assert cfg == {"type": "dropout", "p": 0.25}
     assert registry.build(cfg).p == 0.25
     with pytest.raises(ValueError, match="Dropout"):
         Dropout(1.5)
