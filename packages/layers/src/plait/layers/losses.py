@@ -11,6 +11,8 @@ evaluated without a backward (validation, logging); a stack would grow on every 
 So each forward *replaces* the cache, and ``backward`` uses and consumes the newest one: a
 second backward, or a backward after a forward run inside ``no_grad()``, is an error. To
 backpropagate two evaluations, call ``backward`` after each (or use two instances).
+
+A "mean" over nothing (every target ignored) is nan with a zero gradient, as in torch.
 """
 
 from __future__ import annotations
