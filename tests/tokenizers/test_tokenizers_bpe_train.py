@@ -146,3 +146,15 @@ def test_tokenizers_satisfy_core_protocol() -> None:
     for tok, text in cases:
         assert isinstance(tok, Tokenizer)
         assert tok.decode(tok.encode(text)) == text
+
+
+def test_merges_spelling_the_same_token_share_an_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.tokenizers import bpe
+
+    a, b, c = b"abc"
+    merges = [(a, b), (256, c), (b, c), (a, 258)]  # "abc" twice: (ab, c) and (a, bc)
+    monkeypatch.setattr(bpe, "train_merges", lambda *args, **kwargs: merges)
+    tok = ByteLevelBPETokenizer().train(["abc"], 260, special_tokens=["<s>"])
+    assert tok.vocab_size == 260 and tok.special_tokens == {"<s>": 259}
+    assert tok.encode("abc") == [257] and tok.encode("xbc") == [ord("x"), 258]
+    assert tok.decode([257, 258]) == "abcbc"

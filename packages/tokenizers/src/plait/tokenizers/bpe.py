@@ -105,6 +105,7 @@ class ByteLevelBPETokenizer:
             special_tokens = list(self._vocab.special)
         elif isinstance(special_tokens, str):
             raise ConfigError(f"special_tokens must be a sequence of strings, got the string {special_tokens!r}")
+        _number_specials(special_tokens, 0)  # validate before the long part
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
             raise ConfigError(f"vocab_size must be an int, got {vocab_size!r}")
         num_merges = vocab_size - 256 - len(special_tokens)
@@ -123,7 +124,9 @@ class ByteLevelBPETokenizer:
         token_bytes = [bytes([b]) for b in range(256)]
         for a, b in merges:
             token_bytes.append(token_bytes[a] + token_bytes[b])
-        tokens = {t: i for i, t in enumerate(token_bytes)}
+        tokens: dict[bytes, int] = {}
+        for t in token_bytes:  # two merges spelling the same bytes share one id
+            tokens.setdefault(t, len(tokens))
         byte_merges = [(token_bytes[a], token_bytes[b]) for a, b in merges]
         self._set_vocab(build_vocab(tokens, byte_merges, _number_specials(special_tokens, len(tokens))), source)
         return self
