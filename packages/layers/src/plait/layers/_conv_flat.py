@@ -66,9 +66,11 @@ def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilat
     cols = _flat_columns(x, (kh, kw), pads, dilation)
     y_ext = _bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wp))
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y[...] = y_ext.reshape(o, n, ho, wp)[:, :, :, :wo].transpose(1, 0, 2, 3)
-    if bias is not None:
-        y += bias[:, None, None]
+    y_view = y_ext.reshape(o, n, ho, wp)[:, :, :, :wo].transpose(1, 0, 2, 3)
+    if bias is None:
+        y[...] = y_view
+    else:
+        xp.add(y_view, bias[:, None, None], out=y)
     return y, cols
 
 

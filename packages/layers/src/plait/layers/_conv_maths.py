@@ -124,9 +124,11 @@ def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pa
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation, (ho, wo))
     y_onhw = _bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y[...] = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
-    if bias is not None:
-        y += bias[:, None, None]
+    y_view = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+    if bias is None:
+        y[...] = y_view
+    else:
+        xp.add(y_view, bias[:, None, None], out=y)
     return y, cols
 
 
