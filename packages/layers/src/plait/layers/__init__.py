@@ -7,8 +7,25 @@ accumulates parameter gradients and returns the input gradient.
 
 from __future__ import annotations
 
-from plait.core import ModuleDict, ModuleList
+from plait.core import ModuleDict, ModuleList  # noqa: F401 - re-exported
 
+from . import (
+    activations,
+    attention,
+    containers,
+    conv,
+    dropout,
+    embedding,
+    linear,
+    losses,
+    normalization,
+    pooling,
+    positional,
+    recurrent,
+    reshape,
+    rotary,
+    transformer,
+)
 from .activations import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .containers import *  # noqa: F403
@@ -26,4 +43,12 @@ from .rotary import *  # noqa: F403
 from .transformer import *  # noqa: F403
 
 __version__ = "0.1.0"
-__all__ = ["ModuleDict", "ModuleList"]  # extended by the star imports' own __all__
+__all__ = sorted(
+    {"ModuleDict", "ModuleList"}.union(
+        *(
+            m.__all__
+            for m in (activations, attention, containers, conv, dropout, embedding, linear, losses,
+                      normalization, pooling, positional, recurrent, reshape, rotary, transformer)
+        )
+    )
+)
