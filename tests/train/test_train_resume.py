@@ -12,6 +12,7 @@ import threading
 import numpy as np
 import pytest
 
+from plait.train import ArrayDataset, CheckpointError, DataLoader
 from plait.train.checkpoint import read_pointer
 
 # Written to a file and run in a subprocess; also exec'd here to build the same setup.
@@ -121,9 +122,7 @@ def test_resume_with_a_different_loader_is_refused(tmp_path):
     ns = _namespace()
     model, trainer, loader = ns["build"](tmp_path / "run")
     trainer.fit(loader, epochs=1, verbose=False)
-    model2, trainer2, _ = ns["build"](tmp_path / "run")
-    from plait.train import ArrayDataset, DataLoader, CheckpointError
-
+    _, trainer2, _ = ns["build"](tmp_path / "run")
     other = DataLoader(ArrayDataset(np.zeros((10, 8), np.float32), np.zeros(10, np.int64)), batch_size=16)
     with pytest.raises(CheckpointError, match="num_samples"):
         trainer2.fit(other, epochs=2, resume_from=tmp_path / "run", verbose=False)

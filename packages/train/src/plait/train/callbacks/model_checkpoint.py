@@ -69,15 +69,12 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        if self.monitor in logs:
-            current = float(logs[self.monitor])
+        improved = False
+        if self.monitor in logs or self.save_best_only:
+            current = self.tracker.value(logs, "ModelCheckpoint")  # raises naming a missing key
             improved = self.tracker.improves(current)
-        elif self.save_best_only:
-            improved = bool(self.tracker.value(logs, "ModelCheckpoint"))  # raises naming the key
-        else:
-            improved = False
-        if improved:
-            self.tracker.best = current
+            if improved:
+                self.tracker.best = current
         if not (improved or self.save_last):
             return
         name = f"epoch-{epoch + 1:04d}"
