@@ -65,6 +65,7 @@ CASES = {  # name: (cross, causal, key padding mask, attn_mask kind, bias, kdim)
     "self_float_padding_no_bias": (False, False, "float", None, False, None),
     "self_bool_attn_mask": (False, False, None, "bool2d", True, None),
     "self_float_attn_mask_per_head": (False, False, "float", "float3d", True, None),
+    "self_float_causal_minus_inf": (False, False, None, "float_causal", True, None),
     "cross": (True, False, None, None, True, None),
     "cross_padding_attn_mask": (True, False, "bool", "bool2d", True, None),
     "cross_kdim": (True, False, "bool", None, True, 6),
@@ -83,6 +84,8 @@ def _masks(kind_kpm, kind_am, S_, rng):
         am[:, 1] = False  # every query keeps a key
     elif kind_am == "float3d":
         am = rng.standard_normal((B * 2, T, S_))
+    elif kind_am == "float_causal":
+        am = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64).numpy()  # 0 / -inf
     return kpm, am
 
 
@@ -133,7 +136,7 @@ def torch_rope(x, offset=0, base=10000.0):
     return x * emb.cos().to(x.dtype) + rotated * emb.sin().to(x.dtype)
 
 
-def reference_attention(m, x, context, kpm, causal, rope):
+def reference_attention(m, x, context, kpm, causal, rope, head_mask=None):
     """Plait's weights, torch's maths: projections, RoPE, repeated kv heads, SDPA."""
     w = {n: torch.tensor(p.data, requires_grad=True) for n, p in m.named_parameters()}
     H, Hkv, D = m.num_heads, m.num_kv_heads, m.head_dim
@@ -153,7 +156,11 @@ def reference_attention(m, x, context, kpm, causal, rope):
         allowed = allowed & torch.ones(x.shape[1], src.shape[1], dtype=torch.bool).tril()
     if kpm is not None:
         allowed = allowed & ~torch.from_numpy(kpm)[:, None, None, :]
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    mask = allowed
+    if head_mask is not None:  # (B*H, T, S) additive, one per query head
+        mask = torch.from_numpy(head_mask).to(x.dtype).view(x.shape[0], H, x.shape[1], -1)
+        mask = mask.masked_fill(~allowed, float("-inf"))
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     y = F.linear(o.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1), w["out_proj.weight"], w.get("out_proj.bias"))
     return y, w
 
@@ -161,6 +168,7 @@ def reference_attention(m, x, context, kpm, causal, rope):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("heads, kv_heads, causal, rope, padding, cross", [
     (4, 2, False, False, False, False),
+    (4, 2, True, False, True, "head_mask"),  # per-head float mask: checks the query-head grouping
     (4, 1, True, False, True, False),      # MQA
     (4, 4, True, True, False, False),      # RoPE, MHA
     (4, 2, True, True, True, False),       # GQA + RoPE + causal + padding
@@ -173,15 +181,18 @@ def test_parity_gqa_rope_with_sdpa_reference(dtype, heads, kv_heads, causal, rop
         p.data[...] = np.random.default_rng(p.size).standard_normal(p.shape) * 0.3
     tdtype = getattr(torch, dtype)
     x = torch.randn(B, T, 16, dtype=tdtype, requires_grad=True)
+    head_mask = None
+    if cross == "head_mask":
+        cross, head_mask = False, np.random.default_rng(2).standard_normal((B * heads, T, T))
     c = torch.randn(B, S, 16, dtype=tdtype, requires_grad=True) if cross else None
     kpm = None
     if padding:
         kpm = np.zeros((B, S if cross else T), bool)
         kpm[0, -2:] = True
-    y, w = reference_attention(m, x, c, kpm, causal, rope)
+    y, w = reference_attention(m, x, c, kpm, causal, rope, head_mask)
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
-    out = m(x.detach().numpy(), None if c is None else c.detach().numpy(), key_padding_mask=kpm)
+    out = m(x.detach().numpy(), None if c is None else c.detach().numpy(), key_padding_mask=kpm, attn_mask=head_mask)
     _close(out, y, dtype, "output")
     grads = m.backward(dy.numpy())
     _close(grads[0] if cross else grads, x.grad, dtype, "dx")
