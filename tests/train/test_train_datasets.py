@@ -1,0 +1,177 @@
+"""Dataset loaders: IDX files, search order, checked downloads from a local HTTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import http.server
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plait.core import SerializationError
+from plait.train.datasets import (
+    DownloadError,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    load_text,
+    read_idx,
+    write_idx,
+)
+from plait.train.datasets import mnist as mnist_module
+
+REPO = Path(__file__).resolve().parents[2]
+PARTS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _write_fake_set(folder: Path, gz: bool = True, n_train: int = 12, n_test: int = 5) -> dict[str, bytes]:
+    """Small synthetic IDX files; returns {file name: bytes}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    r = np.random.default_rng(0)
+    arrays = [
+        r.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        r.integers(0, 10, n_train, dtype=np.uint8),
+        r.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        r.integers(0, 10, n_test, dtype=np.uint8),
+    ]
+    out = {}
+    for part, arr in zip(PARTS, arrays):
+        name = part + (".gz" if gz else "")
+        write_idx(folder / name, arr)
+        out[name] = (folder / name).read_bytes()
+    return out
+
+
+def test_idx_round_trip_and_bad_files(tmp_path):
+    for dtype in (np.uint8, np.int16, np.int32, np.float32, np.float64):
+        arr = (np.arange(24).reshape(2, 3, 4) * 3).astype(dtype)
+        for name in ("a.idx", "a.idx.gz"):
+            write_idx(tmp_path / name, arr)
+            back = read_idx(tmp_path / name)
+            assert back.dtype == dtype and np.array_equal(back, arr)
+    assert gzip.decompress((tmp_path / "a.idx.gz").read_bytes()) == (tmp_path / "a.idx").read_bytes()
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01\x00\x00\x00\x02ab")
+    with pytest.raises(SerializationError, match="not an IDX"):
+        read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
+    with pytest.raises(SerializationError, match="needs 5 bytes"):
+        read_idx(tmp_path / "short")
+
+
+def test_load_from_explicit_path_raw_or_gz(tmp_path):
+    _write_fake_set(tmp_path / "gz", gz=True)
+    _write_fake_set(tmp_path / "raw", gz=False)
+    for folder in ("gz", "raw"):
+        (x, y), (xt, yt) = load_fashion_mnist(tmp_path / folder)
+        assert x.shape == (12, 28, 28) and x.dtype == np.float32 and yt.dtype == np.int64
+        assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    (xf, _), _ = load_mnist(tmp_path / "gz", flatten=True)
+    assert xf.shape == (12, 784)
+    assert np.array_equal(xf.reshape(12, 28, 28), x)
+    raw = read_idx(tmp_path / "gz" / "train-images-idx3-ubyte.gz")
+    np.testing.assert_allclose(x, raw / 255.0, rtol=0, atol=1e-7)
+    assert np.array_equal(y, read_idx(tmp_path / "raw" / "train-labels-idx1-ubyte"))
+    with pytest.raises(FileNotFoundError, match="lacks"):
+        load_fashion_mnist(tmp_path / "nowhere")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/data"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_is_checked_cached_and_a_corrupt_file_is_not_kept(tmp_path, http_dir, monkeypatch):
+    www, url = http_dir
+    files = _write_fake_set(www / "data")
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    source = dataclasses.replace(mnist_module.FASHION_MNIST, sha256=hashes, system_dirs=())
+    monkeypatch.setattr(mnist_module, "FASHION_MNIST", source)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PLAIT_DATA", str(cache))
+
+    # A corrupted copy on the server: rejected, and nothing is left in the cache.
+    good = files["t10k-images-idx3-ubyte.gz"]
+    (www / "data" / "t10k-images-idx3-ubyte.gz").write_bytes(good[:-10] + b"0123456789")
+    with pytest.raises(DownloadError, match="t10k-images.*SHA-256"):
+        load_fashion_mnist(base_url=url)
+    folder = cache / "fashion-mnist"
+    assert not (folder / "t10k-images-idx3-ubyte.gz").exists()
+    assert not list(folder.glob(".*part"))  # no temporary file left either
+    assert (folder / "train-images-idx3-ubyte.gz").read_bytes() == files["train-images-idx3-ubyte.gz"]
+
+    (www / "data" / "t10k-images-idx3-ubyte.gz").write_bytes(good)
+    (x, y), (xt, yt) = load_fashion_mnist(base_url=url)
+    assert xt.shape == (5, 28, 28)
+    for name, data in files.items():
+        assert (folder / name).read_bytes() == data
+
+    for name in files:  # served no more: the cache answers
+        (www / "data" / name).unlink()
+    (x2, _), _ = load_fashion_mnist(base_url=url)
+    assert np.array_equal(x2, x)
+
+    monkeypatch.setenv("PLAIT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("PLAIT_FASHION_MNIST_URL", url)  # the environment can name a mirror too
+    with pytest.raises(DownloadError, match="failed"):
+        load_fashion_mnist()
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_fashion_mnist(download=False)
+
+
+def test_the_canonical_checksums_are_pinned():
+    assert mnist_module.FASHION_MNIST.url.startswith("http://fashion-mnist.s3-website")
+    for source in (mnist_module.FASHION_MNIST, mnist_module.MNIST):
+        assert set(source.sha256) == {p + ".gz" for p in PARTS}
+        assert all(len(h) == 64 for h in source.sha256.values())
+
+
+def test_debian_package_folder_is_found(monkeypatch, tmp_path):
+    folder = Path("/usr/share/datasets/fashion-mnist")
+    if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip("dataset-fashion-mnist is not installed")
+    monkeypatch.setenv("PLAIT_DATA", str(tmp_path / "empty-cache"))
+    found = mnist_module._locate(mnist_module.FASHION_MNIST, None, download_ok=False, base_url=None)
+    assert [p.parent for p in found] == [folder] * 4
+    labels = read_idx(found[3])
+    assert labels.shape == (10_000,) and set(np.unique(labels).tolist()) == set(range(10))
+
+
+def test_load_digits_and_its_missing_dependency(monkeypatch):
+    x, y = load_digits()
+    assert x.shape == (1797, 8, 8) and x.dtype == np.float32 and y.dtype == np.int64
+    assert x.max() == 1.0 and x.min() == 0.0
+    assert load_digits(flatten=True)[0].shape == (1797, 64)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"plait-train\[digits\]"):
+        load_digits()
+
+
+def test_load_text(tmp_path):
+    (tmp_path / "t.txt").write_text("héllo\nworld", encoding="utf-8")
+    assert load_text(tmp_path / "t.txt") == "héllo\nworld"
+    with pytest.raises(FileNotFoundError):
+        load_text(tmp_path / "missing.txt")
+    shakespeare = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+    if not shakespeare.is_file():
+        pytest.skip("tinyshakespeare.txt is not present")
+    assert load_text(shakespeare).startswith("First Citizen")
