@@ -234,3 +234,13 @@ def test_cuda_matches_cpu():
         dx = m.backward(cupy.ones(y.shape))
         np.testing.assert_allclose(to_numpy(y), y_cpu, rtol=1e-10)
         np.testing.assert_allclose(to_numpy(dx), dx_cpu, rtol=1e-10)
+
+
+def test_modifying_the_output_in_place_does_not_corrupt_backward():
+    m = GRU(F, H, dtype="float64")
+    x = np.random.default_rng(8).standard_normal((T, B, F))
+    y, _ = m(x)
+    expected = m.backward(np.ones_like(y))
+    y, _ = m(x)
+    y += 100.0  # e.g. a residual added in place by the caller
+    np.testing.assert_array_equal(m.backward(np.ones_like(y)), expected)

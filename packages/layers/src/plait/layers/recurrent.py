@@ -120,7 +120,8 @@ class _RNNBase(Module):
                     finals[1][k] = cache[1][last]
                 outs.append(hs)
                 dir_caches.append(cache)
-            out = outs[0] if D == 1 else xp.concatenate(outs, axis=2)
+            # a fresh array: the caller may modify the output in place, the cached hs must not change
+            out = outs[0].copy() if D == 1 else xp.concatenate(outs, axis=2)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 mask = self._dropout_mask(out.shape, xp, out.dtype)
