@@ -196,6 +196,11 @@ def test_conv_too_small_input_and_bad_configs():
         ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)
     with pytest.raises(ConfigError, match="kernel_size"):
         Conv2d(3, 4, (3, 3, 3))
+    with pytest.raises(ConfigError, match="stride"):
+        Conv2d(3, 4, 3, stride=0)
+    with pytest.raises(ConfigError, match="positive"):
+        Conv1d(0, 4, 3)
+    assert Conv2d(2, 3, np.int64(3)).kernel_size == (3, 3)
 
 
 def test_conv_registered_names():
