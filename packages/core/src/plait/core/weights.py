@@ -58,9 +58,24 @@ def _read_header(path: Path) -> dict[str, Any]:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SerializationError(f"{path}: safetensors header is not valid JSON: {exc}") from exc
+    except RecursionError:  # a nesting bomb such as [[[[...]]]]
+        raise SerializationError(f"{path}: safetensors header is nested too deeply to be a header") from None
     if not isinstance(header, dict):
         raise SerializationError(f"{path}: safetensors header must be a JSON object")
     return header
+
+
+# safetensors dtypes that NumPy has no dtype for (unknown dtypes are the library's to reject).
+_NO_NUMPY_DTYPE = frozenset({"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4"})
+
+
+def _check_dtypes(path: Path, header: dict[str, Any]) -> None:
+    for name, info in header.items():
+        dtype = info.get("dtype") if isinstance(info, dict) and name != "__metadata__" else None
+        if isinstance(dtype, str) and dtype in _NO_NUMPY_DTYPE:
+            raise SerializationError(
+                f"{path}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold; convert the file to F32 first"
+            )
 
 
 def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -84,12 +99,12 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise SerializationError(f"{p}: weights file not found")
-    _read_header(p)
+    _check_dtypes(p, _read_header(p))
     try:
         data = p.read_bytes()
         arrays = load(data)
     except SafetensorError as exc:
         raise SerializationError(f"{p}: malformed safetensors file: {exc}") from exc
-    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
         raise SerializationError(f"{p}: cannot decode safetensors file: {type(exc).__name__}: {exc}") from exc
     return dict(arrays)
