@@ -43,6 +43,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise SerializationError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:
         raise SerializationError(f"{path}: {exc}") from None
+    except RecursionError:  # a nesting bomb such as [[[[...]]]]
+        raise SerializationError(f"{path}: JSON nested too deeply to be a tokenizer file") from None
 
 
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}
