@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backend import get_array_module, to_device
-from .errors import ConfigError, PlaitError, ShapeError
+from .errors import ConfigError, DTypeError, PlaitError, ShapeError
 from .grad_mode import is_grad_enabled
 from .param import Param
 
@@ -287,6 +287,10 @@ class Module:
                 got = tuple(np.shape(state_dict[key]))
                 if got != tuple(target.shape):
                     mismatched.append(f"{key}: expected {tuple(target.shape)}, got {got}")
+                kind = getattr(getattr(state_dict[key], "dtype", None), "kind", "f")
+                if kind in "cOUSV" and kind != target.dtype.kind:  # would be dropped/garbled by astype
+                    raise DTypeError(f"load_state_dict into {type(self).__name__}: {key} has dtype "
+                                     f"{state_dict[key].dtype}, cannot be stored in a {target.dtype} array")
         problems = []
         if mismatched:
             problems.append("shape mismatch: " + "; ".join(mismatched))
