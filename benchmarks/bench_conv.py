@@ -41,6 +41,20 @@ def torch_step(layer, x: np.ndarray) -> Callable[[], None]:
     return run
 
 
+def gemm_floor(x_shape: tuple[int, ...], out_channels: int, taps: int) -> Callable[[], None]:
+    """Only the three GEMMs a 'same' convolution's forward+backward needs (no im2col, no col2im)."""
+    rng = np.random.default_rng(1)
+    n, c, h, w = x_shape
+    weight = rng.standard_normal((out_channels, c * taps)).astype(np.float32)
+    cols = rng.standard_normal((c * taps, n * h * w)).astype(np.float32)
+    dy = rng.standard_normal((out_channels, n * h * w)).astype(np.float32)
+
+    def run() -> None:
+        _ = weight @ cols, cols @ dy.T, weight.T @ dy
+
+    return run
+
+
 def median_times(fns: list[Callable[[], None]], repeats: int) -> list[float]:
     for fn in fns:  # warm up
         fn()
@@ -72,6 +86,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     x_rng = np.random.default_rng(0)
+    x_conv = x_rng.standard_normal((64, 32, 14, 14)).astype(np.float32)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; median of {args.repeats} interleaved repeats")
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -81,6 +96,9 @@ def main() -> None:
                 x = x_rng.standard_normal(shape).astype(np.float32)
                 p, t = median_times([plait_step(layer, x), torch_step(tlayer, x)], args.repeats)
                 print(f"  {label:45s} plait {p * 1e3:8.2f} ms   torch {t * 1e3:8.2f} ms   ratio {p / t:5.2f}x")
+            floor, t = median_times([gemm_floor((64, 32, 14, 14), 64, 9), torch_step(cases()[0][2], x_conv)], args.repeats)
+            label = "(only the conv's 3 NumPy GEMMs, for scale)"
+            print(f"  {label:45s} numpy {floor * 1e3:8.2f} ms   torch {t * 1e3:8.2f} ms   ratio {floor / t:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``Conv2d.weight`` is (out, in/groups, kh, kw), ``ConvTranspose2d.weight`` is
 (in, out/groups, kh, kw) and ``Conv1d.weight`` is (out, in/groups, k), each initialised
 as torch does (Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
-The maths (im2col GEMMs, col2im) is in :mod:`._conv_maths`; 1-D runs as 2-D with H = 1.
+The maths (im2col GEMMs, col2im) is in :mod:`._conv_maths`, with a faster layout for
+stride 1 in :mod:`._conv_flat`; 1-D runs as 2-D with H = 1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._conv_maths import (
 )
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+
 
 class _Conv(Module):
     """Bookkeeping shared by Conv1d and Conv2d; the geometry is kept in 2-D form."""

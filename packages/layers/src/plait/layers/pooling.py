@@ -26,6 +26,7 @@ from ._pool_maths import (
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
 
+
 class _Pool(Module):
     """Shared geometry of the windowed pools (kept in 2-D form; 1-D lifts H = 1)."""
 
