@@ -126,3 +126,39 @@ def test_resume_with_a_different_loader_is_refused(tmp_path):
     other = DataLoader(ArrayDataset(np.zeros((10, 8), np.float32), np.zeros(10, np.int64)), batch_size=16)
     with pytest.raises(CheckpointError, match="num_samples"):
         trainer2.fit(other, epochs=2, resume_from=tmp_path / "run", verbose=False)
+
+
+def test_checkpoint_saved_mid_epoch_resumes_exactly(tmp_path):
+    ns = _namespace()
+    from plait.train import Callback
+
+    class SaveAt(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_batch_end(self, batch, logs=None):
+            if (self.epoch, batch) == (1, 7):
+                self.trainer.save_checkpoint(tmp_path / "mid")
+
+    model, trainer, loader = ns["build"](tmp_path / "a", [SaveAt()])
+    history = trainer.fit(loader, epochs=3, verbose=False)
+    resumed_model, resumed, resumed_loader = ns["build"](tmp_path / "b", [SaveAt()])
+    resumed_history = resumed.fit(resumed_loader, epochs=3, resume_from=tmp_path / "mid", verbose=False)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(resumed_model.state_dict()[key], value), key
+    assert resumed_history.history == history.history  # epoch 2's averages include its first 8 batches
+
+
+def test_saving_inside_an_accumulation_group_is_refused(tmp_path):
+    ns = _namespace()
+    from plait.train import Callback
+
+    class SaveEveryBatch(Callback):
+        def on_batch_end(self, batch, logs=None):
+            self.trainer.save_checkpoint(tmp_path / f"b{batch}")
+
+    _, trainer, loader = ns["build"](tmp_path / "a", [SaveEveryBatch()])
+    trainer.grad_accumulation = 2
+    with pytest.raises(CheckpointError, match="accumulation"):
+        trainer.fit(loader, epochs=1, verbose=False)
+    assert not (tmp_path / "b0").exists()  # batch 0 left its gradients pending: nothing written

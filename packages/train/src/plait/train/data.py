@@ -216,6 +216,11 @@ class DataLoader:
             self._position = b + 1
             yield self._batch(idx)
 
+    @property
+    def resume_position(self) -> int:
+        """Batches the next iteration skips (non-zero after restoring a mid-epoch state)."""
+        return self._resume_position
+
     # -- checkpointing ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """JSON-able position: generator state and batches done in the current epoch."""

@@ -18,6 +18,7 @@ batch (counted in ``trainer.skipped_batches``) and goes on.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,6 +109,10 @@ class Trainer:
         self.batches_per_epoch: int | None = None
         self.epoch_lrs: list[float] = []
         self._seeded = False
+        self._in_epoch = False
+        self._pending_grads = False
+        self._loss_sum, self._count = 0.0, 0
+        self._resume_progress: dict[str, Any] | None = None
         self._train_loader: Any = None
         self._callback_list: CallbackList | None = None
 
@@ -166,21 +171,21 @@ class Trainer:
                 if self.stop_training:
                     break
         finally:
+            self._in_epoch = False
             self.history.stop_reason = self.stop_reason
             cbs.call("on_train_end", {"epoch": self.epoch, "step": self.global_step})
         return self.history
 
     def _train_epoch(self, epoch: int, loader: Any, cbs: CallbackList) -> dict[str, Any] | None:
         self.model.train()
-        for m in self.metrics:
-            m.reset()
-        loss_sum, count = 0.0, 0
+        start = self._restore_progress(loader)
         n = self.batches_per_epoch
         accum = self.grad_accumulation
         group_size = accum
         cbs.call("on_epoch_begin", epoch, {})
-        i = -1
-        for i, batch in enumerate(loader):
+        i = start - 1
+        self._in_epoch = True
+        for i, batch in enumerate(loader, start=start):
             cbs.call("on_batch_begin", i, {})
             inputs, target = split_batch(batch, "Trainer.fit")
             inputs = to_model_device(inputs, self.params[0].data if self.params else None)
@@ -205,8 +210,9 @@ class Trainer:
                 continue
             dpred = self.loss.backward()
             self.model.backward(dpred if group_size == 1 else dpred * (1.0 / group_size))
-            loss_sum += value * size
-            count += size
+            self._pending_grads = True
+            self._loss_sum += value * size
+            self._count += size
             if self.train_metrics:
                 for m in self.metrics:
                     m.update(pred, target)
@@ -217,7 +223,33 @@ class Trainer:
                 return None
         if n is None and (i + 1) % accum:
             self._optimizer_step()
-        return self._epoch_logs(loss_sum, count, self.metrics if self.train_metrics else [])
+        self._in_epoch = False
+        return self._epoch_logs(self._loss_sum, self._count, self.metrics if self.train_metrics else [])
+
+    def _restore_progress(self, loader: Any) -> int:
+        """Reset the epoch's running sums, or restore them after a mid-epoch checkpoint;
+        returns the index of the first batch to run."""
+        progress, self._resume_progress = self._resume_progress, None
+        for m in self.metrics:
+            m.reset()
+        if progress is None:
+            self._loss_sum, self._count = 0.0, 0
+            return 0
+        self._loss_sum, self._count = float(progress["loss_sum"]), int(progress["count"])
+        for m, saved in zip(self.metrics, progress["metrics"]):
+            for key, value in saved.items():
+                setattr(m, key, value.copy() if hasattr(value, "copy") else value)
+        return int(getattr(loader, "resume_position", 0))
+
+    def _progress_state(self) -> dict[str, Any] | None:
+        """The running sums of an epoch in progress (for a checkpoint saved mid-epoch)."""
+        if not self._in_epoch:
+            return None
+        return {
+            "loss_sum": self._loss_sum,
+            "count": self._count,
+            "metrics": [{k: getattr(m, k) for k in getattr(m, "state_names", ())} for m in self.metrics],
+        }
 
     def _optimizer_step(self) -> None:
         self.strategy.average_gradients(self.params)
@@ -227,6 +259,7 @@ class Trainer:
             clip_grad_norm_(self.params, self.clip_grad_norm)
         self.optimizer.step()
         self.model.zero_grad()
+        self._pending_grads = False
         self.global_step += 1
         for scheduler, interval in self.schedulers:
             if interval == "step":
@@ -257,7 +290,8 @@ class Trainer:
     def evaluate(self, data: Any, batch_size: int = 256) -> dict[str, float]:
         """Mean loss and metrics over ``data`` in eval mode, without forward caches."""
         loader = as_loader(data, batch_size, False, None, "Trainer.evaluate")
-        for m in self.metrics:
+        metrics = [copy.deepcopy(m) for m in self.metrics]  # leaves the training metrics' sums alone
+        for m in metrics:
             m.reset()
         loss_sum, count = 0.0, 0
         was_training = getattr(self.model, "training", True)
@@ -272,11 +306,11 @@ class Trainer:
                     size = len(target)
                     loss_sum += float(self.loss(pred, target)) * size
                     count += size
-                    for m in self.metrics:
+                    for m in metrics:
                         m.update(pred, target)
         finally:
             self.model.train(was_training)
-        return self._epoch_logs(loss_sum, count, self.metrics)
+        return self._epoch_logs(loss_sum, count, metrics)
 
     def predict(self, data: Any, batch_size: int = 256) -> Any:
         """Model outputs for every sample of ``data`` (targets in the batches are ignored)."""
@@ -313,7 +347,19 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything needed to resume exactly (see :mod:`plait.train.checkpoint`)."""
+        """Write everything needed to resume exactly (see :mod:`plait.train.checkpoint`).
+
+        Usually called at the end of an epoch (``ModelCheckpoint``). A save from inside an
+        epoch (e.g. a callback's ``on_batch_end``) is exact too: the epoch's running loss
+        and metric sums and the loader's position are saved, and resuming continues with
+        the next batch. It must fall on an optimizer-step boundary: gradients accumulated
+        for a step not yet taken are not saved, so such a save raises.
+        """
+        if self._pending_grads:
+            raise CheckpointError(
+                f"{path}: cannot checkpoint in the middle of a gradient-accumulation group "
+                f"(grad_accumulation={self.grad_accumulation}); save after an optimizer step"
+            )
         loader = self._train_loader
         callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
         state = {
@@ -325,6 +371,7 @@ class Trainer:
             "global_rng": get_rng().bit_generator.state,
             "seeded": self._seeded,
             "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
+            "epoch_progress": self._progress_state(),
         }
         return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state)
 
@@ -352,6 +399,7 @@ class Trainer:
             self.global_step = int(state["step"])
             self.skipped_batches = int(state.get("skipped_batches", 0))
             self._seeded = bool(state.get("seeded", True))
+            self._resume_progress = state.get("epoch_progress")
         except CheckpointError:
             raise
         except (PlaitError, KeyError, TypeError, ValueError) as exc:
