@@ -69,13 +69,13 @@ def _class_ids(pred: Any, target: Any, who: str) -> tuple[Any, Any]:
     """(predicted ids, target ids), both integer arrays of the same shape."""
     xp = get_array_module(pred)
     target = xp.asarray(target)
-    binary = pred.shape[-1:] == (1,) and xp.issubdtype(pred.dtype, xp.floating)
+    binary = pred.shape[-1:] == (1,) and np.issubdtype(pred.dtype, np.floating)
     if binary and (pred.ndim == target.ndim + 1 or pred.shape == target.shape):
         pred_ids = (pred[..., 0] > 0.5).astype(np.int64)  # one probability per sample
         target = target.reshape(pred_ids.shape)
     elif pred.ndim == target.ndim + 1:
         pred_ids = pred.argmax(axis=-1)
-    elif pred.shape == target.shape and xp.issubdtype(pred.dtype, xp.integer):
+    elif pred.shape == target.shape and np.issubdtype(pred.dtype, np.integer):
         pred_ids = pred
     elif pred.shape == target.shape and pred.ndim >= 2:
         pred_ids, target = pred.argmax(axis=-1), target.argmax(axis=-1)
