@@ -132,14 +132,21 @@ def blas_info() -> list[dict[str, Any]]:
 
 
 def _cpu_model() -> str:
+    """``model name`` of /proc/cpuinfo, with family/model numbers and the widest SIMD flag."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return platform.processor() or "unknown"
+    flags = fields.get("flags", "").split()
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
+    return (f"{fields.get('model name', 'unknown')} (family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')}{', ' + simd if simd else ''})")
 
 
 def _load_average() -> list[float] | None:

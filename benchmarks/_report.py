@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table", "write_results"]
+__all__ = ["format_table", "update_readme", "write_results"]
 
 _SCALE = {"s": 1.0, "ms": 1e3}
 
@@ -75,6 +75,28 @@ def write_results(results: dict[str, Any], path: Path, merge: bool = False) -> N
                 prev["rows"] = [e for e in prev["rows"] if e["key"] not in new_keys] + run["rows"]
                 prev["rows"].sort(key=lambda e: (e["number"], e["key"]))
             old["runs"] = [by_threads[t] for t in sorted(by_threads)]
-            old["machine"] = results["machine"]
+            old["machine"], old["date"] = results["machine"], results["date"]
             results = old
     path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(results: dict[str, Any], path: Path) -> None:
+    """Replace the text between the results markers of the README with these tables."""
+    text = path.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{path} has no {START} ... {END} section")
+    m = results["machine"]
+    blas = "; ".join(f"{b.get('internal_api')} {b.get('version', '')} {b.get('architecture', '')}".strip()
+                     for b in m["blas"])
+    parts = [f"Machine: {m['cpu']}, {m['logical_cores']} cores, {m['platform']}, Python {m['python']}, "
+             f"NumPy {m['numpy']}, torch {m['torch']}; threadpools: {blas}. "
+             f"Taken {results.get('date', '?')}, {results['settings']['repeats']} repeats; "
+             f"load average before the run: {m.get('load_average_at_start')}."]
+    for run in results["runs"]:
+        parts.append(format_table(run, markdown=True))
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(head + START + "\n" + "\n\n".join(parts) + "\n" + END + tail)

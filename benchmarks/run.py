@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _harness import machine_info, measure_interleaved, peak_rss_kib, rss_now_kib, thread_limits  # noqa: E402
-from _report import format_table, write_results  # noqa: E402
+from _report import format_table, update_readme, write_results  # noqa: E402
 from _rows import ROWS, Row, row_by_key  # noqa: E402
 
 RSS_ROWS = ("cnn_step", "gpt_step")
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="ROW", help="row keys or numbers (7 or rss = memory)")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory row")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write the JSON")
+    parser.add_argument("--update-readme", action="store_true", help="paste the tables into benchmarks/README.md")
     parser.add_argument("--rss-child", nargs=2, metavar=("ROW", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                      for b in info["blas"])
     print(f"{info['cpu']} ({info['logical_cores']} cores), numpy {info['numpy']}, torch {info['torch']}")
     print(f"threadpools: {blas}")
-    results: dict[str, Any] = {"machine": info, "settings": {"repeats": args.repeats, "warmup": args.warmup},
-                               "runs": []}
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": info,
+                               "settings": {"repeats": args.repeats, "warmup": args.warmup}, "runs": []}
     for threads in args.threads:
         started = time.time()
         entries = []
@@ -160,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(run))
     write_results(results, args.output, merge=bool(args.only))
     print(f"\nwrote {args.output}")
+    if args.update_readme:
+        update_readme(json.loads(args.output.read_text()), HERE / "README.md")
+        print(f"updated {HERE / 'README.md'}")
     return 0
 
 
