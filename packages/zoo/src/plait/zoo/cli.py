@@ -33,15 +33,16 @@ def add_commands(cli: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     p.set_defaults(handler=_cmd_generate)
 
-    p = cli.command("train", "train a zoo model on a text file (char-level language model; needs plait-train)")
+    p = cli.command("train", "train a zoo model: a character language model on a text file, or a classifier on "
+                    "an .npz of arrays (needs plait-train)")
     p.add_argument("model", metavar="MODEL", help="a preset or architecture name, e.g. char-lstm")
-    p.add_argument("--data", required=True, help="a UTF-8 text file")
+    p.add_argument("--data", required=True, help="a UTF-8 text file, or an .npz with x_train/y_train[/x_test/y_test]")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--out", default=None, help="folder for the trained model (default: runs/MODEL)")
+    p.add_argument("--tokenizer", default=None, help="a plait-tokenizers file (e.g. BPE) instead of characters")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps per epoch")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_cmd_train)
 
@@ -97,9 +98,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     try:
+        import plait.optim  # noqa: F401, PLC0415
         import plait.train  # noqa: F401, PLC0415
-    except ImportError:
-        print("plait train needs the plait-train distribution: pip install plait-train", file=sys.stderr)
+    except ImportError as exc:
+        print(f"plait train needs the plait-train distribution (pip install plait-train): {exc}", file=sys.stderr)
         return 2
     from .training import train_text_model  # noqa: PLC0415
 

@@ -26,7 +26,7 @@ register_preset("gpt-nano", "gpt", "tiny character GPT (~0.1M params): 2 layers,
                 vocab_size=65, context_length=128, d_model=64, num_layers=2, num_heads=4, ffn_dim=256,
                 positional="rope", dropout=0.0, tie_embeddings=True)
 register_preset("gpt-mini", "gpt", "GPT with ~3.2M params: vocab 512, 4 layers, d 256, 8 query / 4 KV heads, RoPE",
-                vocab_size=512, context_length=256, d_model=256, num_layers=4, num_heads=8, num_kv_heads=4,
+                vocab_size=512, context_length=512, d_model=256, num_layers=4, num_heads=8, num_kv_heads=4,
                 ffn_dim=1024, positional="rope", dropout=0.0, tie_embeddings=False)
 
 register_preset("seq2seq-mini", "transformer", "encoder-decoder transformer, 2+2 layers, d 128, shared vocab 64",

@@ -34,12 +34,13 @@ from plait.core import (
 
 from .catalog import create
 
-__all__ = ["CONFIG_FILE", "FORMAT", "FORMAT_VERSION", "WEIGHTS_FILE", "load", "load_weights", "model_spec", "read_config", "save"]
+__all__ = ["CONFIG_FILE", "FORMAT", "FORMAT_VERSION", "TOKENIZER_FILE", "WEIGHTS_FILE", "load", "load_weights", "model_spec", "read_config", "save"]
 
 FORMAT = "plait-model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
 _DISTRIBUTIONS = ("plait-core", "plait-layers", "plait-zoo")
 
 
@@ -74,10 +75,13 @@ def _weights_dtype(model: Module) -> str:
     return floats.pop() if len(floats) == 1 else "float32"
 
 
-def save(model: Module, directory: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None) -> Path:
+def save(model: Module, directory: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None,
+         tokenizer: Any = None) -> Path:
     """Write ``directory/config.json`` and ``directory/model.safetensors``; returns the folder.
 
     ``metadata`` (JSON-able) is stored under ``"metadata"`` in config.json (e.g. training facts).
+    ``tokenizer`` (anything with ``save(path)``, e.g. a plait-tokenizers tokenizer) is written
+    beside them as ``tokenizer.json``, where ``plait generate`` finds it.
     """
     folder = Path(directory)
     architecture, args = model_spec(model)
@@ -98,6 +102,8 @@ def save(model: Module, directory: str | os.PathLike[str], *, metadata: dict[str
         raise SerializationError(f"{folder / CONFIG_FILE}: model config is not JSON-able: {exc}") from exc
     folder.mkdir(parents=True, exist_ok=True)
     save_safetensors(folder / WEIGHTS_FILE, model.state_dict(), {"format": FORMAT, "architecture": architecture})
+    if tokenizer is not None:
+        tokenizer.save(folder / TOKENIZER_FILE)
     atomic_write_text(folder / CONFIG_FILE, text + "\n")
     return folder
 

@@ -15,11 +15,9 @@ import numpy as np
 
 from plait.core import ConfigError, SerializationError
 
-from .serialization import read_config
+from .serialization import TOKENIZER_FILE, read_config
 
 __all__ = ["CharCodec", "TOKENIZER_FILE", "load_text_codec"]
-
-TOKENIZER_FILE = "tokenizer.json"
 
 
 class CharCodec:
