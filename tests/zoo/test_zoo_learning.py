@@ -121,3 +121,29 @@ def test_lenet5_reaches_88_percent_on_fashion_mnist_in_two_epochs():
     accuracy = float((predictions == y_test).mean())
     print(f"lenet5: Fashion-MNIST test accuracy {accuracy:.4f} after 2 epochs, {time.perf_counter() - start:.0f} s")
     assert accuracy >= 0.88
+
+
+def test_cnn_digits_learns_scikit_learn_digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(x))
+    x, y = x[order], y[order]
+    manual_seed(0)
+    model = zoo.create("cnn-digits")
+    loss = layers.CrossEntropyLoss()
+    opt = optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(10):
+        batches = rng.permutation(1400)
+        for i in range(0, 1400, 32):
+            idx = batches[i : i + 32]
+            loss(model(x[idx]), y[idx])
+            model.backward(loss.backward())
+            opt.step()
+            opt.zero_grad()
+    model.eval()
+    with no_grad():
+        accuracy = float((model(x[1400:]).argmax(-1) == y[1400:]).mean())
+    assert accuracy >= 0.95, accuracy

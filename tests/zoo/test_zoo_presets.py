@@ -8,7 +8,7 @@ import pytest
 import plait.zoo as zoo
 from plait.core import manual_seed, no_grad
 
-PRESETS = ["mlp-mnist", "lenet5", "resnet8", "resnet8-mnist", "char-lstm", "char-gru", "gpt-nano", "gpt-mini",
+PRESETS = ["mlp-mnist", "lenet5", "cnn-digits", "resnet8", "resnet8-mnist", "char-lstm", "char-gru", "gpt-nano", "gpt-mini",
            "seq2seq-mini"]
 
 

@@ -13,6 +13,10 @@ register_preset("lenet5", "cnn", "LeNet-5 (ReLU, max pooling) for 1x28x28 images
                 in_channels=1, num_classes=10, image_size=28, channels=[6, 16], kernel_size=5, padding=[2, 0],
                 hidden=[120, 84], activation="relu", pool="max_pool2d")
 
+register_preset("cnn-digits", "cnn", "small CNN for scikit-learn's 1x8x8 digits: conv 16 -> pool -> conv 32 -> pool -> 64 -> 10",
+                in_channels=1, num_classes=10, image_size=8, channels=[16, 32], kernel_size=3, padding=[1, 1],
+                hidden=[64], activation="relu", pool="max_pool2d")
+
 register_preset("resnet8", "resnet", "ResNet-8 (16-32-64, one basic block per stage) for 3x32x32 images",
                 in_channels=3, num_classes=10, widths=[16, 32, 64], blocks=[1, 1, 1])
 register_preset("resnet8-mnist", "resnet8", "ResNet-8 for 1x28x28 images", in_channels=1)
