@@ -82,15 +82,20 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """y = x (a placeholder, as ``torch.nn.Identity``)."""
+    """y = x (a placeholder, as ``torch.nn.Identity``); any input is handed through unchanged."""
 
     def __init__(self) -> None:
         super().__init__()
 
     def forward(self, x: Any) -> Any:
+        self.save_for_backward(tuple(getattr(x, "shape", ())))
         return x
 
     def backward(self, dy: Any) -> Any:
+        shape = self.saved()
+        if tuple(getattr(dy, "shape", ())) != shape:
+            raise ShapeError(f"Identity.backward: expected output gradient of shape {shape}, "
+                             f"got {tuple(getattr(dy, 'shape', ()))}")
         return dy
 
 
