@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError
+from plait.core import ConfigError, Module, ShapeError, check_array
 
 __all__ = ["Residual", "Sequential"]
 
@@ -95,6 +95,7 @@ class Residual(Module):
         self.module = _require_module(module, "Residual")
 
     def forward(self, x: Any) -> Any:
+        x = check_array(x, "Residual")
         fx = self.module(x)
         if getattr(fx, "shape", None) != getattr(x, "shape", None):
             raise ShapeError(f"Residual: the wrapped {type(self.module).__name__} changed the shape "
