@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from plait.core import Module, Param, check_array, hookimpl
+
+from plait.core import Module, Param, ShapeError, check_array, hookimpl
 
 
 class Scale(Module):
@@ -21,6 +22,9 @@ class Scale(Module):
 
     def backward(self, dy):
         x = self.saved()
+        dy = check_array(dy, "Scale.backward", what="output gradient")
+        if dy.shape != x.shape:  # never let a broadcastable gradient through
+            raise ShapeError(f"Scale.backward: expected output gradient of shape {x.shape}, got {dy.shape}")
         self.weight.accumulate((dy * x).reshape(-1, self.features).sum(axis=0))
         return dy * self.weight.data
 
