@@ -51,32 +51,38 @@ class Samples:
         return {"median": self.median, "min": self.low, "max": self.high, "samples": self.values}
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    """Wall time of one call, with the cyclic GC collected before and paused during it."""
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _timed(fn: Callable[[], Any], clock: Callable[[], float]) -> float:
+    """Time of one call, with the cyclic GC collected before and paused during it."""
     gc.collect()
     gc.disable()
     try:
-        start = time.perf_counter()
+        start = clock()
         fn()
-        return time.perf_counter() - start
+        return clock() - start
     finally:
         gc.enable()
 
 
 def measure_interleaved(sides: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1,
-                        units: float = 1.0) -> dict[str, Samples]:
+                        units: float = 1.0, clock: str = "wall") -> dict[str, Samples]:
     """Time each side ``repeats`` times, alternating sides within every round.
 
     ``units`` is how many steps (or epochs, sequences...) one call performs: samples are
-    seconds per unit. ``warmup`` calls per side run first and are not recorded.
+    seconds per unit. ``warmup`` calls per side run first and are not recorded. ``clock``
+    "wall" is the real figure; "cpu" (process CPU time) is a diagnostic for a loaded
+    machine, meaningful with one thread only (spinning worker threads count as busy).
     """
+    timer = CLOCKS[clock]
     for _ in range(warmup):
         for fn in sides.values():
             fn()
     out = {name: Samples() for name in sides}
     for _ in range(repeats):
         for name, fn in sides.items():
-            out[name].values.append(_timed(fn) / units)
+            out[name].values.append(_timed(fn, timer) / units)
     return out
 
 

@@ -50,7 +50,7 @@ def _parity(row: Row, plait_check: Any, torch_check: Any) -> dict[str, Any]:
     return {"kind": "initial loss rel. diff", "value": rel, "plait": float(a), "torch": float(b)}
 
 
-def run_row(row: Row, repeats: int, warmup: int) -> dict[str, Any]:
+def run_row(row: Row, repeats: int, warmup: int, clock: str = "wall") -> dict[str, Any]:
     out: dict[str, Any] = {"number": row.number, "key": row.key, "title": row.title, "target": row.target,
                            "per": row.per, "unit": row.unit, "units_per_call": row.units, "note": row.note}
     try:
@@ -58,7 +58,7 @@ def run_row(row: Row, repeats: int, warmup: int) -> dict[str, Any]:
         pm, prun, pcheck = row.plait(data, None)
         tm, trun, tcheck = row.torch(data, pm)
         out["parity"] = _parity(row, pcheck, tcheck)
-        samples = measure_interleaved({"plait": prun, "torch": trun}, repeats, warmup, units=row.units)
+        samples = measure_interleaved({"plait": prun, "torch": trun}, repeats, warmup, units=row.units, clock=clock)
     except Exception as exc:  # a missing piece skips the row, the others still run
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc(limit=6)
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per row (default 7)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per side first (default 1)")
     parser.add_argument("--only", nargs="+", metavar="ROW", help="row keys or numbers (7 or rss = memory)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default), or process CPU time: a diagnostic for a loaded machine, 1 thread only")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory row")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write the JSON")
     parser.add_argument("--update-readme", action="store_true", help="paste the tables into benchmarks/README.md")
@@ -142,14 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['cpu']} ({info['logical_cores']} cores), numpy {info['numpy']}, torch {info['torch']}")
     print(f"threadpools: {blas}")
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": info,
-                               "settings": {"repeats": args.repeats, "warmup": args.warmup}, "runs": []}
+                               "settings": {"repeats": args.repeats, "warmup": args.warmup, "clock": args.clock}, "runs": []}
     for threads in args.threads:
         started = time.time()
         entries = []
         with thread_limits(threads):
             for row in rows:
                 print(f"[{threads} thread(s)] {row.number}. {row.title} ...", file=sys.stderr, flush=True)
-                entries.append(run_row(row, args.repeats, args.warmup))
+                entries.append(run_row(row, args.repeats, args.warmup, args.clock))
         if with_rss:
             for key in RSS_ROWS:
                 print(f"[{threads} thread(s)] 7. peak RSS of {key} ...", file=sys.stderr, flush=True)
