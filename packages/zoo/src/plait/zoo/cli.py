@@ -58,7 +58,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in names:
         obj = registry.models.get(name)
         kind = f"preset of {obj.architecture}" if isinstance(obj, Preset) else "architecture"
-        about = obj.description if isinstance(obj, Preset) else (obj.__doc__ or "").strip().splitlines()[0]
+        about = obj.description if isinstance(obj, Preset) else ((obj.__doc__ or "").strip().splitlines() or [""])[0]
         params = f"{create(name).num_parameters():,}" if args.params else ""
         rows.append((name, kind, params, registry.models.origin(name), about))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
