@@ -135,3 +135,22 @@ def test_greedy_decode_for_the_encoder_decoder():
     eos = int(out[0, 1])
     stopped = greedy_decode(model, src[:1], max_len=6, bos_id=1, eos_id=eos)
     np.testing.assert_array_equal(stopped, [[1, eos]])
+
+
+@pytest.mark.parametrize("positional", ["rope", "learned", "sinusoidal"])
+def test_cached_seq2seq_decoding_equals_the_full_decoder(positional):
+    manual_seed(0)
+    model = zoo.create("transformer", src_vocab_size=11, d_model=16, num_heads=4, num_kv_heads=2,
+                       num_encoder_layers=1, num_decoder_layers=2, ffn_dim=32, max_len=16,
+                       positional=positional).eval()
+    src = np.array([[3, 4, 5, 0], [6, 7, 8, 9]])
+    tgt = np.random.default_rng(0).integers(1, 11, (2, 7))
+    with no_grad():
+        memory, mask = model.encode(src)
+        full = model.decode(tgt, memory, mask)
+        cache = model.new_cache(2)
+        steps = [model.decode(tgt[:, :2], memory, mask, cache=cache)]
+        steps += [model.decode(tgt[:, t : t + 1], memory, mask, cache=cache) for t in range(2, 7)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(greedy_decode(model, src, 9, bos_id=1),
+                                  greedy_decode(model, src, 9, bos_id=1, use_cache=False))

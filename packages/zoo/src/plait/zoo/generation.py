@@ -103,21 +103,28 @@ def _cache_len(cache: Any) -> int:
     return int(length or 0)
 
 
-def greedy_decode(model: Module, src: Any, max_len: int, bos_id: int, eos_id: int | None = None) -> np.ndarray:
+def greedy_decode(model: Module, src: Any, max_len: int, bos_id: int, eos_id: int | None = None,
+                  use_cache: bool = True) -> np.ndarray:
     """Encoder-decoder greedy decoding: src (B, S) ids -> (B, <= max_len + 1) ids starting with ``bos_id``.
 
-    The source is encoded once (``model.encode``); each step runs the decoder on the
-    target so far (``model.decode(tgt, memory, src_pad_mask)``) and appends the argmax.
+    The source is encoded once (``model.encode``); each step runs the decoder
+    (``model.decode(tgt, memory, src_mask, cache=...)``) on the newest token with the
+    decoder's KV caches, or on the whole target so far without them, and appends the argmax.
     """
     src = check_int_array(to_numpy(src), "greedy_decode", what="source ids", ndim=2)
     device = _device_of(model)
     batch = src.shape[0]
     out = np.full((batch, 1), int(bos_id), dtype=np.int64)
     finished = np.zeros(batch, dtype=bool)
+    cached = use_cache and callable(getattr(model, "new_cache", None))
     with _inference(model):
         memory, src_mask = model.encode(to_device(src.astype(np.int64), device))
+        cache = model.new_cache(batch) if cached else None
         for _ in range(int(max_len)):
-            logits = model.decode(to_device(out, device), memory, src_mask)
+            if cached:
+                logits = model.decode(to_device(out[:, -1:], device), memory, src_mask, cache=cache)
+            else:
+                logits = model.decode(to_device(out, device), memory, src_mask)
             nxt = np.argmax(_last_logits(logits), axis=-1).astype(np.int64)
             if eos_id is not None:
                 nxt = np.where(finished, eos_id, nxt)

@@ -7,7 +7,7 @@ from .gpt import GPT, GPTCache
 from .mlp import MLP
 from .resnet import BasicBlock, ResNet
 from .rnn import RecurrentCache, RNNClassifier, RNNLanguageModel
-from .transformer import Transformer
+from .transformer import Seq2SeqCache, Transformer
 
 __all__ = [
     "CNN",
@@ -19,5 +19,6 @@ __all__ = [
     "RNNLanguageModel",
     "RecurrentCache",
     "ResNet",
+    "Seq2SeqCache",
     "Transformer",
 ]

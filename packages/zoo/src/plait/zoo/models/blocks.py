@@ -86,9 +86,12 @@ class CrossBlock(Module):
         self.norm2 = build_layer(norm, d_model, where="block norm")
         self.ffn = FeedForward(d_model, ffn_dim, activation, dropout, bias)
 
-    def forward(self, x: Any, memory: Any, memory_mask: Any = None) -> Any:
-        h = x + self.drop1(self.self_attn(self.norm1(x)))
-        h = h + self.drop2(self.cross_attn(self.norm_cross(h), memory, key_padding_mask=memory_mask))
+    def forward(self, x: Any, memory: Any, memory_mask: Any = None, caches: tuple[Any, Any] | None = None) -> Any:
+        """``caches``: (self-attention KVCache, cross-attention KVCache) for step-by-step decoding."""
+        self_cache, cross_cache = caches if caches is not None else (None, None)
+        h = x + self.drop1(self.self_attn(self.norm1(x), kv_cache=self_cache))
+        h = h + self.drop2(self.cross_attn(self.norm_cross(h), memory, key_padding_mask=memory_mask,
+                                           kv_cache=cross_cache))
         return h + self.ffn(self.norm2(h))
 
     def backward(self, dy: Any) -> tuple[Any, Any]:

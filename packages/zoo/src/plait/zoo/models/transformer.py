@@ -5,14 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from plait.core import ConfigError, Module, ModuleList, ShapeError, check_int_array
+from plait.layers.attention import KVCache
 
 from ..builders import LayerSpec, build_dropout, build_layer
 from ..catalog import register_model
 from .blocks import CrossBlock, SelfBlock, gpt_init
 
-__all__ = ["Transformer"]
+__all__ = ["Seq2SeqCache", "Transformer"]
 
 _POSITIONAL = {"learned": "learned_positional_embedding", "sinusoidal": "sinusoidal_positional_embedding"}
+
+
+class Seq2SeqCache:
+    """Per decoder block: a self-attention and a cross-attention :class:`KVCache`."""
+
+    def __init__(self, num_layers: int) -> None:
+        self.layers = [(KVCache(), KVCache()) for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        """Target positions decoded so far."""
+        return self.layers[0][0].length if self.layers else 0
 
 
 @register_model("transformer")
@@ -83,13 +96,17 @@ class Transformer(Module):
             raise ShapeError(f"transformer: {what} of length {ids.shape[1]} exceed max_len {self.max_len}")
         return ids
 
-    def _embed(self, ids: Any, emb: Module, pos: Module | None, drop: Module) -> Any:
+    def _embed(self, ids: Any, emb: Module, pos: Module | None, drop: Module, offset: int = 0) -> Any:
         x = emb(ids)
-        return drop(x if pos is None else pos(x))
+        return drop(x if pos is None else pos(x, offset=offset))
 
     def _embed_backward(self, dx: Any, emb: Module, pos: Module | None, drop: Module) -> None:
         dx = drop.backward(dx)
         emb.backward(dx if pos is None else pos.backward(dx))
+
+    def new_cache(self, batch: int) -> Seq2SeqCache:
+        """Empty decoder caches for step-by-step decoding (see :func:`plait.zoo.generation.greedy_decode`)."""
+        return Seq2SeqCache(len(self.decoder))
 
     def encode(self, src: Any) -> tuple[Any, Any]:
         """src (B, S) -> (memory (B, S, d), padding mask (B, S) bool or None)."""
@@ -100,12 +117,18 @@ class Transformer(Module):
             x = block(x, key_padding_mask=mask)
         return self.encoder_norm(x), mask
 
-    def decode(self, tgt: Any, memory: Any, memory_mask: Any = None) -> Any:
-        """tgt (B, T) ids, memory (B, S, d) -> logits (B, T, tgt_vocab_size)."""
+    def decode(self, tgt: Any, memory: Any, memory_mask: Any = None, cache: Seq2SeqCache | None = None) -> Any:
+        """tgt (B, T) ids, memory (B, S, d) -> logits (B, T, tgt_vocab_size).
+
+        With ``cache`` (inference only) ``tgt`` holds the next tokens after the cached ones.
+        """
         tgt = self._check(tgt, "target ids", self.tgt_vocab_size)
-        x = self._embed(tgt, self.tgt_emb, self.tgt_pos, self.tgt_drop)
-        for block in self.decoder:
-            x = block(x, memory, memory_mask)
+        offset = cache.length if cache is not None else 0
+        if offset + tgt.shape[1] > self.max_len:
+            raise ShapeError(f"transformer: target positions up to {offset + tgt.shape[1]} exceed max_len {self.max_len}")
+        x = self._embed(tgt, self.tgt_emb, self.tgt_pos, self.tgt_drop, offset)
+        for i, block in enumerate(self.decoder):
+            x = block(x, memory, memory_mask, None if cache is None else cache.layers[i])
         return self.head(self.decoder_norm(x))
 
     def forward(self, src: Any, tgt_in: Any) -> Any:
