@@ -123,3 +123,23 @@ def test_catalog_rejects_a_name_declared_twice():
 def test_preset_needs_an_architecture_name():
     with pytest.raises(ConfigError, match="architecture must be a registered model name"):
         Preset(Doubler)  # type: ignore[arg-type]
+
+
+def test_register_model_in_a_script_after_loading_registers_at_once():
+    from plait.zoo.catalog import ZOO_CATALOG
+
+    zoo.list_models()  # plugins are loaded
+    try:
+        @zoo.register_model("script_doubler")
+        class ScriptDoubler(Doubler):
+            pass
+
+        zoo.register_preset("script-doubler-5", "script_doubler", features=5)
+        assert registry.models.origin("script_doubler") == __name__
+        assert registry.models.origin("script-doubler-5") == __name__
+        assert zoo.create("script-doubler-5").w.shape == (5,)
+    finally:
+        for name in ("script_doubler", "script-doubler-5"):
+            ZOO_CATALOG._entries.pop(name, None)
+        registry.models.remove_origin(__name__)
+    assert "script_doubler" not in registry.models

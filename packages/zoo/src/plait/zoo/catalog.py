@@ -29,7 +29,7 @@ its ``register_models`` hook, exactly as plait-zoo does with its own catalog::
 
 ``plait.zoo.register_model`` / ``register_preset`` are the methods of plait-zoo's own
 catalog; used in a script after the plugins have loaded they register at once (origin:
-the defining module), so a notebook can add a model too.
+the declaring module), so a notebook can add a model too.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -103,16 +104,15 @@ class ModelCatalog:
     def register_preset(self, name: str, architecture: str, description: str = "", **args: Any) -> Preset:
         """Declare ``name`` as ``architecture`` built with ``args``."""
         preset = Preset(architecture, description, **args)
-        self._add(name, preset)
+        self._add(name, preset, sys._getframe(1).f_globals.get("__name__", "<script>"))
         return preset
 
-    def _add(self, name: str, obj: Any) -> None:
+    def _add(self, name: str, obj: Any, origin: str | None = None) -> None:
         if name in self._entries and self._entries[name] is not obj:
             raise RegistryError(f"model {name!r} is declared twice in the same catalog")
         self._entries[name] = obj
         if self._register is not None:  # declared after the plugins loaded: register now
-            origin = getattr(obj, "__module__", None) or "<script>"
-            registry.models.register(name, obj, origin=origin)
+            registry.models.register(name, obj, origin=origin or getattr(obj, "__module__", "<script>"))
 
     def names(self) -> list[str]:
         return sorted(self._entries)
