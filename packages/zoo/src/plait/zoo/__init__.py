@@ -4,6 +4,7 @@
     model = zoo.create("gpt-mini", dropout=0.1)
     zoo.list_models("gpt*")
     zoo.save(model, "runs/gpt"); same = zoo.load("runs/gpt")
+    ids = zoo.generate(model, prompt_ids, max_new_tokens=100, temperature=0.8, top_k=40)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .catalog import (
     register_model,
     register_preset,
 )
+from .generation import generate, greedy_decode
 from .serialization import load, load_weights, read_config, save
 
 __version__ = "0.1.0"
@@ -26,6 +28,8 @@ __all__ = [
     "ModelCatalog",
     "Preset",
     "create",
+    "generate",
+    "greedy_decode",
     "is_preset",
     "list_models",
     "load",
