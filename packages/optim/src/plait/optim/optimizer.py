@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from plait.core import Param, get_array_module, to_numpy
-from plait.core.errors import ConfigError, SerializationError, ShapeError
+from plait.core.errors import ConfigError, PlaitError, SerializationError, ShapeError
 
 __all__ = ["Optimizer", "ParamsT", "state_buffer"]
 
@@ -230,6 +230,16 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore options and buffers saved by :meth:`state_dict` (keys may be strings after JSON)."""
+        try:
+            new_groups, new_state = self._parse_state_dict(state_dict)
+        except PlaitError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:  # a damaged state dict
+            raise SerializationError(f"{self.name}: malformed state dict ({type(exc).__name__}: {exc})") from exc
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def _parse_state_dict(self, state_dict: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[Param, dict[str, Any]]]:
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise SerializationError(f"{self.name}: a state dict needs 'state' and 'param_groups' entries")
         saved_groups = list(state_dict["param_groups"])
@@ -258,8 +268,17 @@ class Optimizer:
             if p is None:
                 raise SerializationError(f"{self.name}: the state dict has state for parameter {key}, which no group lists")
             new_state[p] = {name: self._import_value(p, name, value) for name, value in values.items()}
-        self.param_groups = new_groups
-        self.state = new_state
+            self._check_state(p, new_state[p], next(g for g in new_groups if any(q is p for q in g["params"])))
+        return new_groups, new_state
+
+    def _check_state(self, p: Param, values: dict[str, Any], group: Mapping[str, Any]) -> None:
+        """Every buffer a fresh state would hold is there, as an array or a number like the fresh one."""
+        for name, fresh in self._init_state(p, group).items():
+            got = values.get(name)
+            if hasattr(fresh, "shape") and not hasattr(got, "shape"):
+                raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be an array, got {got!r}")
+            if not hasattr(fresh, "shape") and (isinstance(got, bool) or not isinstance(got, numbers.Real)):
+                raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be a number, got {got!r}")
 
     def _import_value(self, p: Param, name: str, value: Any) -> Any:
         if isinstance(value, (bool, numbers.Number)) or value is None:
