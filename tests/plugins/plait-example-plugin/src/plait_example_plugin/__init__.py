@@ -38,6 +38,9 @@ class SignSGD:
 
     def step(self) -> None:
         for p in self.params:
+            if p.grad is not None and p.grad.shape != p.data.shape:
+                raise ShapeError(f"SignSGD: gradient of shape {p.grad.shape} for a parameter of shape {p.data.shape}")
+        for p in self.params:
             if p.grad is not None:
                 p.data -= self.lr * np.sign(p.grad)
 
