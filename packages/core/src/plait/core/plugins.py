@@ -75,6 +75,7 @@ class PluginHost:
         self.records: dict[str, PluginRecord] = {}
         self._loaded = False
         self._loading = False
+        self._failure: PluginError | None = None  # strict mode: the error every later lookup repeats
 
     # -- reporting ------------------------------------------------------------------
     def _report(self, record: PluginRecord, message: str, exc: BaseException | None = None) -> None:
@@ -89,6 +90,8 @@ class PluginHost:
 
     # -- loading --------------------------------------------------------------------
     def ensure_loaded(self) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self._loaded or self._loading:
             return
         self._loading = True
@@ -99,6 +102,9 @@ class PluginHost:
             if not _env_flag("PLAIT_DISABLE_PLUGIN_AUTOLOAD"):
                 self._load_entry_points()
             self._loaded = True
+        except PluginError as exc:  # strict mode: fail the same way on every lookup
+            self._failure = exc
+            raise
         finally:
             self._loading = False
 
@@ -116,7 +122,7 @@ class PluginHost:
             )
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end the program
                 self.records[ep.name] = record
                 self._report(record, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
                 continue
@@ -167,7 +173,7 @@ class PluginHost:
                 if isinstance(exc, PluginError) and _env_flag("PLAIT_STRICT_PLUGINS"):
                     raise
                 self._report(record, f"{hook_name} failed: {exc}", exc)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._report(record, f"{hook_name} raised {type(exc).__name__}: {exc}", exc)
 
     def remove(self, name: str) -> None:
