@@ -1,0 +1,167 @@
+"""Faulty plugin distributions: each is reported with a warning naming the distribution,
+everything else keeps working, and ``PLAIT_STRICT_PLUGINS=1`` raises PluginError.
+
+tests/core/test_core_registry.py covers one fault of each kind in lenient mode; this file
+adds the installed-distribution path (fake entry points carrying a distribution and
+version), strict mode for every fault, faults at import time other than a missing module
+(SyntaxError, SystemExit), partial failures across hook kinds and repeated lookups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from plait.core import Module, PluginError, hookimpl, registry
+from plait.core import plugins as plugins_mod
+from plait.core.plugins import PluginWarning
+from plait.core.testing import isolated_plugins
+
+
+class Good(Module):
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class NoBackward:
+    def forward(self, x):
+        return x
+
+
+class _Dist:
+    def __init__(self, name: str) -> None:
+        self.name, self.version = name, "6.6.6"
+
+
+class FakeEntryPoint:
+    """What importlib.metadata hands over for an installed distribution's entry point."""
+
+    def __init__(self, name: str, load: Callable[[], Any], dist: str) -> None:
+        self.name, self.value, self.group = name, f"{dist.replace('-', '_')}.plugin", "plait"
+        self.dist = _Dist(dist)
+        self._load = load
+
+    def load(self) -> Any:
+        return self._load()
+
+
+def _module(**hooks: Callable[..., Any]) -> Any:
+    class Plugin:
+        pass
+
+    for name, fn in hooks.items():
+        setattr(Plugin, name, staticmethod(hookimpl(fn)))
+    return Plugin()
+
+
+def _raise(exc: BaseException) -> Callable[[], Any]:
+    def load() -> Any:
+        raise exc
+
+    return load
+
+
+def _healthy() -> Any:
+    return _module(register_layers=lambda register: register("healthy_layer", Good))
+
+
+FAULTS: dict[str, tuple[Callable[[], Any], str]] = {
+    "import fails": (_raise(ModuleNotFoundError("No module named 'torch_tensorrt'")), r"failed to import .*ModuleNotFoundError"),
+    "syntax error at import": (_raise(SyntaxError("invalid syntax")), r"failed to import .*SyntaxError"),
+    "sys.exit at import": (_raise(SystemExit(3)), r"failed to import .*SystemExit"),
+    "hook raises": (lambda: _module(register_layers=lambda register: 1 / 0), r"register_layers raised ZeroDivisionError"),
+    "duplicate name": (lambda: _module(register_layers=lambda register: register("healthy_layer", Good)),
+                       r"'healthy_layer' is registered twice: by plait-healthy and by plait-broken"),
+    "missing backward": (lambda: _module(register_layers=lambda register: register("half", NoBackward)),
+                         r"does not conform: missing method\(s\) backward"),
+    "not callable": (lambda: _module(register_layers=lambda register: register("number", 42)), r"not callable"),
+    "bad name": (lambda: _module(register_layers=lambda register: register(" spaced ", Good)), r"name must be"),
+    "optimizer without step": (lambda: _module(register_optimizers=lambda register: register("lazy", NoBackward)),
+                               r"missing method\(s\) step"),
+}
+
+
+def _entry_points(fault: str) -> list[FakeEntryPoint]:
+    return [FakeEntryPoint("healthy", _healthy, "plait-healthy"),
+            FakeEntryPoint("broken", FAULTS[fault][0], "plait-broken")]
+
+
+@pytest.fixture
+def fake_installed(monkeypatch):
+    def install(fault: str) -> None:
+        monkeypatch.setattr(plugins_mod.metadata, "entry_points", lambda group: _entry_points(fault))
+
+    return install
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_warns_naming_the_distribution_and_the_rest_works(fake_installed, fault):
+    fake_installed(fault)
+    with pytest.warns(PluginWarning) as caught, isolated_plugins(autoload=True) as host:
+        assert registry.layers.get("healthy_layer") is Good  # the healthy distribution is intact
+        assert "zeros" in registry.initializers  # so is core
+        assert host.records["broken"].errors
+    text = " ".join(str(w.message) for w in caught)
+    assert "plait-broken 6.6.6" in text
+    assert re.search(FAULTS[fault][1], text), text
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_strict_mode_raises_and_keeps_raising(fake_installed, monkeypatch, fault):
+    fake_installed(fault)
+    monkeypatch.setenv("PLAIT_STRICT_PLUGINS", "1")
+    host = plugins_mod.PluginHost()
+    saved_host, saved_tables = plugins_mod._host, registry.__dict__["_tables"]
+    from plait.core.registry import KINDS, Table
+
+    try:
+        plugins_mod._host = host
+        registry.__dict__["_tables"] = {kind: Table(kind) for kind in KINDS}
+        for _ in range(2):  # every lookup fails the same way: no half-loaded registry
+            with pytest.raises(PluginError, match="plait-broken") as err:
+                registry.layers.get("healthy_layer")
+            assert re.search(FAULTS[fault][1], str(err.value))
+    finally:
+        plugins_mod._host, registry.__dict__["_tables"] = saved_host, saved_tables
+
+
+def test_a_hook_failing_for_one_kind_does_not_lose_the_other_kinds():
+    class Mixed:
+        @hookimpl
+        def register_layers(self, register):
+            raise RuntimeError("layers broke")
+
+        @hookimpl
+        def register_losses(self, register):
+            register("mixed_loss", Good)
+
+    with isolated_plugins():
+        with pytest.warns(PluginWarning, match="layers broke"):
+            plugins_mod.register_plugin(Mixed(), name="mixed")
+        assert registry.losses.get("mixed_loss") is Good
+
+
+def test_unknown_name_after_a_failed_plugin_names_it(fake_installed):
+    fake_installed("import fails")
+    with pytest.warns(PluginWarning), isolated_plugins(autoload=True):
+        with pytest.raises(KeyError, match=r"plugins that failed to load: broken \(plait-broken\)"):
+            registry.layers.get("tensorrt_layer")
+
+
+def test_broken_plugin_next_to_the_real_ones(monkeypatch):
+    """Every installed plait distribution plus a broken one: build, run and backprop still work."""
+    real = plugins_mod.metadata.entry_points
+    broken = FakeEntryPoint("broken", FAULTS["hook raises"][0], "plait-broken")
+    monkeypatch.setattr(plugins_mod.metadata, "entry_points", lambda group: [*real(group=group), broken])
+    with pytest.warns(PluginWarning, match="plait-broken"), isolated_plugins(autoload=True):
+        layer = registry.build({"type": "linear", "in_features": 3, "out_features": 2})
+        y = layer(np.ones((4, 3), np.float32))
+        assert layer.backward(np.ones_like(y)).shape == (4, 3)
+        assert "adam" in registry.optimizers
