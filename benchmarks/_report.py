@@ -75,7 +75,7 @@ def write_results(results: dict[str, Any], path: Path, merge: bool = False) -> N
                 prev["rows"] = [e for e in prev["rows"] if e["key"] not in new_keys] + run["rows"]
                 prev["rows"].sort(key=lambda e: (e["number"], e["key"]))
             old["runs"] = [by_threads[t] for t in sorted(by_threads)]
-            old["machine"], old["date"] = results["machine"], results["date"]
+            old["machine"], old["date"], old["commit"] = results["machine"], results["date"], results.get("commit")
             results = old
     path.write_text(json.dumps(results, indent=1, default=float) + "\n")
 
@@ -93,7 +93,8 @@ def update_readme(results: dict[str, Any], path: Path) -> None:
                      for b in m["blas"])
     parts = [f"Machine: {m['cpu']}, {m['logical_cores']} cores, {m['platform']}, Python {m['python']}, "
              f"NumPy {m['numpy']}, torch {m['torch']}; threadpools: {blas}. "
-             f"Taken {results.get('date', '?')}, {results['settings']['repeats']} repeats; "
+             f"Taken {results.get('date', '?')} at commit {results.get('commit', '?')}, "
+             f"{results['settings']['repeats']} repeats, {results['settings'].get('clock', 'wall')} clock; "
              f"load average before the run: {m.get('load_average_at_start')}."]
     for run in results["runs"]:
         parts.append(format_table(run, markdown=True))

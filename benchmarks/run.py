@@ -52,7 +52,8 @@ def _parity(row: Row, plait_check: Any, torch_check: Any) -> dict[str, Any]:
 
 def run_row(row: Row, repeats: int, warmup: int, clock: str = "wall") -> dict[str, Any]:
     out: dict[str, Any] = {"number": row.number, "key": row.key, "title": row.title, "target": row.target,
-                           "per": row.per, "unit": row.unit, "units_per_call": row.units, "note": row.note}
+                           "per": row.per, "unit": row.unit, "units_per_call": row.units, "note": row.note,
+                           "load_average_before": os.getloadavg()}
     try:
         data = row.data()
         pm, prun, pcheck = row.plait(data, None)
@@ -113,6 +114,18 @@ def measure_rss(key: str, threads: int) -> dict[str, Any]:
 
 
 # -- main ---------------------------------------------------------------------------------------
+def _commit() -> str | None:
+    """The checked-out commit (with "+dirty" when tracked files differ), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to run (default 1 2)")
@@ -143,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                      for b in info["blas"])
     print(f"{info['cpu']} ({info['logical_cores']} cores), numpy {info['numpy']}, torch {info['torch']}")
     print(f"threadpools: {blas}")
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": info,
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+                               "machine": info,
                                "settings": {"repeats": args.repeats, "warmup": args.warmup, "clock": args.clock}, "runs": []}
     for threads in args.threads:
         started = time.time()
