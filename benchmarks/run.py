@@ -73,6 +73,23 @@ def run_row(row: Row, repeats: int, warmup: int, clock: str = "wall") -> dict[st
     return out
 
 
+def profile_row(row: Row, calls: int) -> None:
+    """Print the 30 functions with the most own time over ``calls`` timed calls of Plait's side."""
+    import cProfile
+    import pstats
+
+    with thread_limits(1):
+        _, run, _ = row.plait(row.data(), None)
+        run()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(calls):
+            run()
+        profiler.disable()
+    print(f"{row.number}. {row.title}: Plait side, {calls} call(s) of {row.units} {row.per}(s), 1 thread")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
 # -- peak RSS in child processes -----------------------------------------------------------------
 def rss_child(key: str, side: str, threads: int, calls: int = 3) -> None:
     """Run ``calls`` timed calls of one side of a row in this fresh process; print RSS as JSON."""
@@ -137,10 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory row")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write the JSON")
     parser.add_argument("--update-readme", action="store_true", help="paste the tables into benchmarks/README.md")
+    parser.add_argument("--profile", metavar="ROW", help="cProfile the Plait side of one row (1 thread) and exit")
     parser.add_argument("--rss-child", nargs=2, metavar=("ROW", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         rss_child(args.rss_child[0], args.rss_child[1], args.threads[0])
+        return 0
+    if args.profile:
+        profile_row(row_by_key(args.profile), max(args.repeats, 1))
         return 0
 
     import torch  # noqa: F401  (loaded before machine_info so its OpenMP pool is listed)
