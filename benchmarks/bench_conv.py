@@ -5,6 +5,9 @@
 Both libraries run with the same thread count (threadpoolctl for NumPy's BLAS,
 ``torch.set_num_threads`` for torch); the repeats are interleaved (Plait, torch, Plait,
 ...) so that load from other processes hits both alike, and the median is reported.
+On a busy machine torch's OpenMP threads spin-wait and collapse at 2+ threads; run with
+``OMP_WAIT_POLICY=PASSIVE`` there for meaningful multi-thread figures. NumPy's element-wise
+work (im2col, col2im, batch norm) is single-threaded; only its GEMMs use the threads.
 """
 
 from __future__ import annotations
