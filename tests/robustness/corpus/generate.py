@@ -55,12 +55,79 @@ SAFETENSORS: dict[str, bytes] = {
 }
 
 
+_CHAR_OK = {"format": "plait.char", "version": 1, "unknown": "unk", "unk_token": "<unk>",
+            "special_tokens": ["<unk>"], "chars": [" ", "a", "b", "c"]}
+_BPE_HEAD = '{"format": "plait.byte_level_bpe", "version": 1, "pattern": "gpt2", '
+
+TOKENIZERS: dict[str, bytes | str] = {
+    "ok_char": json.dumps(_CHAR_OK),
+    "empty": "",
+    "not_utf8": b'{"format": "plait.char", "chars": ["\xe9\xff"]}',
+    "nesting_bomb": "[" * 2500 + "]" * 2500,
+    "object_bomb": '{"a":' * 2500 + "1" + "}" * 2500,
+    "duplicate_keys": '{"format": "plait.char", "format": "plait.byte_level_bpe", "version": 1}',
+    "unknown_format": '{"format": "sentencepiece", "version": 1}',
+    "version_string": '{"format": "plait.char", "version": "1"}',
+    "version_nan": '{"format": "plait.char", "version": NaN}',
+    "version_5000_digits": '{"format": "plait.char", "version": ' + "9" * 5000 + "}",
+    "char_unsorted": json.dumps({**_CHAR_OK, "chars": ["b", "a"]}),
+    "char_multichar": json.dumps({**_CHAR_OK, "chars": ["ab"]}),
+    "char_unk_not_special": json.dumps({**_CHAR_OK, "special_tokens": []}),
+    "bpe_no_vocab": _BPE_HEAD + '"merges": [], "special_tokens": {}}',
+    "bpe_missing_bytes": _BPE_HEAD + '"vocab": {"a": 0}, "merges": [], "special_tokens": {}}',
+    "bpe_bad_pattern": '{"format": "plait.byte_level_bpe", "version": 1, "pattern": "(?<", "vocab": {}, "merges": []}',
+    "word_unknown_config": '{"format": "plait.word_vectorizer", "version": 1, "config": {"eval": "1"}, "vocabulary": []}',
+    "word_bad_max_tokens": '{"format": "plait.word_vectorizer", "version": 1, "config": {"max_tokens": -1}, '
+                           '"vocabulary": ["", "[UNK]"]}',
+}
+
+# saved-model folders: config.json text (None: the valid one) and whether to keep the weights
+_MODEL_OK = {"format": "plait-model", "format_version": 1, "architecture": "mlp",
+             "model_args": {"sizes": [4, 8, 3]}, "dtype": "float32"}
+MODELS: dict[str, tuple[str | bytes, bool]] = {
+    "ok_mlp": (json.dumps(_MODEL_OK), True),
+    "no_weights": (json.dumps(_MODEL_OK), False),
+    "unknown_architecture": (json.dumps({**_MODEL_OK, "architecture": "__import__('os')"}), True),
+    "unknown_layer": (json.dumps({**_MODEL_OK, "model_args": {"sizes": [4, 8, 3], "activation": "evil_layer"}}), True),
+    "missing_model_args": (json.dumps({k: v for k, v in _MODEL_OK.items() if k != "model_args"}), True),
+    "wrong_shape_args": (json.dumps({**_MODEL_OK, "model_args": {"sizes": [5, 8, 3]}}), True),
+    "config_not_utf8": (b'{"format": "plait-model\xff"}', True),
+    "config_bomb": ('{"a":' * 2500 + "1" + "}" * 2500, True),
+    "config_array": ("[1, 2]", True),
+}
+
+
+def _model_weights() -> bytes:
+    import tempfile  # noqa: PLC0415
+
+    from plait.core import manual_seed  # noqa: PLC0415
+    from plait.zoo import create, save  # noqa: PLC0415
+
+    manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save(create("mlp", sizes=[4, 8, 3]), tmp)
+        return (Path(tmp) / "model.safetensors").read_bytes()
+
+
 def main() -> None:
     folder = HERE / "safetensors"
     folder.mkdir(exist_ok=True)
     for name, blob in SAFETENSORS.items():
         assert len(blob) < 16_384, name
         (folder / f"{name}.safetensors").write_bytes(blob)
+    folder = HERE / "tokenizers"
+    folder.mkdir(exist_ok=True)
+    for name, text in TOKENIZERS.items():
+        blob = text if isinstance(text, bytes) else text.encode("utf-8")
+        assert len(blob) < 16_384, name
+        (folder / f"{name}.json").write_bytes(blob)
+    weights = _model_weights()
+    for name, (config, with_weights) in MODELS.items():
+        model = HERE / "models" / name
+        model.mkdir(parents=True, exist_ok=True)
+        (model / "config.json").write_bytes(config if isinstance(config, bytes) else config.encode("utf-8"))
+        if with_weights:
+            (model / "model.safetensors").write_bytes(weights)
 
 
 if __name__ == "__main__":
