@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from plait.core import CheckpointError, ConfigError, PlaitError, get_array_module, get_rng, manual_seed, no_grad
+from plait.core import ConfigError, PlaitError, get_array_module, manual_seed, no_grad
 
-from . import checkpoint as ckpt
 from ._batches import as_loader, split_batch, to_model_device
+from ._trainer_state import TrainerState
 from .callbacks.base import Callback, CallbackList
 from .callbacks.progress import ProgressBar
 from .distributed import get_strategy
@@ -41,7 +41,7 @@ class NonFiniteLossError(PlaitError, FloatingPointError):
     """The loss of a training batch was NaN or infinite (``nan_policy="raise"``)."""
 
 
-class Trainer:
+class Trainer(TrainerState):
     """Trains ``model`` with ``loss`` and ``optimizer``.
 
     Args:
@@ -207,6 +207,8 @@ class Trainer:
                         "use Trainer(nan_policy='skip') to skip such batches or the TerminateOnNaN callback to stop"
                     )
                 self.skipped_batches += 1
+                if self._pending_grads and self._closes_group(i, n):
+                    self._optimizer_step()
                 continue
             dpred = self.loss.backward()
             self.model.backward(dpred if group_size == 1 else dpred * (1.0 / group_size))
@@ -216,40 +218,19 @@ class Trainer:
             if self.train_metrics:
                 for m in self.metrics:
                     m.update(pred, target)
-            if (i + 1) % accum == 0 or (n is not None and i + 1 == n):
+            if self._closes_group(i, n):
                 self._optimizer_step()
             cbs.call("on_batch_end", i, {"loss": value, "size": size, "step": step})
             if self.stop_training:
                 return None
-        if n is None and (i + 1) % accum:
+        if self._pending_grads:  # an iterable without len() ended inside a group
             self._optimizer_step()
         self._in_epoch = False
         return self._epoch_logs(self._loss_sum, self._count, self.metrics if self.train_metrics else [])
 
-    def _restore_progress(self, loader: Any) -> int:
-        """Reset the epoch's running sums, or restore them after a mid-epoch checkpoint;
-        returns the index of the first batch to run."""
-        progress, self._resume_progress = self._resume_progress, None
-        for m in self.metrics:
-            m.reset()
-        if progress is None:
-            self._loss_sum, self._count = 0.0, 0
-            return 0
-        self._loss_sum, self._count = float(progress["loss_sum"]), int(progress["count"])
-        for m, saved in zip(self.metrics, progress["metrics"]):
-            for key, value in saved.items():
-                setattr(m, key, value.copy() if hasattr(value, "copy") else value)
-        return int(getattr(loader, "resume_position", 0))
-
-    def _progress_state(self) -> dict[str, Any] | None:
-        """The running sums of an epoch in progress (for a checkpoint saved mid-epoch)."""
-        if not self._in_epoch:
-            return None
-        return {
-            "loss_sum": self._loss_sum,
-            "count": self._count,
-            "metrics": [{k: getattr(m, k) for k in getattr(m, "state_names", ())} for m in self.metrics],
-        }
+    def _closes_group(self, i: int, n: int | None) -> bool:
+        """Whether batch ``i`` is the last of its gradient-accumulation group."""
+        return (i + 1) % self.grad_accumulation == 0 or (n is not None and i + 1 == n)
 
     def _optimizer_step(self) -> None:
         self.strategy.average_gradients(self.params)
@@ -344,67 +325,6 @@ class Trainer:
             return [float(g["lr"]) for g in groups if "lr" in g]
         lr = getattr(self.optimizer, "lr", None)
         return [float(lr)] if lr is not None else []
-
-    # -- checkpoints ------------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything needed to resume exactly (see :mod:`plait.train.checkpoint`).
-
-        Usually called at the end of an epoch (``ModelCheckpoint``). A save from inside an
-        epoch (e.g. a callback's ``on_batch_end``) is exact too: the epoch's running loss
-        and metric sums and the loader's position are saved, and resuming continues with
-        the next batch. It must fall on an optimizer-step boundary: gradients accumulated
-        for a step not yet taken are not saved, so such a save raises.
-        """
-        if self._pending_grads:
-            raise CheckpointError(
-                f"{path}: cannot checkpoint in the middle of a gradient-accumulation group "
-                f"(grad_accumulation={self.grad_accumulation}); save after an optimizer step"
-            )
-        loader = self._train_loader
-        callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
-        state = {
-            "epoch": self.epoch,
-            "step": self.global_step,
-            "skipped_batches": self.skipped_batches,
-            "schedulers": [s.state_dict() for s, _ in self.schedulers],
-            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
-            "global_rng": get_rng().bit_generator.state,
-            "seeded": self._seeded,
-            "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
-            "epoch_progress": self._progress_state(),
-        }
-        return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state)
-
-    def load_checkpoint(self, path: str | Path) -> ckpt.Checkpoint:
-        """Restore model, optimizer, schedulers, loader, RNG, history and callback states."""
-        loaded = ckpt.load_checkpoint(path)
-        state = loaded.trainer_state
-        where = loaded.path
-        try:
-            self.model.load_state_dict(loaded.model_state)
-            self.optimizer.load_state_dict(loaded.optimizer_state)
-            saved_schedulers = state["schedulers"]
-            if len(saved_schedulers) != len(self.schedulers):
-                raise ConfigError(f"it holds {len(saved_schedulers)} scheduler states, this trainer has {len(self.schedulers)}")
-            for (scheduler, _), s in zip(self.schedulers, saved_schedulers):
-                scheduler.load_state_dict(s)
-            if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
-                self._train_loader.load_state_dict(state["loader"])
-            get_rng().bit_generator.state = state["global_rng"]
-            callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
-            for key, cb_state in state["callbacks"].items():
-                if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
-                    callbacks[key].load_state_dict(cb_state)
-            self.epoch = int(state["epoch"])
-            self.global_step = int(state["step"])
-            self.skipped_batches = int(state.get("skipped_batches", 0))
-            self._seeded = bool(state.get("seeded", True))
-            self._resume_progress = state.get("epoch_progress")
-        except CheckpointError:
-            raise
-        except (PlaitError, KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: {exc}") from exc
-        return loaded
 
 
 def _pair_schedulers(scheduler: Any, interval: str | Sequence[str]) -> list[tuple[Any, str]]:
