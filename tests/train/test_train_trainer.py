@@ -188,3 +188,24 @@ def test_pytorch_style_loop_with_the_same_pieces():
             opt.step()
             model.zero_grad()
     assert value < first
+
+
+class NaNOnCalls(NaNAfter):
+    """NaN output exactly on the listed forward calls (1-based)."""
+
+    def __init__(self, calls):
+        super().__init__(k=10**9)
+        self.bad = set(calls)
+
+    def forward(self, x):
+        out = super().forward(x)
+        return out * np.nan if self.calls in self.bad else out
+
+
+def test_skipped_batch_at_the_end_of_an_accumulation_group_still_steps():
+    x = np.ones((32, 2), np.float32)
+    model = NaNOnCalls({2})  # batches (1, 2) form a group; batch 2 is NaN
+    trainer = Trainer(model, MSELoss(), SGD(model.parameters(), lr=0.01), grad_accumulation=2, nan_policy="skip")
+    trainer.fit((x, 2 * x), epochs=1, batch_size=8, shuffle=False, verbose=False)
+    assert trainer.skipped_batches == 1 and trainer.global_step == 2
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())  # nothing carried over
