@@ -213,3 +213,15 @@ def test_callbacks_are_registered_and_buildable_by_name():
         assert name in registry.callbacks.names()
     _, trainer, _ = _setup(["terminate_on_nan"])
     assert isinstance(trainer.callbacks[0], TerminateOnNaN)
+
+
+def test_csv_logger_on_resume_keeps_earlier_rows_and_drops_later_ones(tmp_path):
+    path, run = tmp_path / "log.csv", tmp_path / "run"
+    _, trainer, data = _setup([CSVLogger(path), ModelCheckpoint(run, monitor="loss")])
+    trainer.fit(data, epochs=3, batch_size=16, verbose=False)  # rows 1..3; checkpoints after each epoch
+    _, resumed, data = _setup([CSVLogger(path), ModelCheckpoint(run, monitor="loss")])
+    history = resumed.fit(data, epochs=4, batch_size=16, verbose=False, resume_from=run / "epoch-0002")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]  # the old row 3 was replaced, not duplicated
+    assert [float(r["loss"]) for r in rows] == history.history["loss"]
