@@ -42,6 +42,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 _DISTRIBUTIONS = ("plait-core", "plait-layers", "plait-zoo")
+_FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def model_spec(model: Module) -> tuple[str, dict[str, Any]]:
@@ -120,17 +121,22 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SerializationError(f"{path}: not valid JSON ({exc})") from exc
+    except (RecursionError, ValueError) as exc:  # nesting bombs, numbers past Python's digit limit
+        raise SerializationError(f"{path}: not a usable JSON document ({type(exc).__name__}: {exc})") from exc
     if not isinstance(config, dict):
         raise SerializationError(f"{path}: expected a JSON object, got {type(config).__name__}")
     if config.get("format") != FORMAT:
         raise SerializationError(f"{path}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise SerializationError(
             f"{path}: format_version {version!r} is not supported (this plait-zoo reads 1..{FORMAT_VERSION})"
         )
     if not isinstance(config.get("architecture"), str) or not isinstance(config.get("model_args"), dict):
         raise SerializationError(f"{path}: needs a string 'architecture' and an object 'model_args'")
+    dtype = config.get("dtype", "float32")
+    if dtype not in _FLOAT_DTYPES:
+        raise SerializationError(f"{path}: dtype {dtype!r} is not one of {', '.join(_FLOAT_DTYPES)}")
     return config
 
 
@@ -163,6 +169,11 @@ def load(directory: str | os.PathLike[str], *, architecture: str | None = None) 
         model = create(name, **config["model_args"])
     except PlaitError as exc:
         raise SerializationError(f"{folder / CONFIG_FILE}: cannot rebuild the {name!r} model: {exc}") from exc
+    except Exception as exc:  # a constructor choking on hostile arguments (types, sizes, memory)
+        raise SerializationError(
+            f"{folder / CONFIG_FILE}: cannot rebuild the {name!r} model from its model_args: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     dtype = config.get("dtype", "float32")
     if dtype != "float32":
         model.astype(np.dtype(dtype))
