@@ -104,3 +104,27 @@ def test_saving_an_unregistered_module_fails_clearly(tmp_path):
 
     with pytest.raises(ConfigError, match="not a registered model architecture"):
         zoo.save(Loose(), tmp_path / "loose")
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: {**c, "format_version": True}, "format_version True is not supported"),
+        (lambda c: {**c, "dtype": "int8"}, "dtype 'int8' is not one of"),
+        (lambda c: {**c, "model_args": {**c["model_args"], "sizes": "4,8,3"}}, "cannot rebuild the 'mlp' model"),
+    ],
+    ids=["bool version", "integer dtype", "sizes a string"],
+)
+def test_hostile_config_values_fail_as_serialization_errors(tmp_path, edit, match):
+    folder = zoo.save(_mlp(), tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(edit(cfg)))
+    with pytest.raises(SerializationError, match=match):
+        zoo.load(folder)
+
+
+def test_a_json_nesting_bomb_fails_as_a_serialization_error(tmp_path):
+    folder = zoo.save(_mlp(), tmp_path / "m")
+    (folder / "config.json").write_text('{"a": ' * 50_000 + "1" + "}" * 50_000)
+    with pytest.raises(SerializationError, match="config.json: not a usable JSON document"):
+        zoo.load(folder)
