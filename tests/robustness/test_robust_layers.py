@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from plait.core import manual_seed, registry
+from plait.core import Param, manual_seed, registry
 from plait.core.errors import DTypeError, PlaitError, ShapeError
 
 
@@ -392,3 +392,14 @@ def test_misshaped_output_gradient_raises(name, change):
     with pytest.raises(ShapeError) as err:
         layer.backward(dy)
     _assert_clear(err.value, _names(name, layer))
+
+
+def test_param_refuses_a_broadcastable_gradient():
+    """The last line of defence for every layer, first-party or plugin: Param.accumulate."""
+    p = Param(np.zeros((3, 4), np.float32), name="weight")
+    for bad in (np.ones((1, 4)), np.ones(4), np.ones((3, 1)), 1.0):
+        with pytest.raises(ShapeError, match=r"Param\(weight.*cannot accumulate a gradient of shape"):
+            p.accumulate(bad)
+    assert p.grad is None
+    p.accumulate(np.ones((3, 4)))
+    assert np.all(p.grad == 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import get_array_module
+from .errors import ShapeError
 
 __all__ = ["Param"]
 
@@ -42,6 +43,8 @@ class Param:
         """Add ``g`` into ``grad`` in place (allocating it on first use)."""
         if not self.requires_grad:
             return
+        if tuple(getattr(g, "shape", ())) != tuple(self.data.shape):  # never let a gradient broadcast silently
+            raise ShapeError(f"{self!r}: cannot accumulate a gradient of shape {tuple(getattr(g, 'shape', ()))}")
         if self.grad is None:
             xp = get_array_module(self.data)
             self.grad = xp.zeros_like(self.data)
