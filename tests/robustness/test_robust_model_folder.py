@@ -28,22 +28,11 @@ from plait.core.errors import PlaitError
 zoo = pytest.importorskip("plait.zoo")
 
 CORPUS = Path(__file__).parent / "corpus" / "models"
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-# Defects found in plait-zoo while its author is still at work: strict xfails, removed as fixed.
-KNOWN_DEFECTS: dict[str, str] = {
-    "sizes a string": "ValueError from int() escapes load",
-    "sizes 10**12": "MemoryError escapes load",
-    "dtype unknown": "TypeError from np.dtype escapes load",
-    "dtype a number": "TypeError from np.dtype escapes load",
-    "dtype complex128": "a complex model is built and loaded",
-    "dtype int8": "an integer model is built and loaded",
-    "format_version true": "a bool passes as format_version 1",
-    "nesting bomb": "RecursionError escapes read_config",
-    "5000-digit number": "ValueError (int digit limit) escapes read_config",
-    "fuzz": "the fuzzer finds the defects above",
-}
+# Defects this file found in plait-zoo, fixed there since; new entries here become strict xfails.
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _known(request: Any, key: str) -> None:
