@@ -260,6 +260,10 @@ def test_wrong_feature_size_raises(name, delta):
     with pytest.raises(ShapeError) as err:
         _forward(layer, case, _input(case, tuple(shape)))
     _assert_clear(err.value, _names(name, layer))
+    message = str(err.value)  # names what was expected and what was given
+    assert str(tuple(shape)) in message, f"the error does not give the shape {tuple(shape)}: {message}"
+    expected = [str(case.shape[case.feature_axis]), str(tuple(case.args.get("unflattened_size", ())))]
+    assert any(e in message for e in expected), f"the error does not give the expected size: {message}"
 
 
 # -- dtypes -------------------------------------------------------------------------------
