@@ -16,14 +16,14 @@ from plait.train.distributed import DistributedSampler, SingleProcess, get_strat
 SCRIPT = Path(__file__).parent / "mpi_scripts" / "dp_equivalence.py"
 
 
-def _mpirun(n: int, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+def _mpirun(n: int, *args: str, timeout: float = 120, script: Path = SCRIPT, **env: str) -> subprocess.CompletedProcess:
     if shutil.which("mpirun") is None:
         pytest.skip("mpirun not installed (apt-get install openmpi-bin libopenmpi-dev)")
     pytest.importorskip("mpi4py")
     cmd = ["mpirun", "--oversubscribe", "-n", str(n)]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.insert(1, "--allow-run-as-root")
-    return subprocess.run([*cmd, sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+    return subprocess.run([*cmd, sys.executable, str(script), *args], capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, **env))
 
 
@@ -87,3 +87,42 @@ def test_a_failing_rank_stops_the_others_with_a_clear_error(tmp_path, failure):
         "--stall-at": "no answer from the other ranks within 5 s",
     }[failure]
     assert expected in text
+
+
+TRAINER_SCRIPT = Path(__file__).parent / "mpi_scripts" / "trainer_dp.py"
+
+
+def _trainer_run(tmp_path: Path, name: str, ranks: int, epochs: int, *extra: str) -> dict[str, np.ndarray]:
+    out = str(tmp_path / f"{name}.npz")
+    args = [str(TRAINER_SCRIPT), out, str(epochs), *extra]
+    if ranks == 1:
+        subprocess.run([sys.executable, *args], check=True, timeout=120)
+    else:
+        result = _mpirun(ranks, *args[1:], script=TRAINER_SCRIPT)
+        assert result.returncode == 0, result.stderr
+    return dict(np.load(out))
+
+
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-6, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.mpi
+def test_trainer_with_two_ranks_equals_one_process_and_only_rank0_writes(tmp_path):
+    one = _trainer_run(tmp_path, "one", 1, 3)
+    two = _trainer_run(tmp_path, "two", 2, 3, "--ckpt", str(tmp_path / "ckpt"))
+    _assert_same(one, two)  # weights, per-epoch loss and validation metric (uneven last batch included)
+    assert (tmp_path / "two.npz.writers").read_text().split() == ["0", "0", "0"]
+    assert (tmp_path / "ckpt" / "latest").is_file()
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("first,second", [(2, 1), (1, 2)])
+def test_resume_with_a_different_number_of_ranks(tmp_path, first, second):
+    straight = _trainer_run(tmp_path, "straight", 1, 4)
+    ckpt = str(tmp_path / "ckpt")
+    _trainer_run(tmp_path, "part1", first, 2, "--ckpt", ckpt)
+    resumed = _trainer_run(tmp_path, "part2", second, 4, "--resume", ckpt)
+    _assert_same(straight, resumed)  # weights, and the history restored from the checkpoint plus epochs 3-4

@@ -190,6 +190,19 @@ class DataLoader:
         self._epoch_start_state: dict[str, Any] | None = None
         self._position = 0  # batches given out in the current epoch
         self._resume_position = 0
+        self.shard: tuple[int, int] = (0, 1)  # (rank, world size): see set_shard
+        self.share_of_batch = 1.0  # this rank's samples / the global batch's, for the last batch
+
+    def set_shard(self, rank: int, world_size: int) -> None:
+        """Give this process only its part ``rank::world_size`` of every (global) batch.
+
+        All ranks draw the same global order (same seed), so their parts are disjoint and
+        together are exactly the batches a single process would see: data parallelism that
+        is independent of the number of ranks, also across a resume.
+        """
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"DataLoader.set_shard: rank {rank} is outside [0, {world_size})")
+        self.shard = (int(rank), int(world_size))
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -214,6 +227,10 @@ class DataLoader:
         for b in range(start_batch, num_batches):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             self._position = b + 1
+            rank, world = self.shard
+            if world > 1:
+                self.share_of_batch = len(idx[rank::world]) / len(idx)
+                idx = idx[rank::world]
             yield self._batch(idx)
 
     @property

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from plait.core import ConfigError, PlaitError, get_array_module, manual_seed, no_grad
 
 from ._batches import as_loader, split_batch, to_model_device
@@ -137,6 +139,9 @@ class Trainer(TrainerState):
         """
         loader = as_loader(train, batch_size, shuffle, self.seed, "Trainer.fit(train)")
         val_loader = None if val is None else as_loader(val, batch_size, False, None, "Trainer.fit(val)")
+        self._shard_for_ranks(loader, "Trainer.fit(train)")
+        if val_loader is not None:
+            self._shard_for_ranks(val_loader, "Trainer.fit(val)")
         self._train_loader = loader
         self.batches_per_epoch = len(loader) if hasattr(loader, "__len__") else None
         self.epochs = int(epochs)
@@ -196,7 +201,7 @@ class Trainer(TrainerState):
             pred = self.model(*inputs)
             value = float(self.loss(pred, target))
             size = len(target)
-            if not math.isfinite(value):
+            if not self._finite_on_every_rank(value):
                 self.model.clear_saved()
                 cbs.call("on_batch_end", i, {"loss": value, "size": size, "step": step})
                 if self.stop_training:
@@ -211,7 +216,8 @@ class Trainer(TrainerState):
                     self._optimizer_step()
                 continue
             dpred = self.loss.backward()
-            self.model.backward(dpred if group_size == 1 else dpred * (1.0 / group_size))
+            scale = (1.0 / group_size) * self._rank_weight(loader)
+            self.model.backward(dpred if scale == 1.0 else dpred * scale)
             self._pending_grads = True
             self._loss_sum += value * size
             self._count += size
@@ -227,6 +233,32 @@ class Trainer(TrainerState):
             self._optimizer_step()
         self._in_epoch = False
         return self._epoch_logs(self._loss_sum, self._count, self.metrics if self.train_metrics else [])
+
+    # -- data parallelism -----------------------------------------------------------------------
+    def _shard_for_ranks(self, loader: Any, who: str) -> None:
+        """Under a multi-rank strategy, give each rank its part of every global batch."""
+        world = self.strategy.world_size
+        if world == 1:
+            return
+        if not hasattr(loader, "set_shard"):
+            raise ConfigError(f"{who}: data-parallel training needs a DataLoader, dataset or arrays, not a plain iterable")
+        if loader.seed is None:  # every rank must draw the same global order
+            seed = self.strategy.broadcast_object(int(np.random.SeedSequence().entropy % 2**63))
+            loader.seed, loader.generator = seed, np.random.default_rng(seed)
+        loader.set_shard(self.strategy.rank, world)
+
+    def _rank_weight(self, loader: Any) -> float:
+        """world * (local samples / global batch): averaging the ranks' gradients then gives
+        the gradient of the global batch's mean loss, also for an uneven last batch."""
+        if self.strategy.world_size == 1:
+            return 1.0
+        return self.strategy.world_size * getattr(loader, "share_of_batch", 1.0 / self.strategy.world_size)
+
+    def _finite_on_every_rank(self, value: float) -> bool:
+        """One collective decision, so that all ranks skip or stop on the same batch."""
+        if self.strategy.world_size == 1:
+            return math.isfinite(value)
+        return bool(math.isfinite(float(self.strategy.allreduce_sum([value if math.isfinite(value) else np.inf])[0])))
 
     def _closes_group(self, i: int, n: int | None) -> bool:
         """Whether batch ``i`` is the last of its gradient-accumulation group."""
@@ -271,6 +303,7 @@ class Trainer(TrainerState):
     def evaluate(self, data: Any, batch_size: int = 256) -> dict[str, float]:
         """Mean loss and metrics over ``data`` in eval mode, without forward caches."""
         loader = as_loader(data, batch_size, False, None, "Trainer.evaluate")
+        self._shard_for_ranks(loader, "Trainer.evaluate")
         metrics = [copy.deepcopy(m) for m in self.metrics]  # leaves the training metrics' sums alone
         for m in metrics:
             m.reset()
