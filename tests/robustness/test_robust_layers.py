@@ -193,14 +193,16 @@ def _assert_clear(err: PlaitError, names: tuple[str, ...]) -> None:
     assert any(n in str(err) for n in names), f"the error does not name {' or '.join(names)}: {err}"
 
 
-def _expect_error_or(name: str, layer: Any, x: Any, check: Callable[[np.ndarray], None], errors=(ShapeError,)) -> None:
-    """Forward raises one of ``errors`` naming the layer, or its output passes ``check``."""
+def _expect_error_or(name: str, layer: Any, x: Any, check: Callable[[np.ndarray], None], errors=(ShapeError,),
+                     mention: str = "") -> None:
+    """Forward raises one of ``errors`` naming the layer (and ``mention``), or its output passes ``check``."""
     case = CASES[name]
     snapshot = np.array(x, copy=True) if isinstance(x, np.ndarray) and x.dtype != object else None
     try:
         y = _forward(layer, case, x)
     except errors as err:
         _assert_clear(err, _names(name, layer))
+        assert mention in str(err), f"the error does not mention {mention!r}: {err}"
         return
     except PlaitError as err:
         pytest.fail(f"{name}: expected {errors}, got {type(err).__name__}: {err}")
@@ -248,7 +250,7 @@ def test_wrong_rank(name, change):
         else:
             pytest.fail(f"{name} accepted an input of shape {bad.shape} (expects {x.shape}) and gave {y.shape}")
 
-    _expect_error_or(name, layer, bad, check)
+    _expect_error_or(name, layer, bad, check, mention=str(bad.shape))
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if CASES[n].feature_axis is not None])
@@ -303,7 +305,7 @@ def test_wrong_dtype(name, dtype):
             ref = _forward(layer, case, arr.astype(np.float64) if not case.ints else arr)
             np.testing.assert_allclose(np.asarray(y, dtype=np.float64), np.asarray(ref, dtype=np.float64), rtol=1e-6)
 
-    _expect_error_or(name, layer, bad, check, errors=(DTypeError,))
+    _expect_error_or(name, layer, bad, check, errors=(DTypeError,), mention=str(np.asarray(bad).dtype))
 
 
 # -- empty batch, non-contiguous and read-only inputs -------------------------------------------
