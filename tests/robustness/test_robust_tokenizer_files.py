@@ -225,3 +225,47 @@ def test_corpus_file(path):
     with pytest.raises(SerializationError) as err:
         load_tokenizer(path)
     assert str(path) in str(err.value)
+
+
+# -- what a loaded tokenizer is then fed -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def loaded(saved, tmp_path_factory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("loaded")
+    out = {}
+    for fmt, payload in saved.items():
+        if fmt in LOADERS:
+            (folder / f"{fmt}.json").write_text(json.dumps(payload), encoding="utf-8")
+            out[fmt] = LOADERS[fmt](folder / f"{fmt}.json")
+    return out
+
+
+_ids = st.lists(st.integers(-(2**70), 2**70) | st.sampled_from([0, 1, 255, 256, 269, 270]) | st.booleans()
+                | st.floats(allow_nan=True) | st.none() | st.text(max_size=2), max_size=8)
+
+
+@pytest.mark.parametrize("fmt", list(LOADERS))
+@FUZZ
+@given(ids=_ids)
+def test_decode_of_arbitrary_ids(loaded, fmt, ids):
+    tok = loaded[fmt]
+    try:
+        text = tok.decode(ids)
+    except PlaitError:
+        return
+    assert isinstance(text, str)
+    # ByteLevelBPETokenizer's fast path takes True/False as ids 1/0 (as Python does); others refuse bools
+    bools_ok = isinstance(tok, ByteLevelBPETokenizer)
+    assert all(isinstance(i, int) and (bools_ok or not isinstance(i, bool)) and 0 <= i < tok.vocab_size for i in ids)
+
+
+@pytest.mark.parametrize("fmt", ["bpe", "char"])
+@FUZZ
+@given(text=st.text(st.characters(codec=None, exclude_categories=()), max_size=30))
+def test_encode_of_arbitrary_text(loaded, fmt, text):
+    tok = loaded[fmt]
+    try:
+        ids = tok.encode(text)
+    except PlaitError:
+        return
+    if fmt == "bpe" and not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        assert tok.decode(ids) == text  # byte-level BPE round-trips any valid text
