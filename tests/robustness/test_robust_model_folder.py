@@ -255,3 +255,32 @@ def test_corpus_folder(request, folder):
     with pytest.raises(PlaitError) as err:
         zoo.load(folder)
     assert isinstance(err.value, SerializationError) and str(folder) in str(err.value)
+
+
+_HUGE_MODEL = r"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+from plait.core import SerializationError
+import plait.zoo as zoo
+folder = sys.argv[1]
+cfg = json.load(open(folder + "/config.json"))
+cfg["model_args"]["sizes"] = [4, 100_000, 100_000, 3]  # 40 GB of float32 weights
+json.dump(cfg, open(folder + "/config.json", "w"))
+try:
+    zoo.load(folder)
+except SerializationError as exc:
+    print("clean:", str(exc)[:200])
+"""
+
+
+def test_huge_model_under_a_memory_limit_fails_cleanly(saved, tmp_path):
+    """A config asking for 40 GB of weights, loaded with 3 GB of address space: SerializationError."""
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    del resource
+    folder, _ = _copy(saved, tmp_path)
+    out = subprocess.run([sys.executable, "-c", _HUGE_MODEL, str(folder)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("clean:"), out.stdout + out.stderr[-2000:]
+    assert str(folder) in out.stdout
