@@ -20,8 +20,10 @@ uncaught exception on any rank aborts the whole job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -122,27 +124,13 @@ class MPIStrategy:
         self.bytes_communicated = 0
         self._buckets: list[_Bucket] | None = None
         self._bucket_key: tuple[int, ...] = ()
+        self._watchdog = _Watchdog(self.comm, self.timeout)
         _install_abort_on_exception(self.comm)
 
     # -- collectives with a deadline ---------------------------------------------------
-    def _wait(self, request: Any, what: str) -> None:
-        deadline = time.monotonic() + self.timeout
-        pause = 1e-5
-        while not request.Test():
-            if time.monotonic() > deadline:
-                message = (
-                    f"rank {self.rank}/{self.world_size}: {what} got no answer from the other ranks within "
-                    f"{self.timeout:.0f} s (PLAIT_MPI_TIMEOUT); a peer rank has probably died — aborting the job"
-                )
-                print(message, file=sys.stderr, flush=True)
-                self.comm.Abort(1)
-                raise DistributedError(message)  # pragma: no cover - Abort does not return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.01)
-
     def _allreduce_inplace(self, buffer: np.ndarray, what: str) -> None:
-        request = self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
-        self._wait(request, what)
+        with self._watchdog.guard(what):
+            self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
         self.bytes_communicated += buffer.nbytes
 
     # -- what a trainer calls ------------------------------------------------------------
@@ -150,8 +138,8 @@ class MPIStrategy:
         """Make every rank start from rank 0's weights."""
         for p in params:
             data = np.ascontiguousarray(p.data)
-            request = self.comm.Ibcast(data, root=0)
-            self._wait(request, "broadcasting parameters")
+            with self._watchdog.guard("broadcasting parameters"):
+                self.comm.Bcast(data, root=0)
             if data is not p.data:
                 p.data[...] = data
 
@@ -190,10 +178,52 @@ class MPIStrategy:
 
     def broadcast_object(self, obj: Any) -> Any:
         """Rank 0's JSON-able value on every rank (e.g. a resume position)."""
-        return self.comm.bcast(obj, root=0)
+        with self._watchdog.guard("broadcasting a value"):
+            return self.comm.bcast(obj, root=0)
 
     def barrier(self) -> None:
-        self._wait(self.comm.Ibarrier(), "waiting at a barrier")
+        with self._watchdog.guard("waiting at a barrier"):
+            self.comm.Barrier()
+
+
+class _Watchdog:
+    """A daemon thread that aborts the job when one collective outlasts ``timeout`` seconds.
+
+    Collectives themselves stay blocking (full MPI speed); the thread only looks at the
+    deadline of the collective in progress, a few times per second.
+    """
+
+    def __init__(self, comm: Any, timeout: float) -> None:
+        self.comm, self.timeout = comm, timeout
+        self.deadline: float | None = None
+        self.what = ""
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="plait-mpi-watchdog", daemon=True)
+            self._thread.start()
+        self.what, self.deadline = what, time.monotonic() + self.timeout
+        try:
+            yield
+        finally:
+            self.deadline = None
+
+    def _watch(self) -> None:
+        period = min(1.0, max(self.timeout / 20, 0.05))
+        while True:
+            time.sleep(period)
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                rank, size = self.comm.Get_rank(), self.comm.Get_size()
+                print(
+                    f"rank {rank}/{size}: {self.what} got no answer from the other ranks within {self.timeout:.0f} s "
+                    "(PLAIT_MPI_TIMEOUT); a peer rank has probably died or hangs — aborting the job",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.comm.Abort(1)
 
 
 def _install_abort_on_exception(comm: Any) -> None:
