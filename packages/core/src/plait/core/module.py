@@ -30,7 +30,7 @@ from .errors import ConfigError, DTypeError, PlaitError, ShapeError
 from .grad_mode import is_grad_enabled
 from .param import Param
 
-__all__ = ["IncompatibleKeys", "Module", "ModuleList", "ModuleDict"]
+__all__ = ["IncompatibleKeys", "Module"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -395,61 +395,3 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
-
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered as ``0.weight``, ``1.weight``, ..."""
-
-    def __init__(self, modules: Any = ()) -> None:
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module: Module) -> ModuleList:
-        if not isinstance(module, Module):
-            raise ConfigError(f"ModuleList.append expects a Module, got {type(module).__name__}")
-        self.__dict__["_modules"][str(len(self))] = module
-        return self
-
-    def __len__(self) -> int:
-        return len(self.__dict__["_modules"])
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(list(self.__dict__["_modules"].values()))
-
-    def __getitem__(self, index: int) -> Module:
-        items = list(self.__dict__["_modules"].values())
-        return items[index]
-
-    def extra_repr(self) -> str:
-        return ""
-
-
-class ModuleDict(Module):
-    """A dict of named modules, registered under their keys."""
-
-    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
-        super().__init__()
-        for k, m in (modules or {}).items():
-            self[k] = m
-
-    def __setitem__(self, key: str, module: Module) -> None:
-        setattr(self, key, module)
-
-    def __getitem__(self, key: str) -> Module:
-        return self.__dict__["_modules"][key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.__dict__["_modules"]
-
-    def __len__(self) -> int:
-        return len(self.__dict__["_modules"])
-
-    def keys(self) -> list[str]:
-        return list(self.__dict__["_modules"])
-
-    def items(self) -> list[tuple[str, Module]]:
-        return list(self.__dict__["_modules"].items())
-
-    def extra_repr(self) -> str:
-        return ""
