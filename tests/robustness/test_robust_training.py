@@ -11,8 +11,10 @@ After every kill the run folder's ``latest`` checkpoint loads and is self-consis
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -20,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from plait.core import CheckpointError, Module, Param, manual_seed
 from plait.layers import Linear, MSELoss
@@ -34,6 +38,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 KNOWN_DEFECTS = {
     "overwrite latest": "killed between the two renames of an overwrite, 'latest' names a missing folder",
     "full disk": "an OSError (ENOSPC) escapes save_checkpoint instead of a CheckpointError",
+    "hostile trainer_state": "RecursionError/ValueError/AttributeError escape load_checkpoint and resuming",
 }
 
 
@@ -291,3 +296,78 @@ def test_full_disk_fails_the_save_cleanly_and_keeps_the_training_state(request, 
     trainer.fit((x, x[:, :2]), epochs=1, batch_size=4, verbose=False)  # ... and training goes on
     trainer.save_checkpoint(root / "epoch-0002")  # once there is room again, the save works
     assert np.array_equal(load_checkpoint(root / "epoch-0002").model_state["weight"], trainer.model.weight.data)
+
+
+# -- hostile checkpoint folders ----------------------------------------------------------------------
+_junk = st.recursive(
+    st.none() | st.booleans() | st.sampled_from([-1, 0, 1, 7, 2**70]) | st.floats() | st.text(max_size=4)
+    | st.just({"__array__": "optimizer/nope"}) | st.just({"__items__": 5}) | st.just({"__tuple__": {"a": 1}}),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _tree_paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _tree_paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _tree_paths(v, (*prefix, i))
+    return out
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ckpt") / "epoch-0001"
+    _trainer().save_checkpoint(folder)
+    return folder
+
+
+def _load_both(folder: Path) -> None:
+    """Reading and resuming: CheckpointError naming the folder, or success. Nothing else."""
+    for load in (load_checkpoint, lambda f: _trainer().load_checkpoint(f)):
+        try:
+            load(folder)
+        except CheckpointError as exc:
+            assert folder.name in str(exc), exc
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_trainer_state(good_checkpoint, tmp_path, data):
+    if "hostile trainer_state" in KNOWN_DEFECTS:
+        pytest.skip(KNOWN_DEFECTS["hostile trainer_state"])
+    folder = tmp_path / "epoch-0001"
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(good_checkpoint, folder)
+    doc = json.loads((folder / ck.STATE_FILE).read_text())
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        path = data.draw(st.sampled_from([p for p in _tree_paths(doc) if p]), label="path")
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans(), label="delete"):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = json.loads(json.dumps(data.draw(_junk, label="value")))
+        if not isinstance(doc, dict) or not [p for p in _tree_paths(doc) if p]:
+            break
+    (folder / ck.STATE_FILE).write_text(json.dumps(doc))
+    _load_both(folder)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"format": "plait-train-checkpoint", "version": ' + "9" * 5000 + "}",
+                                  '{"a":' * 900 + "1" + "}" * 900, "\udcff"],
+                         ids=["nesting bomb", "5000-digit number", "900 levels", "not UTF-8"])
+def test_hostile_trainer_state_text(request, good_checkpoint, tmp_path, text):
+    if len(text) > 5000:  # the bomb and the huge number
+        _known(request, "hostile trainer_state")
+    folder = tmp_path / "epoch-0001"
+    shutil.copytree(good_checkpoint, folder)
+    (folder / ck.STATE_FILE).write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(CheckpointError, match="epoch-0001"):
+        load_checkpoint(folder)
