@@ -364,7 +364,7 @@ def test_fuzzed_trainer_state(good_checkpoint, tmp_path, data):
                                   '{"a":' * 900 + "1" + "}" * 900, "\udcff"],
                          ids=["nesting bomb", "5000-digit number", "900 levels", "not UTF-8"])
 def test_hostile_trainer_state_text(request, good_checkpoint, tmp_path, text):
-    if len(text) > 5000:  # the bomb and the huge number
+    if text.startswith("[[") or "9" * 100 in text:  # the bomb and the huge number
         _known(request, "hostile trainer_state")
     folder = tmp_path / "epoch-0001"
     shutil.copytree(good_checkpoint, folder)
