@@ -243,18 +243,7 @@ class Module:
     # -- state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Parameters and persistent buffers by dotted name (the arrays themselves, not copies)."""
-        out: dict[str, Any] = {}
-        seen: set[int] = set()
-        for mod_name, module in self.named_modules():
-            dot = f"{mod_name}." if mod_name else ""
-            for name, p in module.__dict__["_params"].items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    out[dot + name] = p.data
-            for name, b in module.__dict__["_buffers"].items():
-                if b is not None and name not in module.__dict__["_non_persistent"]:
-                    out[dot + name] = b
-        return out
+        return {key: self._slot_array(module, name) for key, (module, name, _) in self._state_slots().items()}
 
     def _state_slots(self) -> dict[str, tuple[Module, str, str]]:
         """dotted name -> (owning module, attribute, "param"|"buffer")."""

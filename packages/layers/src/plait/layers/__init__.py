@@ -43,12 +43,9 @@ from .rotary import *  # noqa: F403
 from .transformer import *  # noqa: F403
 
 __version__ = "0.1.0"
-__all__ = sorted(
-    {"ModuleDict", "ModuleList"}.union(
-        *(
-            m.__all__
-            for m in (activations, attention, containers, conv, dropout, embedding, linear, losses,
-                      normalization, pooling, positional, recurrent, reshape, rotary, transformer)
-        )
-    )
-)
+
+#: The family modules, each with ``__all__`` and a ``LAYERS`` (``losses``: ``LOSSES``) table.
+FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
+            normalization, recurrent, attention, transformer, losses)
+
+__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList"}.union(*(m.__all__ for m in FAMILIES)))

@@ -7,46 +7,13 @@ from __future__ import annotations
 
 from plait.core.hookspecs import Register, hookimpl
 
-from . import (
-    activations,
-    attention,
-    containers,
-    conv,
-    dropout,
-    embedding,
-    linear,
-    losses,
-    normalization,
-    pooling,
-    positional,
-    recurrent,
-    reshape,
-    rotary,
-    transformer,
-)
-
-_FAMILIES = (
-    linear,
-    embedding,
-    positional,
-    rotary,
-    activations,
-    dropout,
-    containers,
-    reshape,
-    conv,
-    pooling,
-    normalization,
-    recurrent,
-    attention,
-    transformer,
-)
+from . import FAMILIES, losses
 
 
 @hookimpl
 def register_layers(register: Register) -> None:
-    for family in _FAMILIES:
-        for name, cls in family.LAYERS.items():
+    for family in FAMILIES:
+        for name, cls in getattr(family, "LAYERS", {}).items():
             register(name, cls)
 
 
