@@ -235,3 +235,22 @@ def test_corpus_file(path):
 
 def test_corpus_is_present():
     assert len(_corpus_files()) >= 10
+
+
+@pytest.mark.parametrize("key, value", [
+    ("num_batches_tracked", "abc"), ("num_batches_tracked", None), ("num_batches_tracked", {"a": 1}),
+    ("num_batches_tracked", 2**70), ("running_mean", [1, 2, "x"]), ("running_mean", [[1], [2, 3], [4]]),
+    ("weight", np.ones(3, np.complex64)), ("bias", np.array(["1", "2", "3"])),
+], ids=lambda v: repr(v)[:24])
+def test_state_dict_values_that_are_not_real_numbers(key, value):
+    """A state dict from JSON or a hostile file: a DTypeError naming the entry, and nothing half-copied."""
+    from plait.core import registry
+
+    bn = registry.build({"type": "batch_norm1d", "num_features": 3})
+    before = {k: np.array(v, copy=True) for k, v in bn.state_dict().items()}
+    state = {k: v + 1 for k, v in before.items()}  # every other entry is valid and different
+    state[key] = value
+    with pytest.raises(DTypeError, match=key):
+        bn.load_state_dict(state)
+    for k, v in bn.state_dict().items():
+        assert np.array_equal(v, before[k]), f"{k} was changed by a load that failed"

@@ -55,6 +55,17 @@ def _jsonable(value: Any) -> Any:
     raise ConfigError(f"constructor argument {value!r} of type {type(value).__name__} is not JSON-able")
 
 
+
+def _dtype_of(value: Any) -> np.dtype:
+    """The dtype ``value`` has (arrays) or would get (lists, numbers); object for anything else."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype)
+    try:
+        return np.asarray(value).dtype
+    except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+        return np.dtype(object)
+
 class Module:
     """Base class of layers and models (like ``torch.nn.Module``, without autograd)."""
 
@@ -273,13 +284,13 @@ class Module:
         for key, (module, name, _) in slots.items():
             if key in state_dict:
                 target = self._slot_array(module, name)
+                dtype = _dtype_of(state_dict[key])
+                if dtype.kind not in "biuf" and dtype.kind != target.dtype.kind:  # complex, objects, text, None
+                    raise DTypeError(f"load_state_dict into {type(self).__name__}: {key} has dtype "
+                                     f"{dtype}, cannot be stored in a {target.dtype} array")
                 got = tuple(np.shape(state_dict[key]))
                 if got != tuple(target.shape):
                     mismatched.append(f"{key}: expected {tuple(target.shape)}, got {got}")
-                kind = getattr(getattr(state_dict[key], "dtype", None), "kind", "f")
-                if kind in "cOUSV" and kind != target.dtype.kind:  # would be dropped/garbled by astype
-                    raise DTypeError(f"load_state_dict into {type(self).__name__}: {key} has dtype "
-                                     f"{state_dict[key].dtype}, cannot be stored in a {target.dtype} array")
         problems = []
         if mismatched:
             problems.append("shape mismatch: " + "; ".join(mismatched))
