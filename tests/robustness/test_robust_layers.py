@@ -409,3 +409,28 @@ def test_param_refuses_a_broadcastable_gradient():
     assert p.grad is None
     p.accumulate(np.ones((3, 4)))
     assert np.all(p.grad == 1)
+
+
+JUNK_ARGS = ["abc", -3, 0, None, 2.5, 2**40, [1, 2], {"type": "no_such_layer"}, True, float("nan")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_constructor_arguments_through_the_registry(name):
+    """Config-driven construction (what a config.json does): a PlaitError, or a Module."""
+    from plait.core import Module
+
+    for key in CASES[name].args:
+        for junk in JUNK_ARGS:
+            try:
+                built = registry.build({"type": name, **CASES[name].args, key: junk})
+            except PlaitError:
+                continue
+            assert isinstance(built, Module), f"{name}({key}={junk!r}) built {built!r}"
+
+
+def test_registry_build_refuses_a_nesting_bomb():
+    config: dict = {"type": "identity"}
+    for _ in range(5000):
+        config = {"type": "residual", "module": config}
+    with pytest.raises(PlaitError, match="nested too deeply"):
+        registry.build(config)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, PluginError, RegistryError
+from .errors import ConfigError, PlaitError, PluginError, RegistryError
 
 __all__ = ["KINDS", "Registry", "Table", "registry"]
 
@@ -214,11 +214,19 @@ class Registry:
             raise ConfigError(f"registry.build expects a dict with a 'type' key, got {config!r}")
         kind = config.get("kind", kind)
         factory: Callable[..., Any] = self.table(kind).get(config["type"])
-        kwargs = {k: self._build_nested(v, kind) for k, v in config.items() if k not in ("type", "kind")}
+        try:
+            kwargs = {k: self._build_nested(v, kind) for k, v in config.items() if k not in ("type", "kind")}
+        except RecursionError:
+            raise ConfigError(f"registry.build: the config of {kind[:-1]} {config['type']!r} is nested too deeply") from None
         try:
             return factory(**kwargs)
         except TypeError as exc:
             raise ConfigError(f"cannot build {kind[:-1]} {config['type']!r} from {dict(kwargs)!r}: {exc}") from exc
+        except PlaitError:
+            raise
+        except (ValueError, OverflowError, MemoryError) as exc:  # e.g. int("abc"), a size too large to allocate
+            raise ConfigError(f"cannot build {kind[:-1]} {config['type']!r} from {dict(kwargs)!r}: "
+                              f"{type(exc).__name__}: {exc}") from exc
 
     def _build_nested(self, value: Any, kind: str) -> Any:
         if isinstance(value, Mapping) and "type" in value:
