@@ -449,3 +449,28 @@ def test_metric_unusual_layouts_match(name, how):
     p, t = _odd_layout(pred, how), _odd_layout(target, how)
     assert _metric_value(name, p, t) == pytest.approx(_metric_value(name, pred, target), rel=1e-6)
     assert np.array_equal(p, pred) and np.array_equal(t, target)
+
+
+_JUNK = ["abc", -3, None, 2.5, 2**40, [1, 2], {"type": "no_such"}, True, float("nan")]
+
+
+@pytest.mark.parametrize("kind, name", [("losses", n) for n in LOSS_NAMES] + [("metrics", n) for n in METRIC_NAMES])
+def test_hostile_constructor_arguments_through_the_registry(kind, name):
+    """Config-driven construction: a PlaitError, or an object that still works on valid input."""
+    table = LOSSES if kind == "losses" else METRICS
+    args, pred, target, _ = table[name]
+    keys = list(args) + (["reduction"] if kind == "losses" else [])
+    for key in keys:
+        for junk in _JUNK:
+            try:
+                obj = registry.build({"type": name, **args, key: junk}, kind=kind)
+            except PlaitError:
+                continue
+            try:  # built: it computes, or refuses with a PlaitError
+                if kind == "losses":
+                    obj(pred, target)
+                else:
+                    obj.update(pred, target)
+                    obj.compute()
+            except PlaitError:
+                pass
