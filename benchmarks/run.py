@@ -164,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         profile_row(row_by_key(args.profile), max(args.repeats, 1))
         return 0
 
-    import torch  # noqa: F401  (loaded before machine_info so its OpenMP pool is listed)
+    try:
+        import torch  # noqa: F401  (loaded before machine_info so its OpenMP pool is listed)
+    except ImportError:
+        print("benchmarks/run.py compares against PyTorch: install it first (pip install torch==2.13.0)",
+              file=sys.stderr)
+        return 2
 
     wanted = args.only or [r.key for r in ROWS] + (["rss"] if not args.no_rss else [])
     rows = [row_by_key(k) for k in wanted if k not in ("7", "rss")]
