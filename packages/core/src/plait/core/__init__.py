@@ -20,7 +20,7 @@ from .files import atomic_write, atomic_write_bytes, atomic_write_text
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
-from .module import Module
+from .module import Module, leading_modules
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
 from .random import get_rng, manual_seed
@@ -66,6 +66,7 @@ __all__ = [
     "get_rng",
     "hookimpl",
     "is_grad_enabled",
+    "leading_modules",
     "load_safetensors",
     "manual_seed",
     "no_grad",

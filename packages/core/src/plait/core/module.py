@@ -30,7 +30,7 @@ from .errors import ConfigError, DTypeError, PlaitError, ShapeError
 from .grad_mode import is_grad_enabled
 from .param import Param
 
-__all__ = ["IncompatibleKeys", "Module"]
+__all__ = ["IncompatibleKeys", "Module", "leading_modules"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -70,6 +70,11 @@ class Module:
     """Base class of layers and models (like ``torch.nn.Module``, without autograd)."""
 
     training: bool
+    #: False when backward need not return the input gradient (see :meth:`requires_input_grad`).
+    needs_input_grad: bool = True
+    #: True for layers that only reshape their input: a container passes "no input gradient
+    #: needed" through them to the next layer (they then return None from backward).
+    shape_only: bool = False
 
     # -- construction --------------------------------------------------------------
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -162,6 +167,23 @@ class Module:
 
     def backward(self, *grads: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def requires_input_grad(self, enabled: bool = True) -> Module:
+        """Say whether ``backward`` must return the gradient w.r.t. this module's input.
+
+        ``False`` is what PyTorch infers from data with ``requires_grad=False``: layers that
+        honour it (Linear, convolutions) then skip computing ``dx`` and return ``None``, and
+        containers pass it on to the layers that see their input (:meth:`input_modules`).
+        Parameter gradients are unaffected. Returns self.
+        """
+        object.__setattr__(self, "needs_input_grad", bool(enabled))
+        for module in self.input_modules():
+            module.requires_input_grad(enabled)
+        return self
+
+    def input_modules(self) -> list[Module]:
+        """The children that receive this module's input (containers override; layers: none)."""
+        return []
 
     def save_for_backward(self, ctx: Any) -> None:
         """Push what backward will need (skipped inside ``no_grad()``)."""
@@ -395,3 +417,13 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+def leading_modules(layers: Any) -> list[Module]:
+    """The layers of a chain that see the chain's input: shape-only layers, then the first other one."""
+    out: list[Module] = []
+    for layer in layers:
+        out.append(layer)
+        if not getattr(layer, "shape_only", False):
+            break
+    return out

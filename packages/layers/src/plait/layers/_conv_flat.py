@@ -75,8 +75,8 @@ def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilat
 
 
 def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads, dilation: Pair,
-                         groups: int) -> tuple[Any, Any, Any]:
-    """(dx (N, C, H, W), dweight, dbias (O,)) of the stride-1 convolution from dy (N, O, Ho, Wo)."""
+                         groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx (N, C, H, W) or None, dweight, dbias (O,)) of the stride-1 convolution from dy (N, O, Ho, Wo)."""
     xp = get_array_module(dy)
     n, o, ho, wo = dy.shape
     c, kh, kw = cols.shape[:3]
@@ -88,6 +88,8 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
     cols_g = cols.reshape(groups, -1, n * q)
     dweight = _bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dbias = dy_g.reshape(o, -1).sum(axis=1)
+    if not need_dx:
+        return None, dweight, dbias
     dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
     dpadded = xp.zeros((c, n, hp + 1, wp), dtype=dy.dtype)  # one spare row takes the junk tail
     dflat = dpadded.reshape(c, n, (hp + 1) * wp)

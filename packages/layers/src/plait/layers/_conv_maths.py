@@ -133,13 +133,15 @@ def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pa
 
 
 def conv2d_backward(dy: Any, cols: Any, weight: Any, x_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
-                    groups: int) -> tuple[Any, Any, Any]:
-    """(dx (N, C, H, W), dweight like weight, dbias (O,)) from dy (N, O, Ho, Wo)."""
+                    groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx (N, C, H, W) or None, dweight like weight, dbias (O,)) from dy (N, O, Ho, Wo)."""
     o = weight.shape[0]
     dy_g = _group_rows(dy, groups)  # (G, Og, N*Ho*Wo)
     cols_g = cols.reshape(groups, -1, dy_g.shape[-1])
     dweight = _bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dbias = dy_g.reshape(o, -1).sum(axis=1)
+    if not need_dx:
+        return None, dweight, dbias
     dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
     padded = (x_hw[0] + sum(pads[0]), x_hw[1] + sum(pads[1]))
     dx = _nchw_from_cnhw(col2im(dcols, padded, stride, dilation), pads)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array
+from plait.core import ConfigError, Module, ShapeError, check_array, leading_modules
 
 __all__ = ["Residual", "Sequential"]
 
@@ -76,6 +76,9 @@ class Sequential(Module):
         for layer in reversed(layers):
             dy = layer.backward(dy)
         return dy
+
+    def input_modules(self) -> list[Module]:
+        return leading_modules(self)
 
     def config(self) -> dict[str, Any]:
         """``{"type": "sequential", "layers": [child configs...]}`` (appended layers included)."""

@@ -99,14 +99,19 @@ class _Conv(Module):
             want = y_shape if self._nd == 2 else (y_shape[0], y_shape[1], y_shape[3])
             raise ShapeError(f"{self._name}.backward: expected output gradient of shape {tuple(want)}, got shape {tuple(dy.shape)}")
         weight = self.weight.data.astype(dy.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
+        need_dx = self.needs_input_grad
         if self._s2 == (1, 1):
-            dx, dweight, dbias = conv2d_backward_flat(dy4, cols, weight, x_hw, self._pads2, self._d2, self.groups)
+            dx, dweight, dbias = conv2d_backward_flat(dy4, cols, weight, x_hw, self._pads2, self._d2, self.groups,
+                                                      need_dx)
         else:
-            dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2, self.groups)
+            dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2,
+                                                 self.groups, need_dx)
         self.weight.accumulate(dweight.reshape(self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate(dbias)
-        return dx if self._nd == 2 else dx.reshape(dx.shape[0], dx.shape[1], dx.shape[3])
+        if dx is None or self._nd == 2:
+            return dx
+        return dx.reshape(dx.shape[0], dx.shape[1], dx.shape[3])
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

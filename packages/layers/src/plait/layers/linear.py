@@ -28,9 +28,9 @@ def linear_forward(x2d: Any, weight: Any, bias: Any | None) -> Any:
     return y
 
 
-def linear_backward(dy2d: Any, x2d: Any, weight: Any) -> tuple[Any, Any, Any]:
-    """Returns (dx (N, in), dW (out, in), db (out,))."""
-    return dy2d @ weight, dy2d.T @ x2d, dy2d.sum(axis=0)
+def linear_backward(dy2d: Any, x2d: Any, weight: Any, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """Returns (dx (N, in) or None, dW (out, in), db (out,))."""
+    return (dy2d @ weight if need_dx else None), dy2d.T @ x2d, dy2d.sum(axis=0)
 
 
 # -- layer ------------------------------------------------------------------------------------
@@ -71,11 +71,11 @@ class Linear(Module):
             raise ShapeError(f"Linear.backward: expected output gradient of shape {(*lead, self.out_features)}, "
                              f"got {tuple(dy.shape)}")
         dy2d = dy.reshape(-1, self.out_features).astype(x2d.dtype, copy=False)
-        dx, dw, db = linear_backward(dy2d, x2d, self.weight.data)
+        dx, dw, db = linear_backward(dy2d, x2d, self.weight.data, need_dx=self.needs_input_grad)
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)
-        return dx.reshape(*lead, self.in_features)
+        return None if dx is None else dx.reshape(*lead, self.in_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -32,11 +32,15 @@ def _axis(dim: int, ndim: int) -> int | None:
 
 
 class _ShapeLayer(Module):
+    shape_only = True
+
     def _input(self, x: Any) -> Any:
         return check_array(x, type(self).__name__, floating=False)
 
     def backward(self, dy: Any) -> Any:
         in_shape, out_shape = self.saved()
+        if dy is None and not self.needs_input_grad:
+            return None  # the layer after us skipped the input gradient: nothing to reshape
         name = type(self).__name__
         dy = check_array(dy, f"{name}.backward", what="output gradient")
         if tuple(dy.shape) != out_shape:

@@ -162,6 +162,9 @@ class Trainer(TrainerState):
         self.initial_epoch = self.epoch
         self.strategy.broadcast_parameters(self.params)
         self.model.zero_grad()
+        input_grad_was = getattr(self.model, "needs_input_grad", True)
+        if hasattr(self.model, "requires_input_grad"):  # data needs no gradient: first layers skip dx
+            self.model.requires_input_grad(False)
         cbs.call("on_train_begin", {})
         try:
             for epoch in range(self.epoch, self.epochs):
@@ -177,6 +180,8 @@ class Trainer(TrainerState):
                     break
         finally:
             self._in_epoch = False
+            if hasattr(self.model, "requires_input_grad"):
+                self.model.requires_input_grad(input_grad_was)
             self.history.stop_reason = self.stop_reason
             cbs.call("on_train_end", {"epoch": self.epoch, "step": self.global_step})
         return self.history

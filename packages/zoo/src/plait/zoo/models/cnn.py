@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plait.core import ConfigError, Module, ModuleList, check_array
+from plait.core import ConfigError, Module, ModuleList, check_array, leading_modules
 
 from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
@@ -77,3 +77,6 @@ class CNN(Module):
 
     def backward(self, dlogits: Any) -> Any:
         return run_backward(self.features, run_backward(self.classifier, dlogits))
+
+    def input_modules(self) -> list[Module]:
+        return leading_modules(self.features)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plait.core import ConfigError, Module, ModuleList, ShapeError, check_array
+from plait.core import ConfigError, Module, ModuleList, ShapeError, check_array, leading_modules
 
 from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
@@ -60,5 +60,9 @@ class MLP(Module):
 
     def backward(self, dy: Any) -> Any:
         shape = self.saved()
-        return run_backward(self.layers, dy).reshape(shape)
+        dx = run_backward(self.layers, dy)
+        return None if dx is None else dx.reshape(shape)
+
+    def input_modules(self) -> list[Module]:
+        return leading_modules(self.layers)
 
