@@ -31,6 +31,15 @@ def _cross_entropy() -> Any:
     return CrossEntropyLoss()
 
 
+def _data_input(model: Any) -> Any:
+    """The model's input is data: no input gradient (what ``Trainer.fit`` declares, and what
+    PyTorch infers from ``requires_grad=False``). Older cores without the switch are left as is."""
+    switch = getattr(model, "requires_input_grad", None)
+    if switch is not None:
+        switch(False)
+    return model
+
+
 def _train_step(model: Any, loss_fn: Any, opt: Any, x: Any, y: Any) -> float:
     loss = loss_fn(model(x), y)
     model.backward(loss_fn.backward())
@@ -48,6 +57,7 @@ def _eval_loss(model: Any, loss_fn: Any, x: Any, y: Any) -> float:
 
 def classifier_steps(model: Any, x: np.ndarray, y: np.ndarray, lr: float, steps: int) -> tuple[Callable[[], Any], Callable[[], float]]:
     """``steps`` SGD steps on one batch (x, y); returns (timed call, loss of the initial model)."""
+    _data_input(model)
     loss_fn, opt = _cross_entropy(), _optimizer("SGD")(model.parameters(), lr=lr)
 
     def run() -> None:
@@ -59,6 +69,7 @@ def classifier_steps(model: Any, x: np.ndarray, y: np.ndarray, lr: float, steps:
 
 def classifier_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: float) -> tuple[Callable[[], Any], Callable[[], float]]:
     """One SGD epoch over (x, y) in order, ``batch`` rows at a time (contiguous slices)."""
+    _data_input(model)
     loss_fn, opt = _cross_entropy(), _optimizer("SGD")(model.parameters(), lr=lr)
     n = x.shape[0]
 
@@ -88,7 +99,7 @@ class _FlatLM:
 def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
     """``steps`` next-token training steps on ids (B, T+1); returns (timed call, initial loss)."""
     x, y = np.ascontiguousarray(ids[:, :-1]), np.ascontiguousarray(ids[:, 1:]).reshape(-1)
-    flat, loss_fn = _FlatLM(model), _cross_entropy()
+    flat, loss_fn = _FlatLM(_data_input(model)), _cross_entropy()
     opt = _optimizer(optimizer)(model.parameters(), **opt_args)
 
     def run() -> None:
