@@ -217,6 +217,24 @@ def gelu_forward(x: Any, approximate: str = "none") -> tuple[Any, Any]:
     return phi, x
 
 
+def normal_cdf(x: Any) -> Any:
+    """Phi(x) = erfc(-x / sqrt(2)) / 2, the standard normal CDF."""
+    cdf = erfc(x * (-1.0 / _SQRT_2))
+    cdf *= 0.5
+    return cdf
+
+
+def gelu_backward_from_cdf(dy: Any, x: Any, cdf: Any) -> Any:
+    """d/dx x Phi(x) = Phi(x) + x phi(x), given Phi(x) from the forward pass."""
+    xp = get_array_module(x)
+    grad = xp.exp(x * x * -0.5)
+    grad *= _INV_SQRT_2PI
+    grad *= x
+    grad += cdf
+    grad *= dy
+    return grad
+
+
 def gelu_backward(dy: Any, x: Any, approximate: str = "none") -> Any:
     """d/dx x Phi(x) = Phi(x) + x phi(x); tanh form: 0.5(1+t) + 0.5 x (1-t^2) k (1 + 3c x^2)."""
     xp = get_array_module(x)

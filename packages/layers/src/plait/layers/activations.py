@@ -20,6 +20,7 @@ from ._activation_maths import (
     elu_forward,
     erfc,
     gelu_backward,
+    gelu_backward_from_cdf,
     gelu_forward,
     hardtanh_backward,
     hardtanh_forward,
@@ -29,6 +30,7 @@ from ._activation_maths import (
     log_softmax_forward,
     mish_backward,
     mish_forward,
+    normal_cdf,
     relu_backward,
     relu_forward,
     sigmoid,
@@ -91,11 +93,12 @@ class _Activation(Module):
 
     def backward(self, dy: Any) -> Any:
         ctx = self.saved()
+        ref = ctx[0] if isinstance(ctx, tuple) else ctx  # an array shaped like the input
         name = type(self).__name__
         dy = check_array(dy, f"{name}.backward", what="output gradient")
-        if dy.shape != ctx.shape:
-            raise ShapeError(f"{name}.backward: expected output gradient of shape {tuple(ctx.shape)}, got {tuple(dy.shape)}")
-        return self._backward(dy.astype(ctx.dtype, copy=False), ctx)
+        if dy.shape != ref.shape:
+            raise ShapeError(f"{name}.backward: expected output gradient of shape {tuple(ref.shape)}, got {tuple(dy.shape)}")
+        return self._backward(dy.astype(ref.dtype, copy=False), ctx)
 
 
 class ReLU(_Activation):
@@ -162,10 +165,15 @@ class GELU(_Activation):
         self.approximate = approximate
 
     def _forward(self, x: Any) -> tuple[Any, Any]:
+        if self.approximate == "none":  # keep Phi(x): backward then needs no second erfc
+            cdf = blockwise(normal_cdf, x)
+            return x * cdf, (x, cdf)
         return blockwise(lambda c: gelu_forward(c, self.approximate)[0], x), x
 
-    def _backward(self, dy: Any, x: Any) -> Any:
-        return blockwise(lambda d, c: gelu_backward(d, c, self.approximate), dy, x)
+    def _backward(self, dy: Any, ctx: Any) -> Any:
+        if self.approximate == "none":
+            return blockwise(gelu_backward_from_cdf, dy, *ctx)
+        return blockwise(lambda d, c: gelu_backward(d, c, self.approximate), dy, ctx)
 
 
 class SiLU(_Activation):
