@@ -47,14 +47,17 @@ def load_images(choice: str, limit: int | None) -> tuple[str, str, tuple, tuple]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["auto", "digits", "fashion-mnist"], default="auto")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 15 (digits) or 2 (Fashion-MNIST)")
-    parser.add_argument("--train-size", type=int, default=30000, help="Fashion-MNIST training images used")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 15 (digits) or 3 (Fashion-MNIST)")
+    parser.add_argument("--train-size", type=int, default=60000, help="Fashion-MNIST training images used")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     args = parser.parse_args()
 
     manual_seed(0)
     name, preset, train, test = load_images(args.dataset, args.train_size)
-    epochs = args.epochs or (2 if preset == "lenet5" else 15)
+    epochs = args.epochs or (3 if preset == "lenet5" else 15)
+    mean, std = float(train[0].mean()), float(train[0].std())  # standardise with training statistics
+    train = ((train[0] - mean) / std, train[1])
+    test = ((test[0] - mean) / std, test[1])
     print(f"data: {name}: {len(train[0])} training / {len(test[0])} test images of shape {train[0].shape[1:]}")
 
     model = zoo.create(preset)
