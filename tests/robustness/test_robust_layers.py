@@ -124,13 +124,8 @@ NAMES = sorted(n for n in CASES if n in registry.layers)
 # Defects found here in files whose authors are still at work: strict xfail, so each entry
 # must be removed once fixed (the test then passes, and a stale entry fails loudly).
 _EMPTY = "empty batch: numpy reshape error instead of a result or a ShapeError"
-_BROADCAST = "backward accepts a mis-shaped output gradient (silent broadcasting or a numpy error)"
 KNOWN_DEFECTS: dict[tuple[str, ...], str] = {
-    **{(n,): _EMPTY for n in ["batch_norm1d", "batch_norm2d", "conv1d", "conv2d", "conv_transpose2d", "group_norm"]},
-    **{(n, "batch of one (broadcastable)"): _BROADCAST
-       for n in ["batch_norm1d", "batch_norm2d", "group_norm", "layer_norm", "rms_norm"]},
-    **{(n, "last axis longer"): _BROADCAST for n in ["batch_norm1d", "batch_norm2d", "group_norm"]},
-    **{(n, "extra axis"): _BROADCAST for n in ["layer_norm", "rms_norm"]},
+    **{(n,): _EMPTY for n in ["conv1d", "conv2d", "conv_transpose2d"]},
 }
 
 

@@ -44,6 +44,14 @@ def _check_trailing(x: Any, where: str, trailing: tuple[int, ...]) -> Any:
     return x
 
 
+def _check_grad(dy: Any, where: str, shape: tuple[int, ...]) -> Any:
+    """The output gradient must have the forward output's shape exactly (no broadcasting)."""
+    dy = check_array(dy, where, what="output gradient")
+    if tuple(dy.shape) != tuple(shape):
+        raise ShapeError(f"{where}: expected output gradient of shape {tuple(shape)}, got {tuple(dy.shape)}")
+    return dy
+
+
 def _param_as(p: Param | None, dtype: Any) -> Any:
     return None if p is None else p.data.astype(dtype, copy=False)
 
@@ -97,12 +105,12 @@ class LayerNorm(_AffineRows):
     def forward(self, x: Any) -> Any:
         x = _check_trailing(x, "LayerNorm", self.normalized_shape)
         xhat, rstd = row_standardize(self._rows(x), self.eps)
-        self.save_for_backward((xhat, rstd))
+        self.save_for_backward((xhat, rstd, x.shape))
         return self._affine_forward(xhat).reshape(x.shape)
 
     def backward(self, dy: Any) -> Any:
-        xhat, rstd = self.saved()
-        dy = _check_trailing(dy, "LayerNorm.backward", self.normalized_shape)
+        xhat, rstd, shape = self.saved()
+        dy = _check_grad(dy, "LayerNorm.backward", shape)
         g = self._affine_backward(self._rows(dy), xhat)
         return row_standardize_backward(g, xhat, rstd).reshape(dy.shape)
 
@@ -132,12 +140,12 @@ class RMSNorm(_AffineRows):
         x = _check_trailing(x, "RMSNorm", self.normalized_shape)
         eps = float(np.finfo(x.dtype).eps) if self.eps is None else self.eps
         xhat, rstd = row_rms_normalize(self._rows(x), eps)
-        self.save_for_backward((xhat, rstd))
+        self.save_for_backward((xhat, rstd, x.shape))
         return self._affine_forward(xhat).reshape(x.shape)
 
     def backward(self, dy: Any) -> Any:
-        xhat, rstd = self.saved()
-        dy = _check_trailing(dy, "RMSNorm.backward", self.normalized_shape)
+        xhat, rstd, shape = self.saved()
+        dy = _check_grad(dy, "RMSNorm.backward", shape)
         g = self._affine_backward(self._rows(dy), xhat)
         return row_rms_normalize_backward(g, xhat, rstd).reshape(dy.shape)
 
@@ -163,10 +171,11 @@ class GroupNorm(Module):
 
     def forward(self, x: Any) -> Any:
         x = check_array(x, "GroupNorm", ndim_min=2, dims={1: self.num_channels})
-        n = x.shape[0]
-        xhat, rstd = row_standardize(x.reshape(n * self.num_groups, -1), self.eps)
-        self.save_for_backward((xhat, rstd))
-        y = xhat.reshape(n, self.num_channels, -1)
+        n, per_channel = x.shape[0], math.prod(x.shape[2:])
+        xhat, rstd = row_standardize(x.reshape(n * self.num_groups, self.num_channels // self.num_groups * per_channel),
+                                     self.eps)
+        self.save_for_backward((xhat, rstd, x.shape))
+        y = xhat.reshape(n, self.num_channels, per_channel)
         w, b = _param_as(self.weight, x.dtype), _param_as(self.bias, x.dtype)
         y = y * w[:, None] if w is not None else y.copy()
         if b is not None:
@@ -174,11 +183,11 @@ class GroupNorm(Module):
         return y.reshape(x.shape)
 
     def backward(self, dy: Any) -> Any:
-        xhat, rstd = self.saved()
-        dy = check_array(dy, "GroupNorm.backward", what="output gradient", ndim_min=2, dims={1: self.num_channels})
+        xhat, rstd, shape = self.saved()
+        dy = _check_grad(dy, "GroupNorm.backward", shape)
         xp = get_array_module(dy)
         n = dy.shape[0]
-        dy3 = dy.reshape(n, self.num_channels, -1)
+        dy3 = dy.reshape(n, self.num_channels, math.prod(shape[2:]))
         if self.bias is not None:
             self.bias.accumulate(xp.einsum("ncs->c", dy3))
         if self.weight is not None:
@@ -231,7 +240,7 @@ class _BatchNorm(Module):
     def forward(self, x: Any) -> Any:
         x = check_array(x, self._name, ndim=self._ndims, dims={1: self.num_features})
         xp = get_array_module(x)
-        x3 = x.reshape(x.shape[0], self.num_features, -1)
+        x3 = x.reshape(x.shape[0], self.num_features, math.prod(x.shape[2:]))
         count = x3.shape[0] * x3.shape[2]
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
@@ -246,7 +255,7 @@ class _BatchNorm(Module):
             var = self.running_var.astype(x.dtype, copy=False)
             rstd = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
             xhat = channel_standardize(x3, self.running_mean.astype(x.dtype, copy=False), rstd)
-        self.save_for_backward((xhat, rstd, batch_stats))
+        self.save_for_backward((xhat, rstd, batch_stats, x.shape))
         w, b = _param_as(self.weight, x.dtype), _param_as(self.bias, x.dtype)
         y = xhat * w[:, None] if w is not None else xhat.copy()
         if b is not None:
@@ -254,8 +263,8 @@ class _BatchNorm(Module):
         return y.reshape(x.shape)
 
     def backward(self, dy: Any) -> Any:
-        xhat, rstd, batch_stats = self.saved()
-        dy = check_array(dy, f"{self._name}.backward", what="output gradient", ndim=self._ndims, dims={1: self.num_features})
+        xhat, rstd, batch_stats, shape = self.saved()
+        dy = _check_grad(dy, f"{self._name}.backward", shape)
         dy3 = dy.reshape(xhat.shape)
         dweight, dbias = channel_affine_grads(dy3, xhat)
         if self.weight is not None:
