@@ -123,10 +123,7 @@ NAMES = sorted(n for n in CASES if n in registry.layers)
 
 # Defects found here in files whose authors are still at work: strict xfail, so each entry
 # must be removed once fixed (the test then passes, and a stale entry fails loudly).
-_EMPTY = "empty batch: numpy reshape error instead of a result or a ShapeError"
-KNOWN_DEFECTS: dict[tuple[str, ...], str] = {
-    **{(n,): _EMPTY for n in ["conv1d", "conv2d", "conv_transpose2d"]},
-}
+KNOWN_DEFECTS: dict[tuple[str, ...], str] = {}
 
 
 def _marked(*grid: list[Any]) -> list[Any]:

@@ -75,6 +75,8 @@ class _Conv(Module):
 
     def forward(self, x: Any) -> Any:
         x = check_array(x, self._name, ndim=self._nd + 2, dims={1: self.in_channels})
+        if x.shape[0] == 0:  # the GEMM layout cannot infer sizes from an empty array
+            raise ShapeError(f"{self._name}: got an empty batch (input shape {tuple(x.shape)}); pass at least one sample")
         x4 = self._as_4d(x)
         h, w = x4.shape[2:]
         ho = out_size(h, self._k2[0], self._s2[0], self._pads2[0], self._d2[0])
@@ -184,6 +186,8 @@ class ConvTranspose2d(Module):
 
     def forward(self, x: Any) -> Any:
         x = check_array(x, "ConvTranspose2d", ndim=4, dims={1: self.in_channels})
+        if x.shape[0] == 0:  # the GEMM layout cannot infer sizes from an empty array
+            raise ShapeError(f"ConvTranspose2d: got an empty batch (input shape {tuple(x.shape)}); pass at least one sample")
         out_hw = [(s - 1) * st - 2 * p + d * (k - 1) + op + 1 for s, st, p, d, k, op in
                   zip(x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size, self.output_padding)]
         if min(out_hw) < 1:
