@@ -92,11 +92,33 @@ def max_pool2d_backward(dy: Any, arg: Any, x_shape: tuple[int, ...], kernel: Pai
                         dilation: Pair) -> Any:
     """dx (N, C, H, W): each output gradient goes to the input pixel that was its maximum."""
     xp = get_array_module(dy)
+    if _tiles(x_shape, dy.shape, kernel, stride, pad, dilation):
+        return _max_pool2d_backward_tiled(dy, arg, kernel)
     count = kernel[0] * kernel[1]
     positions = xp.arange(count, dtype=arg.dtype).reshape(count, 1, 1, 1, 1)
     grads = dy[None] * (arg[None] == positions)
     padded = _padded_shape(x_shape[2:], kernel, stride, pad, dilation, dy.shape[2:])
     return xp.ascontiguousarray(_scatter_windows(grads, x_shape, kernel, stride, pad, dilation, padded))
+
+
+def _tiles(x_shape: tuple[int, ...], y_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair,
+           dilation: Pair) -> bool:
+    """True when the windows tile the input exactly: no overlap, no padding, nothing left over."""
+    return (tuple(stride) == tuple(kernel) and tuple(pad) == (0, 0) and tuple(dilation) == (1, 1)
+            and x_shape[2] == y_shape[2] * kernel[0] and x_shape[3] == y_shape[3] * kernel[1])
+
+
+def _max_pool2d_backward_tiled(dy: Any, arg: Any, kernel: Pair) -> Any:
+    """Non-overlapping windows: dx viewed as (N, C, Ho, kh, Wo, kw) takes each window position's
+    share by one strided write, with no zero fill and no read-modify-write adds."""
+    xp = get_array_module(dy)
+    n, c, ho, wo = dy.shape
+    kh, kw = kernel
+    dx = xp.empty((n, c, ho, kh, wo, kw), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xp.multiply(dy, arg == i * kw + j, out=dx[:, :, :, i, :, j])
+    return dx.reshape(n, c, ho * kh, wo * kw)
 
 
 # -- average pooling --------------------------------------------------------------------------------------
