@@ -345,20 +345,9 @@ def test_every_registered_metric_has_a_case():
     assert not missing, f"registered metrics without a robustness case: {missing}"
 
 
-# Defects found in plait-train's metrics while its author is still at work: strict xfails,
-# removed as they are fixed (a fixed entry makes its test XPASS, which fails loudly).
-METRIC_DEFECTS: dict[tuple[str, ...], str] = {
-    **{("pred dtype", n, d): "complex/object/str predictions are accepted"
-       for n in ["accuracy", "f1", "mae", "mse", "perplexity", "precision", "recall", "top_k_accuracy"]
-       for d in ["complex64", "object", "str"]},
-    ("target", "top_k_accuracy", "broadcastable"): "the target broadcasts against the predictions",
-    ("target", "top_k_accuracy", "too long"): "numpy broadcasting error",
-    ("target", "mae", "transposed"): "a same-size target of another shape is silently reshaped",
-    ("target", "mse", "transposed"): "a same-size target of another shape is silently reshaped",
-    ("range", "perplexity", "1000000"): "an out-of-range id raises IndexError",
-    ("range", "perplexity", "-3"): "a negative id wraps around silently",
-    **{("range", n, "-3"): "a negative id raises numpy's bincount ValueError" for n in ["f1", "precision", "recall"]},
-}
+# Defects found in plait-train's metrics (all fixed since); a new entry becomes a strict xfail,
+# removed once fixed (a fixed entry makes its test XPASS, which fails loudly).
+METRIC_DEFECTS: dict[tuple[str, ...], str] = {}
 
 
 def _known(request: Any, *key: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, ShapeError, get_array_module, to_numpy
+from plait.core import ConfigError, DTypeError, ShapeError, get_array_module, to_numpy
 
 __all__ = [
     "METRICS",
@@ -65,10 +65,17 @@ class Metric:
         return f"{type(self).__name__}()"
 
 
+def _numeric(x: Any, who: str, what: str) -> Any:
+    """``x`` as an array of real numbers (bools and integers included); anything else is a DTypeError."""
+    arr = get_array_module(x).asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"{who}: expected {what} as a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
 def _class_ids(pred: Any, target: Any, who: str) -> tuple[Any, Any]:
     """(predicted ids, target ids), both integer arrays of the same shape."""
-    xp = get_array_module(pred)
-    target = xp.asarray(target)
+    pred, target = _numeric(pred, who, "pred"), _numeric(target, who, "target")
     binary = pred.shape[-1:] == (1,) and np.issubdtype(pred.dtype, np.floating)
     if binary and (pred.ndim == target.ndim + 1 or pred.shape == target.shape):
         pred_ids = (pred[..., 0] > 0.5).astype(np.int64)  # one probability per sample
@@ -117,9 +124,9 @@ class TopKAccuracy(Metric):
         super().__init__()
 
     def update(self, pred: Any, target: Any) -> None:
+        pred, target = _numeric(pred, "TopKAccuracy", "pred"), _numeric(target, "TopKAccuracy", "target")
         xp = get_array_module(pred)
-        target = xp.asarray(target)
-        if pred.ndim != target.ndim + 1:
+        if pred.ndim != target.ndim + 1 or pred.shape[:-1] != target.shape:
             raise ShapeError(f"TopKAccuracy: pred must be (N, ..., C) for target (N, ...), got {pred.shape}, {target.shape}")
         k = min(self.k, pred.shape[-1])
         top = xp.argpartition(pred, -k, axis=-1)[..., -k:]
@@ -153,6 +160,9 @@ class _ConfusionMetric(Metric):
     def update(self, pred: Any, target: Any) -> None:
         xp = get_array_module(pred)
         pred_ids, target_ids = _class_ids(pred, target, type(self).__name__)
+        if target_ids.size and min(int(target_ids.min()), int(pred_ids.min())) < 0:
+            raise ShapeError(f"{type(self).__name__}: class ids must not be negative, got {int(target_ids.min())}")
+        pred = get_array_module(pred).asarray(pred)
         c = self.num_classes or (pred.shape[-1] if pred.ndim == target_ids.ndim + 1 and pred.shape[-1] > 1 else None)
         if c is None:
             c = int(max(int(pred_ids.max()), int(target_ids.max()))) + 1 if pred_ids.size else 0
@@ -224,10 +234,10 @@ class _ErrorMetric(Metric):
     state_names = ("total_error", "count")
 
     def update(self, pred: Any, target: Any) -> None:
-        xp = get_array_module(pred)
-        target = xp.asarray(target)
+        who = type(self).__name__
+        pred, target = _numeric(pred, who, "pred"), _numeric(target, who, "target")
         if pred.shape != target.shape:
-            if pred.size == target.size:
+            if [d for d in pred.shape if d != 1] == [d for d in target.shape if d != 1]:  # (N,) vs (N, 1)
                 target = target.reshape(pred.shape)
             else:
                 raise ShapeError(f"{type(self).__name__}: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
@@ -276,11 +286,13 @@ class Perplexity(Metric):
         super().__init__()
 
     def update(self, pred: Any, target: Any) -> None:
+        pred, target = _numeric(pred, "Perplexity", "pred"), _numeric(target, "Perplexity", "target").astype(np.int64)
         xp = get_array_module(pred)
-        target = xp.asarray(target).astype(np.int64)
         if pred.ndim != target.ndim + 1 or pred.shape[:-1] != target.shape:
             raise ShapeError(f"Perplexity: pred must be (N, ..., V) for target (N, ...), got {pred.shape}, {target.shape}")
         keep = xp.ones(target.shape, dtype=bool) if self.ignore_index is None else target != self.ignore_index
+        if bool((keep & ((target < 0) | (target >= pred.shape[-1]))).any()):
+            raise ShapeError(f"Perplexity: target ids must lie in [0, {pred.shape[-1]}) (or be ignore_index)")
         safe = xp.where(keep, target, 0)
         scores = pred.astype(np.float64, copy=False)
         picked = xp.take_along_axis(scores, safe[..., None], axis=-1)[..., 0]
