@@ -91,7 +91,7 @@ class TrainerState:
             self._resume_progress = state.get("epoch_progress")
         except CheckpointError:
             raise
-        except (PlaitError, KeyError, TypeError, ValueError) as exc:
+        except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
             raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: {exc}") from exc
         return loaded
 

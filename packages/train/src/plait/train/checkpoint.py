@@ -216,14 +216,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     state_file = folder / STATE_FILE
     try:
         doc = json.loads(state_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{state_file}: unreadable trainer state: {exc}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, huge numbers
+        raise CheckpointError(f"{state_file}: unreadable trainer state: {type(exc).__name__}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{state_file}: not a {FORMAT} file")
     if doc.get("version") != VERSION:
         raise CheckpointError(f"{state_file}: checkpoint version {doc.get('version')!r}, this plait-train reads {VERSION}")
     loaded: dict[str, dict[str, np.ndarray]] = {}
-    for name, expected in doc.get("files", {}).items():
+    files = doc.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(name, str) and "/" not in name for name in files):
+        raise CheckpointError(f"{state_file}: 'files' must map file names to their size and SHA-256")
+    for name, expected in files.items():
         file = folder / name
         if not file.is_file():
             raise CheckpointError(f"{file}: missing from checkpoint {folder}")
@@ -238,6 +241,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         optimizer_state = unpack_state(doc["optimizer"], loaded.get(OPTIMIZER_FILE, {}))
         trainer_state = unpack_state(doc["trainer"], loaded.get(EXTRA_FILE, {}))
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise CheckpointError(f"{state_file}: malformed state ({type(exc).__name__}: {exc})") from exc
     return Checkpoint(folder, loaded[MODEL_FILE], optimizer_state, trainer_state)
