@@ -126,8 +126,11 @@ def save_checkpoint(
 ) -> Path:
     """Write one checkpoint folder at ``path`` atomically (replacing an older one there)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
+    except OSError as exc:  # a full disk, a read-only folder, ...
+        raise CheckpointError(f"{target}: cannot write the checkpoint: {exc}") from exc
     try:
         save_safetensors(tmp / MODEL_FILE, model_state, {"format": FORMAT})
         optim_arrays: dict[str, Any] = {}
@@ -154,6 +157,9 @@ def save_checkpoint(
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as exc:  # a full disk, a read-only folder, ...: the previous checkpoint stays as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"{target}: cannot write the checkpoint: {exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -162,7 +168,10 @@ def save_checkpoint(
 
 def write_pointer(root: str | os.PathLike[str], name: str, pointer: str = LATEST) -> None:
     """Atomically point ``root/pointer`` (a one-line text file) at checkpoint folder ``name``."""
-    atomic_write_text(Path(root) / pointer, name + "\n")
+    try:
+        atomic_write_text(Path(root) / pointer, name + "\n")
+    except OSError as exc:
+        raise CheckpointError(f"{Path(root) / pointer}: cannot point at {name}: {exc}") from exc
 
 
 def read_pointer(root: str | os.PathLike[str], pointer: str = LATEST) -> Path | None:
