@@ -190,8 +190,20 @@ def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
     return read_pointer(root)
 
 
+def _restore_interrupted_overwrites(root: Path) -> None:
+    """Put back a checkpoint folder that a killed overwrite had moved aside but not yet replaced."""
+    prefix = f"{_TMP_PREFIX}old-"
+    for backup in root.glob(f"{prefix}*"):
+        name = backup.name[len(prefix):].rsplit("-", 1)[0]  # mkdtemp's random suffix has no '-'
+        if (backup / "ckpt" / STATE_FILE).is_file() and name and not (root / name).exists():
+            os.replace(backup / "ckpt", root / name)
+            _fsync_dir(root)
+
+
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> None:
-    """Delete half-written folders left by a save that was killed."""
+    """Delete half-written folders left by a save that was killed (after restoring any checkpoint
+    an interrupted overwrite had moved aside)."""
+    _restore_interrupted_overwrites(Path(root))
     for entry in Path(root).glob(f"{_TMP_PREFIX}*"):
         shutil.rmtree(entry, ignore_errors=True)
 
@@ -212,6 +224,8 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     if (p / STATE_FILE).is_file():
         return p
     pointed = read_pointer(p) if p.is_dir() else None
+    if pointed is not None and not (pointed / STATE_FILE).is_file():
+        _restore_interrupted_overwrites(p)
     if pointed is None:
         raise CheckpointError(f"{p}: no checkpoint here (neither {STATE_FILE} nor a {LATEST!r} pointer)")
     if not (pointed / STATE_FILE).is_file():
