@@ -34,12 +34,8 @@ from plait.train.trainer import NonFiniteLossError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-# Defects found in plait-train while its author is still at work: strict xfails, removed as fixed.
-KNOWN_DEFECTS = {
-    "overwrite latest": "killed between the two renames of an overwrite, 'latest' names a missing folder",
-    "full disk": "an OSError (ENOSPC) escapes save_checkpoint instead of a CheckpointError",
-    "hostile trainer_state": "RecursionError/ValueError/AttributeError escape load_checkpoint and resuming",
-}
+# Defects found in plait-train (fixed since); a new entry becomes a strict xfail until fixed.
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _known(request: Any, key: str) -> None:
