@@ -70,6 +70,14 @@ def test_max_pool_ties_go_to_the_first_maximum_as_torch():
     check_parity(MaxPool2d(2), torch.nn.MaxPool2d(2), x)
 
 
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_max_pool_ties_on_the_tiled_path(kernel):
+    """Windows that tile the input exactly take the strided-write backward: ties still go first."""
+    x = np.round(np.random.default_rng(1).standard_normal((2, 3, 6, 12))).astype(np.float64)
+    x[1, 2] = -1.0  # a whole plane of equal values
+    check_parity(MaxPool2d(kernel), torch.nn.MaxPool2d(kernel), x)
+
+
 AVG_CASES = [
     ({"kernel_size": 2}, (2, 3, 6, 6)),
     ({"kernel_size": 3, "stride": 2, "padding": 1}, (2, 2, 7, 8)),
