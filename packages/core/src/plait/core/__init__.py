@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .backend import default_device, device_of, get_array_module, to_device, to_numpy
 from .checks import check_array, check_int_array, check_same_shape
-from .containers import ModuleDict, ModuleList
+from .containers import ModuleDict, ModuleList, leading_modules
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -20,7 +20,7 @@ from .files import atomic_write, atomic_write_bytes, atomic_write_text
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
-from .module import Module, leading_modules
+from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
 from .random import get_rng, manual_seed

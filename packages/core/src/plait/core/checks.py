@@ -16,7 +16,7 @@ import numpy as np
 from .backend import get_array_module
 from .errors import DTypeError, ShapeError
 
-__all__ = ["check_array", "check_same_shape", "check_int_array"]
+__all__ = ["check_array", "check_int_array", "check_same_shape", "dtype_of"]
 
 
 def _as_array(x: Any, where: str, what: str) -> Any:
@@ -92,3 +92,14 @@ def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("inpu
     """Both arrays have the same shape (no silent broadcasting)."""
     if tuple(a.shape) != tuple(b.shape):
         raise ShapeError(f"{where}: {names[0]} shape {tuple(a.shape)} and {names[1]} shape {tuple(b.shape)} differ")
+
+
+def dtype_of(value: Any) -> np.dtype:
+    """The dtype ``value`` has (arrays) or would get (lists, numbers); object for anything else."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype)
+    try:
+        return np.asarray(value).dtype
+    except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+        return np.dtype(object)

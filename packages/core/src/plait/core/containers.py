@@ -8,7 +8,7 @@ from typing import Any
 from .errors import ConfigError
 from .module import Module
 
-__all__ = ["ModuleDict", "ModuleList"]
+__all__ = ["ModuleDict", "ModuleList", "leading_modules"]
 
 
 class ModuleList(Module):
@@ -67,3 +67,13 @@ class ModuleDict(Module):
 
     def extra_repr(self) -> str:
         return ""
+
+
+def leading_modules(layers: Any) -> list[Module]:
+    """The layers of a chain that see the chain's input: shape-only layers, then the first other one."""
+    out: list[Module] = []
+    for layer in layers:
+        out.append(layer)
+        if not getattr(layer, "shape_only", False):
+            break
+    return out

@@ -26,45 +26,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backend import get_array_module, to_device
+from .checks import dtype_of
 from .errors import ConfigError, DTypeError, PlaitError, ShapeError
 from .grad_mode import is_grad_enabled
+from .jsonable import to_jsonable
 from .param import Param
 
-__all__ = ["IncompatibleKeys", "Module", "leading_modules"]
+__all__ = ["IncompatibleKeys", "Module"]
 
 
 class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
 
-
-def _jsonable(value: Any) -> Any:
-    """Turn constructor arguments into JSON values (modules become their configs)."""
-    if isinstance(value, Module):
-        return value.config()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
-        return np.dtype(value).name
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ConfigError(f"constructor argument {value!r} of type {type(value).__name__} is not JSON-able")
-
-
-
-def _dtype_of(value: Any) -> np.dtype:
-    """The dtype ``value`` has (arrays) or would get (lists, numbers); object for anything else."""
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None:
-        return np.dtype(dtype)
-    try:
-        return np.asarray(value).dtype
-    except (ValueError, TypeError, OverflowError):  # ragged lists and the like
-        return np.dtype(object)
 
 class Module:
     """Base class of layers and models (like ``torch.nn.Module``, without autograd)."""
@@ -306,7 +280,7 @@ class Module:
         for key, (module, name, _) in slots.items():
             if key in state_dict:
                 target = self._slot_array(module, name)
-                dtype = _dtype_of(state_dict[key])
+                dtype = dtype_of(state_dict[key])
                 if dtype.kind not in "biuf" and dtype.kind != target.dtype.kind:  # complex, objects, text, None
                     raise DTypeError(f"load_state_dict into {type(self).__name__}: {key} has dtype "
                                      f"{dtype}, cannot be stored in a {target.dtype} array")
@@ -392,9 +366,9 @@ class Module:
         for key, value in args.items():
             param = inspect.signature(type(self).__init__).parameters.get(key)
             if param is not None and param.kind is inspect.Parameter.VAR_KEYWORD:
-                cfg.update({k: _jsonable(v) for k, v in value.items()})
+                cfg.update({k: to_jsonable(v) for k, v in value.items()})
             else:
-                cfg[key] = _jsonable(value)
+                cfg[key] = to_jsonable(value)
         return cfg
 
     def extra_repr(self) -> str:
@@ -417,13 +391,3 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
-
-
-def leading_modules(layers: Any) -> list[Module]:
-    """The layers of a chain that see the chain's input: shape-only layers, then the first other one."""
-    out: list[Module] = []
-    for layer in layers:
-        out.append(layer)
-        if not getattr(layer, "shape_only", False):
-            break
-    return out

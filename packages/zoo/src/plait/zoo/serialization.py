@@ -49,9 +49,9 @@ def model_spec(model: Module) -> tuple[str, dict[str, Any]]:
     """``(architecture name, JSON-able arguments)`` that rebuild ``model`` via ``plait.zoo.create``."""
     spec = model.__dict__.get("_zoo_spec")
     if spec is not None:  # built by a function architecture: rebuild through that function
-        from plait.core.module import _jsonable  # noqa: PLC0415 - the same JSON conversion as config()
+        from plait.core.jsonable import to_jsonable  # noqa: PLC0415 - the same JSON conversion as config()
 
-        return spec[0], _jsonable(spec[1])
+        return spec[0], to_jsonable(spec[1])
     if registry.models.find(type(model)) is not None:
         cfg = model.config()
         return cfg.pop("type"), {k: v for k, v in cfg.items() if k != "kind"}
