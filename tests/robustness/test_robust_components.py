@@ -345,16 +345,6 @@ def test_every_registered_metric_has_a_case():
     assert not missing, f"registered metrics without a robustness case: {missing}"
 
 
-# Defects found in plait-train's metrics (all fixed since); a new entry becomes a strict xfail,
-# removed once fixed (a fixed entry makes its test XPASS, which fails loudly).
-METRIC_DEFECTS: dict[tuple[str, ...], str] = {}
-
-
-def _known(request: Any, *key: str) -> None:
-    if key in METRIC_DEFECTS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=METRIC_DEFECTS[key]))
-
-
 def _metric_value(name: str, pred: Any, target: Any) -> float:
     m = registry.build({"type": name, **METRICS[name][0]}, kind="metrics")
     m.update(pred, target)
@@ -370,13 +360,12 @@ def _metric_error(name: str, pred: Any, target: Any, errors: tuple = (ShapeError
 
 @pytest.mark.parametrize("name", METRIC_NAMES)
 @pytest.mark.parametrize("which", ["broadcastable", "too long", "extra axis", "transposed"])
-def test_metric_mismatched_target(request, name, which):
+def test_metric_mismatched_target(name, which):
     _, pred, target, _ = METRICS[name]
     bad = {"broadcastable": target[:1], "too long": np.concatenate([target, target]),
            "extra axis": target[..., None, None], "transposed": target.T}[which]
     if bad.shape == target.shape:
         pytest.skip("the same shape for a 1-D target")
-    _known(request, "target", name, which)
     if which == "extra axis" and target.shape == pred.shape:  # (N, C, 1, 1) for (N, C): same numbers, fine
         m = registry.build({"type": name, **METRICS[name][0]}, kind="metrics")
         try:
@@ -391,17 +380,15 @@ def test_metric_mismatched_target(request, name, which):
 
 @pytest.mark.parametrize("name", METRIC_NAMES)
 @pytest.mark.parametrize("dtype", ["complex64", "object", "str"])
-def test_metric_wrong_pred_dtype_raises(request, name, dtype):
-    _known(request, "pred dtype", name, dtype)
+def test_metric_wrong_pred_dtype_raises(name, dtype):
     _, pred, target, _ = METRICS[name]
     _metric_error(name, BAD[dtype](pred), target)
 
 
 @pytest.mark.parametrize("name", [n for n in METRIC_NAMES if METRICS[n][3]])
 @pytest.mark.parametrize("bad_id", [10**6, -3])
-def test_metric_class_id_out_of_range(request, name, bad_id):
+def test_metric_class_id_out_of_range(name, bad_id):
     """Raises naming the metric; accuracies may instead count the sample as a miss."""
-    _known(request, "range", name, str(bad_id))
     _, pred, target, _ = METRICS[name]
     target = target.copy()
     target.flat[0] = bad_id

@@ -14,6 +14,7 @@ traceback, never silent broadcasting, never a modified input.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,19 +121,6 @@ def test_every_registered_layer_has_a_case():
 
 
 NAMES = sorted(n for n in CASES if n in registry.layers)
-
-# Defects found here in files whose authors are still at work: strict xfail, so each entry
-# must be removed once fixed (the test then passes, and a stale entry fails loudly).
-KNOWN_DEFECTS: dict[tuple[str, ...], str] = {}
-
-
-def _marked(*grid: list[Any]) -> list[Any]:
-    """Parameter combinations, each KNOWN_DEFECTS entry marked as a strict xfail."""
-    combos: list[tuple[Any, ...]] = [()]
-    for values in grid:
-        combos = [(*c, v) for c in combos for v in values]
-    return [pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[c])) if c in KNOWN_DEFECTS
-            else pytest.param(*c) for c in combos]
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -301,7 +289,7 @@ def test_wrong_dtype(name, dtype):
 
 
 # -- empty batch, non-contiguous and read-only inputs -------------------------------------------
-@pytest.mark.parametrize("name", _marked(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_empty_batch(name):
     case, layer = CASES[name], _build(name)
     shape = (0, *case.shape[1:])
@@ -377,7 +365,8 @@ def test_backward_twice_raises(name):
 
 
 @pytest.mark.parametrize(("name", "change"),
-                         _marked(NAMES, ["batch of one (broadcastable)", "last axis longer", "extra axis"]))
+                         list(itertools.product(NAMES, ["batch of one (broadcastable)", "last axis longer",
+                                                        "extra axis"])))
 def test_misshaped_output_gradient_raises(name, change):
     case, layer = CASES[name], _build(name)
     y = _forward(layer, case, _input(case))

@@ -31,15 +31,6 @@ CORPUS = Path(__file__).parent / "corpus" / "models"
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-# Defects this file found in plait-zoo, fixed there since; new entries here become strict xfails.
-KNOWN_DEFECTS: dict[str, str] = {}
-
-
-def _known(request: Any, key: str) -> None:
-    if key in KNOWN_DEFECTS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[key]))
-
-
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
     manual_seed(0)
@@ -155,8 +146,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_model_folder(request, saved, tmp_path, case):
-    _known(request, case)
+def test_hostile_model_folder(saved, tmp_path, case):
     folder, cfg = _copy(saved, tmp_path)
     edit, match = CASES[case]
     edit(cfg, folder)
@@ -214,8 +204,6 @@ _junk = st.recursive(
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_config(saved, tmp_path, data):
-    if "fuzz" in KNOWN_DEFECTS:
-        pytest.skip(KNOWN_DEFECTS["fuzz"])
     folder = tmp_path / "fuzz"
     if folder.exists():
         shutil.rmtree(folder)
@@ -246,9 +234,7 @@ def _corpus() -> list[Path]:
 
 
 @pytest.mark.parametrize("folder", _corpus(), ids=lambda p: p.name)
-def test_corpus_folder(request, folder):
-    if "bomb" in folder.name:
-        _known(request, "nesting bomb")
+def test_corpus_folder(folder):
     if folder.name.startswith("ok_"):
         assert zoo.load(folder).num_parameters() > 0
         return
