@@ -1,0 +1,52 @@
+"""Suite-wide fixtures: ``gpu``-marked tests run on CuPy, or on a strict stand-in without a GPU.
+
+On a machine with CuPy and a GPU the ``gpu`` tests use the real thing. Everywhere else
+they run against ``tests/_device/fake_cupy.py``, a NumPy-backed CuPy that refuses
+implicit host conversions and NumPy arrays in device calls, and counts every
+device-to-host synchronisation, so the device code paths are exercised in every CI run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from plait.core.backend import cupy_available
+
+_FAKE_PATH = Path(__file__).parent / "_device" / "fake_cupy.py"
+
+
+def _load_fake_cupy():
+    spec = importlib.util.spec_from_file_location("plait_tests_fake_cupy", _FAKE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REAL_GPU = cupy_available()
+fake_cupy = None if REAL_GPU else _load_fake_cupy()
+
+
+def pytest_report_header(config):
+    if REAL_GPU:
+        return "gpu tests: CuPy on a real GPU"
+    return "gpu tests: strict NumPy stand-in for CuPy (no GPU here)"
+
+
+@pytest.fixture(autouse=True)
+def _cupy_for_gpu_tests(request):
+    if REAL_GPU or request.node.get_closest_marker("gpu") is None:
+        yield
+        return
+    with fake_cupy.installed():
+        yield
+
+
+@pytest.fixture
+def host_syncs():
+    """Counter of device-to-host synchronisations (only counted on the stand-in)."""
+    if REAL_GPU:
+        pytest.skip("host synchronisations are counted on the CuPy stand-in only")
+    return fake_cupy.host_syncs
