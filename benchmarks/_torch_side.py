@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from _torch_models import torch_generate
 
-__all__ = ["gpt_generation", "lm_training", "classifier_epoch", "classifier_steps"]
+__all__ = ["DEVICE", "gpt_generation", "lm_training", "classifier_epoch", "classifier_steps"]
+
+DEVICE = "cpu"
+"""Where the data tensors go (``benchmarks/bench_gpu.py`` sets "cuda" and moves the models)."""
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a).to(DEVICE)
 
 
 def _step(model: Any, opt: Any, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -32,7 +39,7 @@ def _eval_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def classifier_steps(model: Any, x: np.ndarray, y: np.ndarray, lr: float, steps: int) -> tuple[Callable[[], Any], Callable[[], float]]:
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    tx, ty = _tensor(x), _tensor(y.astype(np.int64))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
 
     def run() -> None:
@@ -43,7 +50,7 @@ def classifier_steps(model: Any, x: np.ndarray, y: np.ndarray, lr: float, steps:
 
 
 def classifier_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: float) -> tuple[Callable[[], Any], Callable[[], float]]:
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    tx, ty = _tensor(x), _tensor(y.astype(np.int64))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     n = tx.shape[0]
 
@@ -55,7 +62,7 @@ def classifier_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: f
 
 
 def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
-    t = torch.from_numpy(ids.astype(np.int64))
+    t = _tensor(ids.astype(np.int64))
     x, y = t[:, :-1].contiguous(), t[:, 1:].reshape(-1)
     opt = getattr(torch.optim, optimizer)(model.parameters(), **opt_args)
 

@@ -32,6 +32,8 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 API = json.loads((Path(__file__).with_name("cupy_api.json")).read_text())
 CREATION = frozenset({"asarray", "array", "ascontiguousarray", "asanyarray", "asfortranarray"})
 UFUNC_KWARGS = frozenset({"out", "dtype", "casting"})
+# results whose size depends on the data: CuPy must read it back to allocate them
+DATA_DEPENDENT_SHAPE = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "extract", "compress"})
 
 host_syncs: Counter[str] = Counter()
 """How many times each kind of device->host synchronisation happened."""
@@ -76,9 +78,18 @@ def _check_kwargs(where: str, kwargs: dict[str, Any], allowed: Any) -> None:
         raise TypeError(f"{where}() got keyword argument(s) {sorted(unknown)} that CuPy does not accept")
 
 
+def _is_mask(key: Any) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(getattr(k, "dtype", None) == np.bool_ and getattr(k, "ndim", 0) > 0 for k in keys)
+
+
 def _device_function(func: Any, where: str, *, strict: bool = True, allowed_kwargs: Any = None) -> Any:
+    syncs = where.rsplit(".", 1)[-1] in DATA_DEPENDENT_SHAPE
+
     def call(*args: Any, **kwargs: Any) -> Any:
         _check_kwargs(where, kwargs, allowed_kwargs)
+        if syncs:
+            _sync("data-dependent shape")
         return _wrap(func(*_unwrap(args, where, strict=strict), **_unwrap(kwargs, where, strict=strict)))
 
     call.__name__ = call.__qualname__ = where
@@ -142,6 +153,8 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
                         "Please use `.get()` to construct a NumPy array explicitly. (fake CuPy)")
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__":
+            _check_kwargs(f"cupy.{ufunc.__name__}", kwargs, UFUNC_KWARGS)
         return _apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
@@ -186,6 +199,8 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
 
     # -- indexing and the rest of the ndarray interface --------------------------------
     def __getitem__(self, key: Any) -> Any:
+        if _is_mask(key):
+            _sync("boolean mask")
         return _wrap(self._a[_unwrap(key, "ndarray.__getitem__", strict=False)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -213,7 +228,10 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
         if name not in API["ndarray"]:
             raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r} (fake CuPy)")
         attr = getattr(self._a, name)
-        return _device_function(attr, f"ndarray.{name}") if callable(attr) else _wrap(attr)
+        if not callable(attr):
+            return _wrap(attr)
+        # methods take the keywords of the cupy function of the same name (ndarray.sum ~ cupy.sum)
+        return _device_function(attr, f"ndarray.{name}", allowed_kwargs=API["cupy"].get(name))
 
 
 ndarray.__module__ = "cupy"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plait.core import Param, registry
+from plait.core import Param, device_of, registry, to_device, to_numpy
 from plait.core.errors import DTypeError, PlaitError, ShapeError
 
 
@@ -450,3 +450,38 @@ def test_hostile_constructor_arguments_through_the_registry(kind, name):
                     obj.compute()
             except PlaitError:
                 pass
+
+
+# -- every loss, optimizer and metric on the device -----------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_loss_on_the_device_matches_the_cpu(name):
+    _, pred, target, _ = LOSSES[name]
+    value, grad = _loss_and_grad(name, pred, target)
+    value_d, grad_d = _loss_and_grad(name, to_device(pred, "cuda"), to_device(target, "cuda"))
+    assert isinstance(value_d, float) and device_of(grad_d) == "cuda"
+    assert value_d == pytest.approx(value, rel=1e-5)
+    np.testing.assert_allclose(to_numpy(grad_d), grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", OPT_NAMES)
+def test_optimizer_on_the_device_matches_the_cpu(name):
+    host, device = _params(), [Param(to_device(p.data, "cuda")) for p in _params()]
+    opts = _optimizer(name, host), _optimizer(name, device)
+    for step in range(3):
+        for p, q, g in zip(host, device, _grads(step)):
+            p.grad, q.grad = g, to_device(g, "cuda")
+        for opt in opts:
+            opt.step()
+    for p, q in zip(host, device):
+        assert device_of(q.data) == "cuda"
+        np.testing.assert_allclose(to_numpy(q.data), p.data, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_metric_on_the_device_matches_the_cpu(name):
+    _, pred, target, _ = METRICS[name]
+    assert _metric_value(name, to_device(pred, "cuda"), to_device(target, "cuda")) == pytest.approx(
+        _metric_value(name, pred, target), rel=1e-6)

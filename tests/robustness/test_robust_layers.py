@@ -14,6 +14,7 @@ traceback, never silent broadcasting, never a modified input.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from plait.core import Param, manual_seed, registry
+from plait.core import Param, device_of, manual_seed, registry, to_device, to_numpy
 from plait.core.errors import DTypeError, PlaitError, ShapeError
 
 
@@ -415,3 +416,42 @@ def test_registry_build_refuses_a_nesting_bomb():
         config = {"type": "residual", "module": config}
     with pytest.raises(PlaitError, match="nested too deeply"):
         registry.build(config)
+
+
+# -- the same layers on the device ----------------------------------------------------------
+def _run_on_device(layer: Any, case: Case, x: np.ndarray) -> tuple[Any, Any, dict[str, Any]]:
+    """Like ``_run`` with the input, extra arguments and output gradient on the device."""
+    layer.zero_grad(set_to_none=True)
+    manual_seed(0)
+    kwargs = {k: to_device(v, "cuda") for k, v in _kwargs(case).items()}
+    y = _main(layer(to_device(x, "cuda"), **kwargs))
+    dy = np.random.default_rng(2).standard_normal(y.shape).astype(y.dtype)
+    dx = _backward(layer, to_device(dy, "cuda"))
+    return y, dx, {n: p.grad for n, p in layer.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", NAMES)
+def test_layer_on_the_device_matches_the_cpu(name):
+    """Output, input gradient and every parameter gradient: on the device, of the device, equal to the CPU's."""
+    case = CASES[name]
+    host = _build(name)
+    device = copy.deepcopy(host).to("cuda")
+    assert all(device_of(p.data) == "cuda" for p in device.parameters())
+    x = _input(case)
+    y, dx, grads = _run(host, case, x)
+    y_d, dx_d, grads_d = _run_on_device(device, case, x)
+    for what, value in [("output", y_d), ("input gradient", dx_d), *grads_d.items()]:
+        assert value is None or device_of(value) == "cuda", f"{name}: {what} left the device"
+    if name == "dropout":  # the device draws its own mask: check y = x m and dx = dy m for that mask
+        mask = to_numpy(y_d) / x
+        assert set(np.unique(np.round(mask, 5))) <= {0.0, 2.0}
+        dy = np.random.default_rng(2).standard_normal(y.shape).astype(y.dtype)
+        np.testing.assert_allclose(to_numpy(dx_d), dy * mask, rtol=1e-5, atol=1e-6)
+        return
+    np.testing.assert_allclose(to_numpy(y_d), y, rtol=1e-4, atol=1e-5, err_msg=f"{name} output")
+    if dx is not None:
+        np.testing.assert_allclose(to_numpy(dx_d), dx, rtol=1e-4, atol=1e-5, err_msg=f"{name} input gradient")
+    assert sorted(grads_d) == sorted(grads)
+    for pname, g in grads.items():
+        np.testing.assert_allclose(to_numpy(grads_d[pname]), g, rtol=1e-4, atol=1e-5, err_msg=f"{name}.{pname}")

@@ -21,8 +21,8 @@ def _gather_targets(target: Any, weight: Any | None, ignore_index: int, num_clas
     """Index targets -> (safe ids, per-row weight w[y] (0 where ignored), valid mask)."""
     xp = get_array_module(target)
     valid = target != ignore_index
-    ids = target[valid]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= num_classes):
+    if bool((valid & ((target < 0) | (target >= num_classes))).any()):  # one host sync on a GPU
+        ids = target[valid]
         raise ShapeError(
             f"{where}: target class indices must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
             f"got range [{int(ids.min())}, {int(ids.max())}]"

@@ -98,14 +98,14 @@ class Loss(Module):
         """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
         losses, denom, ctx = self._losses(pred, target)
         xp = get_array_module(losses)
-        self._cache = (losses.shape, losses.dtype, float(denom), ctx, xp) if is_grad_enabled() else None
+        self._cache = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
         if self.reduction == "none":
             return losses
-        total = float(losses.sum())
+        total = losses.sum()
         if self.reduction == "sum":
-            return total
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.float64(total) / np.float64(denom))
+            return float(total)
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 (every target ignored) is nan, as in torch
+            return float(total.astype(np.float64) / denom)  # the only host sync of a GPU loss
 
     def backward(self, grad_output: Any = None) -> Any:
         """d loss / d pred (same shape and dtype as pred)."""
@@ -127,10 +127,19 @@ class Loss(Module):
                 g = g.astype(dtype, copy=False)
         else:
             scale = 1.0 if grad_output is None else float(grad_output)
-            if self.reduction == "mean":
-                scale = scale / denom if denom else 0.0
-            g = scale
+            g = _divide_or_zero(scale, denom, xp, dtype) if self.reduction == "mean" else scale
         return self._grad(ctx, g)
+
+
+def _divide_or_zero(scale: float, denom: Any, xp: Any, dtype: Any) -> Any:
+    """``scale / denom``, or 0 when nothing was counted (every target ignored).
+
+    A denominator still on the GPU stays there (a 0-d array of the losses' dtype): no host sync.
+    """
+    if xp is np or isinstance(denom, (int, float)):
+        denom = float(denom)
+        return scale / denom if denom else 0.0
+    return xp.where(denom != 0, scale / denom, 0.0).astype(dtype, copy=False)
 
 
 # -- classification -------------------------------------------------------------------------------
