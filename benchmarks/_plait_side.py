@@ -98,7 +98,10 @@ class _FlatLM:
 
 def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
     """``steps`` next-token training steps on ids (B, T+1); returns (timed call, initial loss)."""
-    x, y = np.ascontiguousarray(ids[:, :-1]), np.ascontiguousarray(ids[:, 1:]).reshape(-1)
+    from plait.core import get_array_module
+
+    xp = get_array_module(ids)  # the ids may be on the GPU (benchmarks/bench_gpu.py)
+    x, y = xp.ascontiguousarray(ids[:, :-1]), xp.ascontiguousarray(ids[:, 1:]).reshape(-1)
     flat, loss_fn = _FlatLM(_data_input(model)), _cross_entropy()
     opt = _optimizer(optimizer)(model.parameters(), **opt_args)
 

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from _rows import Row, row_by_key  # noqa: E402
 
 GPU_ROWS = ("mlp_step", "cnn_step", "gpt_step", "lstm_step")
 GPT_TARGET = 2.0  # issue 11: Plait/PyTorch on the GPT step
+_STAND_IN: Any = None
 
 
 def _install_stand_in() -> None:
@@ -46,7 +48,9 @@ def _install_stand_in() -> None:
     spec = importlib.util.spec_from_file_location("plait_fake_cupy", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.installed().__enter__()  # for the life of this process
+    global _STAND_IN
+    _STAND_IN = module.installed()  # kept referenced: it stays installed for the life of this process
+    _STAND_IN.__enter__()
 
 
 def _set_torch_precision(torch: Any, precision: str) -> None:
@@ -124,7 +128,7 @@ def child(precision: str, keys: list[str], repeats: int, smoke: bool) -> None:
         try:
             result = run_row(row_by_key(key), repeats, smoke)
         except Exception as exc:  # one broken row must not hide the others
-            result = {"key": key, "error": f"{type(exc).__name__}: {exc}"}
+            result = {"key": key, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=-4)}
         print("RESULT " + json.dumps({"precision": precision, **result}), flush=True)
 
 

@@ -59,3 +59,58 @@ def test_generation_on_gpu_with_and_without_cache():
     b = generate(model, np.array([[1, 2, 3]]), 20, temperature=0, use_cache=False)
     assert isinstance(a, np.ndarray) and a.shape == (1, 23)
     np.testing.assert_array_equal(a, b)
+
+
+def test_trained_on_the_device_then_loaded_on_the_cpu_predicts_the_same(tmp_path):
+    """to("cuda"), a few Trainer steps there, save (weights copied to the host), load on the CPU."""
+    import cupy as cp
+
+    from plait.core import device_of
+    from plait.layers import CrossEntropyLoss
+    from plait.optim import Adam
+    from plait.train import Trainer
+
+    manual_seed(0)
+    x = rng.standard_normal((24, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 24)
+    model = zoo.create("lenet5").to("cuda")
+    before = {k: to_numpy(v) for k, v in model.state_dict().items()}
+    trainer = Trainer(model, CrossEntropyLoss(), Adam(model.parameters(), lr=1e-2), seed=0)
+    trainer.fit((x, y), epochs=2, batch_size=8, verbose=False)
+    assert all(device_of(p.data) == "cuda" for p in model.parameters())
+    assert any(not np.array_equal(to_numpy(v), before[k]) for k, v in model.state_dict().items())
+    loaded = zoo.load(zoo.save(model, tmp_path / "lenet5"))
+    assert all(device_of(p.data) == "cpu" for p in loaded.parameters())
+    model.eval()
+    with no_grad():
+        on_device = to_numpy(model(cp.asarray(x)))
+        np.testing.assert_allclose(loaded(x), on_device, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(trainer.predict(x)), on_device, rtol=1e-5, atol=1e-5)
+
+
+# One training step on the device synchronises with the host only where Plait must: the loss
+# value (a float) and one range check per integer-id validation (model input, Embedding, loss).
+STEP_SYNCS = {"mlp": 2, "lenet5": 2, "gpt-nano": 4, "char-lstm": 4}
+
+
+@pytest.mark.parametrize("name", sorted(STEP_SYNCS))
+def test_a_training_step_keeps_to_its_host_syncs(name, host_syncs):
+    import cupy as cp
+
+    from plait.layers import CrossEntropyLoss
+    from plait.optim import AdamW
+
+    manual_seed(0)
+    model = zoo.create(name).to("cuda")
+    loss_fn, opt = CrossEntropyLoss(), AdamW(model.parameters(), lr=1e-3)
+    x = cp.asarray(CASES[name]() if name in CASES else rng.standard_normal((8, 784)).astype(np.float32))
+    classes = 65 if x.ndim == 2 and x.dtype.kind == "i" else 10
+    y = cp.asarray(rng.integers(0, classes, x.shape if x.dtype.kind == "i" else x.shape[:1]))
+    for _ in range(2):  # the second step: optimizer state exists
+        host_syncs.clear()
+        logits = model(x)
+        loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        model.backward(loss_fn.backward().reshape(logits.shape))
+        opt.step()
+        opt.zero_grad()
+    assert sum(host_syncs.values()) == STEP_SYNCS[name], dict(host_syncs)
