@@ -37,3 +37,13 @@ def test_fit_evaluate_predict_on_the_gpu_match_the_cpu():
     np.testing.assert_allclose(p_gpu, p_cpu, rtol=1e-4, atol=1e-5)
     for key in w_cpu:
         np.testing.assert_allclose(w_gpu[key], w_cpu[key], rtol=1e-4, atol=1e-5)
+
+
+def test_mpi_strategy_refuses_gpu_parameters_clearly():
+    from plait.train.distributed import DistributedError, MPIStrategy
+
+    model = Sequential(Linear(4, 2)).to("cuda")
+    strategy = object.__new__(MPIStrategy)  # the check comes before any MPI call
+    for call in (strategy.broadcast_parameters, strategy.average_gradients):
+        with pytest.raises(DistributedError, match="MPIStrategy works on host .* model.to\\('cpu'\\)"):
+            call(model.parameters())

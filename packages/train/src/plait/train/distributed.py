@@ -69,6 +69,12 @@ class SingleProcess:
         return None
 
 
+def _require_host(params: list[Param]) -> None:
+    if any(get_array_module(p.data) is not np for p in params):
+        raise DistributedError("MPIStrategy works on host (NumPy) parameters; the model is on the GPU: "
+                               "move it with model.to('cpu') (multi-GPU data parallelism is not supported)")
+
+
 class _Bucket:
     """A flat buffer holding the gradients of consecutive parameters of one dtype."""
 
@@ -136,6 +142,8 @@ class MPIStrategy:
     # -- what a trainer calls ------------------------------------------------------------
     def broadcast_parameters(self, params: Iterable[Param]) -> None:
         """Make every rank start from rank 0's weights."""
+        params = list(params)
+        _require_host(params)
         for p in params:
             data = np.ascontiguousarray(p.data)
             with self._watchdog.guard("broadcasting parameters"):
@@ -163,8 +171,7 @@ class MPIStrategy:
     def average_gradients(self, params: Iterable[Param]) -> None:
         """Replace every ``p.grad`` by its mean over the ranks (in place, bucketed)."""
         plist = [p for p in params if p.requires_grad]
-        if plist and get_array_module(plist[0].data) is not np:
-            raise DistributedError("MPIStrategy averages host (NumPy) gradients; move the model to 'cpu'")
+        _require_host(plist)
         for bucket in self._buckets_for(plist):
             bucket.pack()
             self._allreduce_inplace(bucket.buffer, "averaging gradients")
