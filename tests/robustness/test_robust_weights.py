@@ -115,6 +115,16 @@ def test_metadata_reader_rejects_hostile_headers(tmp_path, case):
         read_safetensors_metadata(path)
 
 
+@pytest.mark.parametrize("value", [3, None, ["a"], {"k": "v"}])
+def test_metadata_values_other_than_strings_are_refused_by_both_readers(tmp_path, value):
+    path = tmp_path / "meta.safetensors"
+    path.write_bytes(_file({"__metadata__": {"format": "plait", "odd": value}}, b""))
+    with pytest.raises(SerializationError, match="meta.safetensors"):
+        load_safetensors(path)
+    with pytest.raises(SerializationError, match="values must be strings.*'odd'"):
+        read_safetensors_metadata(path)
+
+
 def test_huge_declared_shapes_do_not_allocate(tmp_path):
     """Declared terabyte tensors are rejected from the header: peak Python allocation stays tiny."""
     path = tmp_path / "huge.safetensors"

@@ -65,6 +65,8 @@ def test_invalid_utf8_decodes_with_replacement(tok: ByteLevelBPETokenizer) -> No
         ([1, "2"], "item 1 is '2'"),
         ([1.0], "item 0 is 1.0"),
         ([None], "item 0 is None"),
+        ([1, True], "item 1 is True"),
+        (np.array([False, True]), "item 0 is False"),
     ],
 )
 def test_bad_ids_raise(tok: ByteLevelBPETokenizer, ids: list, match: str) -> None:

@@ -83,7 +83,11 @@ def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     meta = _read_header(Path(path)).get("__metadata__") or {}
     if not isinstance(meta, dict):
         raise SerializationError(f"{path}: __metadata__ must be a JSON object")
-    return {str(k): str(v) for k, v in meta.items()}
+    odd = next(((k, v) for k, v in meta.items() if not isinstance(v, str)), None)
+    if odd is not None:  # the safetensors format (and load_safetensors) allows strings only
+        raise SerializationError(f"{path}: __metadata__ values must be strings, got {type(odd[1]).__name__} "
+                                 f"for key {odd[0]!r}")
+    return dict(meta)
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

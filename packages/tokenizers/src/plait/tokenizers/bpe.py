@@ -218,7 +218,7 @@ class ByteLevelBPETokenizer:
         ids = ids if isinstance(ids, list) else list(ids)
         table = self._vocab.id_to_bytes
         try:
-            if ids and min(ids) < 0:
+            if ids and (min(ids) < 0 or any(type(i) is bool for i in ids)):  # True would decode as id 1
                 raise IndexError
             return b"".join([table[i] for i in ids])
         except (IndexError, TypeError):
