@@ -154,6 +154,15 @@ def test_huge_numbers_and_non_utf8(tmp_path):
         CharTokenizer.load(tmp_path / "latin1.json")
 
 
+@pytest.mark.parametrize("length", [2**20 + 1, 10**12])
+def test_word_vectorizer_file_asking_for_huge_rows_is_refused_at_load(saved, tmp_path, length):
+    path = tmp_path / "word.json"
+    payload = {**saved["word"], "config": {**saved["word"]["config"], "output_sequence_length": length}}
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(SerializationError, match="output_sequence_length"):
+        WordVectorizer.load(path)
+
+
 # -- GPT-2's encoder.json + vocab.bpe ---------------------------------------------------------
 def _write_gpt2(folder: Path, encoder: Any, merges: list) -> tuple[Path, Path]:
     enc, bpe = folder / "encoder.json", folder / "vocab.bpe"

@@ -29,6 +29,8 @@ __all__ = ["WordVectorizer"]
 FORMAT = "plait.word_vectorizer"
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
 SPLIT = ("whitespace", "character")
+# every encoded row is this long: a bound keeps a hostile or mistyped file from asking for terabytes
+MAX_SEQUENCE_LENGTH = 2**20
 _PUNCTUATION = str.maketrans("", "", "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
 
 
@@ -66,10 +68,11 @@ class WordVectorizer:
         if output_sequence_length is not None and (
             isinstance(output_sequence_length, bool)
             or not isinstance(output_sequence_length, int)
-            or output_sequence_length < 1
+            or not 1 <= output_sequence_length <= MAX_SEQUENCE_LENGTH
         ):
             raise ConfigError(
-                f"WordVectorizer: output_sequence_length must be an int >= 1 or None, got {output_sequence_length!r}"
+                f"WordVectorizer: output_sequence_length must be an int in [1, {MAX_SEQUENCE_LENGTH}] or None, "
+                f"got {output_sequence_length!r}"
             )
         if not isinstance(oov_token, str) or not isinstance(pad_token, str) or oov_token == pad_token:
             raise ConfigError(
