@@ -276,3 +276,16 @@ def test_encode_of_arbitrary_text(loaded, fmt, text):
         return
     if fmt == "bpe" and not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         assert tok.decode(ids) == text  # byte-level BPE round-trips any valid text
+
+
+def test_a_catastrophically_backtracking_custom_regex_raises_instead_of_hanging(monkeypatch):
+    from plait.tokenizers import patterns
+    from plait.tokenizers.errors import TokenizerError
+
+    monkeypatch.setattr(patterns, "BASE_SECONDS", 0.2)
+    tok = ByteLevelBPETokenizer(pattern=r"(?:a|aa)+c")
+    assert tok.decode(tok.encode("aac aaa")) == "aac aaa"  # a sane input is fine
+    with pytest.raises(TokenizerError, match=r"\(\?:a\|aa\)\+c.*budget.*catastrophic backtracking"):
+        tok.encode("a" * 60)
+    with pytest.raises(TokenizerError, match="budget"):
+        ByteLevelBPETokenizer().train(["a" * 60], 260, pattern=r"(?:a|aa)+c")

@@ -13,6 +13,7 @@ import regex
 from plait.core.errors import ConfigError, SerializationError
 
 from ._special import special_regex
+from .patterns import split_pieces
 
 __all__ = ["TextsOrPaths", "iter_texts", "count_pieces", "replace_surrogates"]
 
@@ -54,7 +55,7 @@ def count_pieces(texts: Iterable[str], pattern: regex.Pattern[str], special: Ite
     counts: Counter[str] = Counter()
     for text in texts:
         for chunk in cutter.split(text) if cutter is not None else (text,):
-            counts.update(pattern.findall(chunk))
+            counts.update(split_pieces(pattern, chunk))
     as_bytes: dict[bytes, int] = {}
     for piece, n in counts.items():
         try:

@@ -32,7 +32,7 @@ from ._merge import apply_merges
 from ._special import SpecialSpec, check_disallowed, resolve_special, split_on_special
 from ._vocab import BPEVocab, build_vocab
 from .errors import TokenIdError, TokenizerError
-from .patterns import compile_pattern, resolve_pattern
+from .patterns import compile_pattern, resolve_pattern, split_pieces
 from .trainer import train_merges
 
 __all__ = ["ByteLevelBPETokenizer"]
@@ -181,7 +181,7 @@ class ByteLevelBPETokenizer:
         cache = self._cache
         out: list[int] = []
         extend = out.extend
-        for piece in self._regex.findall(text):
+        for piece in split_pieces(self._regex, text):
             ids = cache.get(piece)
             if ids is None:
                 ids = self._encode_piece(piece, errors)

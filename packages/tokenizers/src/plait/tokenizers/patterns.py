@@ -14,7 +14,9 @@ import regex
 
 from plait.core.errors import ConfigError
 
-__all__ = ["GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS", "resolve_pattern", "compile_pattern"]
+from .errors import TokenizerError
+
+__all__ = ["GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS", "compile_pattern", "resolve_pattern", "split_pieces"]
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s"""
 GPT4_PATTERN = (
@@ -22,6 +24,11 @@ GPT4_PATTERN = (
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
 PATTERNS: dict[str, str] = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN, "cl100k": GPT4_PATTERN}
+
+# A custom regex may backtrack catastrophically (``(?:a|aa)+c`` on "aaaa..."): it gets a
+# time budget of this many seconds plus SECONDS_PER_CHAR per character, ~100x what a sane
+# pattern needs, and raises instead of hanging.
+BASE_SECONDS, SECONDS_PER_CHAR = 1.0, 1e-5
 
 
 def resolve_pattern(pattern: str) -> str:
@@ -49,3 +56,17 @@ def compile_pattern(source: str) -> regex.Pattern[str]:
     if source in (GPT2_PATTERN, GPT4_PATTERN):  # these cover every character already
         return compiled
     return regex.compile(f"(?:{source})|[\\s\\S]")
+
+
+def split_pieces(compiled: regex.Pattern[str], text: str) -> list[str]:
+    """The pieces of ``text`` (``compiled.findall``); a custom regex runs under a time budget."""
+    if compiled.pattern in (GPT2_PATTERN, GPT4_PATTERN):
+        return compiled.findall(text)
+    budget = BASE_SECONDS + SECONDS_PER_CHAR * len(text)
+    try:
+        return compiled.findall(text, timeout=budget)
+    except TimeoutError:
+        raise TokenizerError(
+            f"the pre-tokenisation regex {compiled.pattern!r} ran over its {budget:.1f} s budget on a text of "
+            f"{len(text)} characters (catastrophic backtracking?); simplify the pattern"
+        ) from None
