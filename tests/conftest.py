@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from plait.core.backend import cupy_available
+from plait.core.backend import cupy_available, default_device
 
 _FAKE_PATH = Path(__file__).parent / "_device" / "fake_cupy.py"
 
@@ -27,17 +27,28 @@ def _load_fake_cupy():
 
 REAL_GPU = cupy_available()
 fake_cupy = None if REAL_GPU else _load_fake_cupy()
+# PLAIT_DEVICE=cuda: tests written with plait.core.testing.on_test_device run there; without
+# a GPU the stand-in serves the whole session (a check of the device code paths, not of speed)
+SESSION_STAND_IN = default_device() == "cuda" and not REAL_GPU
 
 
 def pytest_report_header(config):
-    if REAL_GPU:
-        return "gpu tests: CuPy on a real GPU"
-    return "gpu tests: strict NumPy stand-in for CuPy (no GPU here)"
+    where = "CuPy on a real GPU" if REAL_GPU else "strict NumPy stand-in for CuPy (no GPU here)"
+    return f"gpu tests: {where}; PLAIT_DEVICE={default_device()}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stand_in_for_the_session():
+    if not SESSION_STAND_IN:
+        yield
+        return
+    with fake_cupy.installed():
+        yield
 
 
 @pytest.fixture(autouse=True)
 def _cupy_for_gpu_tests(request):
-    if REAL_GPU or request.node.get_closest_marker("gpu") is None:
+    if REAL_GPU or SESSION_STAND_IN or request.node.get_closest_marker("gpu") is None:
         yield
         return
     with fake_cupy.installed():

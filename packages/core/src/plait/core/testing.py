@@ -21,8 +21,19 @@ import numpy as np
 from .backend import to_numpy
 from .grad_mode import no_grad
 from .module import Module
+from .testing_device import TOLERANCES, OnDevice, assert_close, on_test_device, to_host
 
-__all__ = ["gradcheck", "isolated_plugins", "loss_gradcheck", "numerical_gradient"]
+__all__ = [
+    "TOLERANCES",
+    "OnDevice",
+    "assert_close",
+    "gradcheck",
+    "isolated_plugins",
+    "loss_gradcheck",
+    "numerical_gradient",
+    "on_test_device",
+    "to_host",
+]
 
 
 def _flatten(out: Any) -> list[Any]:
