@@ -114,3 +114,20 @@ def test_a_training_step_keeps_to_its_host_syncs(name, host_syncs):
         opt.step()
         opt.zero_grad()
     assert sum(host_syncs.values()) == STEP_SYNCS[name], dict(host_syncs)
+
+
+def test_the_cli_trains_and_generates_on_the_device(tmp_path, capsys, monkeypatch):
+    """plait train / generate --device cuda, and PLAIT_DEVICE=cuda as the default."""
+    from plait.core.cli import main
+
+    data = tmp_path / "text.txt"
+    data.write_text("To be, or not to be, that is the question.\n" * 40, encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train", "gpt-nano", "--data", str(data), "--epochs", "1", "--seq-len", "16", "--batch-size", "8",
+                 "--out", str(out), "--device", "cuda"]) == 0
+    monkeypatch.setenv("PLAIT_DEVICE", "cuda")
+    assert main(["generate", str(out), "--prompt", "To be", "--max-new-tokens", "8", "--temperature", "0"]) == 0
+    on_device = capsys.readouterr().out.splitlines()[-1]
+    assert main(["generate", str(out), "--prompt", "To be", "--max-new-tokens", "8", "--temperature", "0",
+                 "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == on_device and on_device.startswith("To be")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from plait.core import ConfigError, registry
+from plait.core import ConfigError, default_device, registry
 
 from .catalog import Preset, list_models
 
@@ -31,6 +31,7 @@ def add_commands(cli: Any) -> None:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
+    _device_option(p)
     p.set_defaults(handler=_cmd_generate)
 
     p = cli.command("train", "train a zoo model: a character language model on a text file, or a classifier on "
@@ -44,7 +45,12 @@ def add_commands(cli: Any) -> None:
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
+    _device_option(p)
     p.set_defaults(handler=_cmd_train)
+
+
+def _device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu or cuda (default: $PLAIT_DEVICE, else cpu)")
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -74,7 +80,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .serialization import load  # noqa: PLC0415
     from .text import load_text_codec  # noqa: PLC0415
 
-    model = load(args.model_dir)
+    model = load(args.model_dir).to(args.device or default_device())
     codec = load_text_codec(Path(args.model_dir))
     if args.ids is not None:
         try:

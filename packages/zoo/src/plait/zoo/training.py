@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, SerializationError, manual_seed
+from plait.core import ConfigError, Module, SerializationError, default_device, manual_seed
 from plait.layers import CrossEntropyLoss
 
 from .catalog import create, model_config
@@ -106,6 +106,7 @@ def train_text_model(args: argparse.Namespace) -> Path:
     manual_seed(args.seed)
     run = _array_run if path.suffix == ".npz" else _text_run
     model, loss, train, val, metadata = run(args, path)
+    model.to(getattr(args, "device", None) or default_device())  # the Trainer moves each batch there
     metrics = [] if isinstance(loss, SequenceCrossEntropy) else ["accuracy"]
     trainer = Trainer(model, loss, _optimizer(model, args.lr), metrics=metrics, clip_grad_norm=1.0, seed=args.seed)
     history = trainer.fit(train, val=val, epochs=args.epochs, batch_size=args.batch_size)
