@@ -90,7 +90,8 @@ def _device_function(func: Any, where: str, *, strict: bool = True, allowed_kwar
         _check_kwargs(where, kwargs, allowed_kwargs)
         if syncs:
             _sync("data-dependent shape")
-        return _wrap(func(*_unwrap(args, where, strict=strict), **_unwrap(kwargs, where, strict=strict)))
+        with np.errstate(all="ignore"):  # CuPy never warns about floating-point errors
+            return _wrap(func(*_unwrap(args, where, strict=strict), **_unwrap(kwargs, where, strict=strict)))
 
     call.__name__ = call.__qualname__ = where
     return call
@@ -117,7 +118,8 @@ class _Ufunc:
 def _apply_ufunc(ufunc: np.ufunc, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
     where = f"cupy.{ufunc.__name__}.{method}" if method != "__call__" else f"cupy.{ufunc.__name__}"
     out = kwargs.get("out")
-    raw = getattr(ufunc, method)(*_unwrap(args, where), **_unwrap(kwargs, where))
+    with np.errstate(all="ignore"):  # CuPy never warns about floating-point errors
+        raw = getattr(ufunc, method)(*_unwrap(args, where), **_unwrap(kwargs, where))
     if out is not None:
         outs = out if isinstance(out, tuple) else (out,)
         return outs[0] if len(outs) == 1 else outs

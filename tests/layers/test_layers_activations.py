@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from plait.core import DTypeError, PlaitError, ShapeError, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers import (
     ELU,
     GELU,
@@ -65,6 +65,7 @@ def test_parity_with_torch(case, shape, dtype):
     layer = make()
     if getattr(layer, "dim", -1) >= len(shape):
         pytest.skip("dim beyond rank")
+    layer = on_test_device(layer)
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 3).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
@@ -89,7 +90,7 @@ def test_stable_for_huge_inputs(case, dtype):
     """Inputs of magnitude 1e4 give finite outputs and gradients, equal to torch's."""
     x = np.array([[-1e4, -30.0, -1.0, 0.5, 30.0, 1e4], [1e4, 1e4 - 1, 2.0, -1e4, 0.0, 3.0]], dtype=dtype)
     dy = np.linspace(-1, 1, x.size).reshape(x.shape).astype(dtype)
-    layer = case[1]()
+    layer = on_test_device(case[1]())
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         y = layer(x)
         dx = layer.backward(dy)
@@ -172,7 +173,7 @@ def test_large_inputs_processed_in_blocks_match_torch(case):
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((301, 457)) * 3).astype(np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)
-    layer = case[1]()
+    layer = on_test_device(case[1]())
     y, dx = layer(x), layer.backward(dy)
     y_ref, dx_ref = _torch_run(case[2](), x, dy)
     np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, no_grad, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers.attention import KVCache, MultiHeadAttention
 
 B, T, S, E = 2, 5, 4, 8
@@ -43,17 +43,18 @@ def _from_torch_mha(ref: torch.nn.MultiheadAttention, dtype: str, **kw) -> Multi
     return m
 
 
-def _in_proj_grads(m: MultiHeadAttention, ref: torch.nn.MultiheadAttention) -> list[tuple[str, np.ndarray, torch.Tensor]]:
-    pairs = [("out_proj.weight", m.out_proj.weight.grad, ref.out_proj.weight.grad)]
+def _in_proj_grads(g: dict[str, np.ndarray], ref: torch.nn.MultiheadAttention) -> list[tuple[str, np.ndarray, torch.Tensor]]:
+    """(name, our gradient, torch's) pairs; ``g`` is our gradients by parameter name (``OnDevice.grads()``)."""
+    pairs = [("out_proj.weight", g["out_proj.weight"], ref.out_proj.weight.grad)]
     if ref._qkv_same_embed_dim:
-        ours = np.concatenate([p.weight.grad for p in (m.q_proj, m.k_proj, m.v_proj)])
+        ours = np.concatenate([g[f"{n}_proj.weight"] for n in "qkv"])
         pairs.append(("in_proj_weight", ours, ref.in_proj_weight.grad))
     else:
         for n in "qkv":
-            pairs.append((f"{n}_proj_weight", getattr(m, f"{n}_proj").weight.grad, getattr(ref, f"{n}_proj_weight").grad))
+            pairs.append((f"{n}_proj_weight", g[f"{n}_proj.weight"], getattr(ref, f"{n}_proj_weight").grad))
     if ref.in_proj_bias is not None:
-        ours = np.concatenate([p.bias.grad for p in (m.q_proj, m.k_proj, m.v_proj)])
-        pairs += [("in_proj_bias", ours, ref.in_proj_bias.grad), ("out_proj.bias", m.out_proj.bias.grad,
+        ours = np.concatenate([g[f"{n}_proj.bias"] for n in "qkv"])
+        pairs += [("in_proj_bias", ours, ref.in_proj_bias.grad), ("out_proj.bias", g["out_proj.bias"],
                                                                    ref.out_proj.bias.grad)]
     return pairs
 
@@ -101,7 +102,7 @@ def test_parity_with_torch_multihead_attention(case, dtype):
         with torch.no_grad():
             ref.in_proj_bias.normal_()
             ref.out_proj.bias.normal_()
-    m = _from_torch_mha(ref, dtype, causal=causal, kdim=kdim)
+    m = on_test_device(_from_torch_mha(ref, dtype, causal=causal, kdim=kdim))
     S_ = S if cross else T
     x = torch.randn(B, T, E, dtype=tdtype, requires_grad=True)
     c = torch.randn(B, S, kdim or E, dtype=tdtype, requires_grad=True) if cross else None
@@ -123,7 +124,7 @@ def test_parity_with_torch_multihead_attention(case, dtype):
         _close(grads[1], c.grad, dtype, "dcontext")
     else:
         _close(grads, x.grad, dtype, "dx")
-    for name, ours, theirs in _in_proj_grads(m, ref):
+    for name, ours, theirs in _in_proj_grads(m.grads(), ref):
         _close(ours, theirs, dtype, name)
 
 
@@ -189,17 +190,20 @@ def test_parity_gqa_rope_with_sdpa_reference(dtype, heads, kv_heads, causal, rop
     if padding:
         kpm = np.zeros((B, S if cross else T), bool)
         kpm[0, -2:] = True
-    y, w = reference_attention(m, x, c, kpm, causal, rope, head_mask)
+    y, w = reference_attention(m, x, c, kpm, causal, rope, head_mask)  # reads the weights on the CPU
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
+    m = on_test_device(m)
     out = m(x.detach().numpy(), None if c is None else c.detach().numpy(), key_padding_mask=kpm, attn_mask=head_mask)
     _close(out, y, dtype, "output")
     grads = m.backward(dy.numpy())
     _close(grads[0] if cross else grads, x.grad, dtype, "dx")
     if cross:
         _close(grads[1], c.grad, dtype, "dcontext")
-    for name, p in m.named_parameters():
-        _close(p.grad, w[name].grad, dtype, name)
+    param_grads = m.grads()
+    assert sorted(param_grads) == sorted(w)
+    for name, g in param_grads.items():
+        _close(g, w[name].grad, dtype, name)
 
 
 # -- finite differences ------------------------------------------------------------------------------

@@ -7,26 +7,19 @@ import pytest
 import torch
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, manual_seed, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import assert_close, gradcheck, on_test_device
 from plait.layers import Conv1d, Conv2d, ConvTranspose2d
 
 TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
-TOL = {np.float32: dict(rtol=1e-4, scale=1e-5), np.float64: dict(rtol=1e-6, scale=1e-9)}
 DTYPES = [np.float32, np.float64]
 
 
-def assert_close(got, want, dtype, what):
-    want = np.asarray(want)
-    tol = TOL[dtype]
-    atol = tol["scale"] * max(1.0, float(np.abs(want).max(initial=0.0)))
-    np.testing.assert_allclose(np.asarray(got), want, rtol=tol["rtol"], atol=atol, err_msg=what)
-
-
 def check_parity(layer, tlayer, x_shape, dtype):
-    """Copy torch's weights; forward, input gradient and every parameter gradient agree."""
+    """Copy torch's weights; forward, input gradient and every parameter gradient agree (on PLAIT_DEVICE)."""
     tlayer = tlayer.to(TORCH_DTYPES[dtype])
     layer.astype(dtype)
     layer.load_state_dict({k: v.detach().numpy() for k, v in tlayer.state_dict().items()})
+    layer = on_test_device(layer)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     tx = torch.tensor(x, requires_grad=True)
@@ -40,10 +33,10 @@ def check_parity(layer, tlayer, x_shape, dtype):
     assert dx.dtype == dtype
     assert_close(dx, tx.grad.numpy(), dtype, "input grad")
     tparams = dict(tlayer.named_parameters())
-    names = [n for n, _ in layer.named_parameters()]
-    assert sorted(names) == sorted(tparams)
-    for name, p in layer.named_parameters():
-        assert_close(p.grad, tparams[name].grad.numpy(), dtype, f"grad of {name}")
+    grads = layer.grads()
+    assert sorted(grads) == sorted(tparams)
+    for name, g in grads.items():
+        assert_close(g, tparams[name].grad.numpy(), dtype, f"grad of {name}")
 
 
 CONV2D_CASES = [  # (in, out, kernel, kwargs, x shape)

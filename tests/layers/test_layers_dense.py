@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plait.core import DTypeError, PlaitError, ShapeError, manual_seed, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers import Identity, Linear
 
 
@@ -19,6 +19,7 @@ def test_parity_with_torch(dtype, lead, bias):
     ref = torch.nn.Linear(6, 4, bias=bias).to(tdtype)
     ours = Linear(6, 4, bias=bias).astype(dtype)
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    ours = on_test_device(ours)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((*lead, 6)).astype(dtype)
     dy = rng.standard_normal((*lead, 4)).astype(dtype)
@@ -31,11 +32,12 @@ def test_parity_with_torch(dtype, lead, bias):
     tol = dict(rtol=1e-6, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
-    np.testing.assert_allclose(ours.weight.grad, ref.weight.grad.numpy(), **tol)
+    grads = ours.grads()
+    np.testing.assert_allclose(grads["weight"], ref.weight.grad.numpy(), **tol)
     if bias:
-        np.testing.assert_allclose(ours.bias.grad, ref.bias.grad.numpy(), **tol)
+        np.testing.assert_allclose(grads["bias"], ref.bias.grad.numpy(), **tol)
     else:
-        assert ours.bias is None and list(ours.state_dict()) == ["weight"]
+        assert ours.bias is None and list(ours.state_dict()) == ["weight"] and list(grads) == ["weight"]
 
 
 @pytest.mark.parametrize("bias", [True, False])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plait.core import DTypeError, PlaitError, ShapeError, manual_seed, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers import Dropout
 
 
@@ -17,7 +17,7 @@ def test_train_statistics_match_torch(p, dtype):
     """Kept fraction ~ 1 - p, kept values scaled by 1/(1-p), mean preserved -- as torch's."""
     manual_seed(0)
     x = np.ones((200, 500), dtype=dtype)
-    layer = Dropout(p)
+    layer = on_test_device(Dropout(p))
     y = layer(x)
     ref = torch.nn.Dropout(p)(torch.ones(200, 500, dtype=torch.float64)).numpy()
     assert y.dtype == dtype

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plait.core import DTypeError, PlaitError, ShapeError, manual_seed, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers import Embedding
 
 
@@ -15,7 +15,7 @@ def _pair(num, dim, padding_idx, dtype):
     ref = torch.nn.Embedding(num, dim, padding_idx=padding_idx).to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = Embedding(num, dim, padding_idx=padding_idx).astype(dtype)
     ours.load_state_dict({"weight": ref.weight.detach().numpy()})
-    return ours, ref
+    return on_test_device(ours), ref
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -36,7 +36,7 @@ def test_parity_with_torch(dtype, ids_shape, padding_idx):
     assert y.dtype == dtype and y.shape == (*ids_shape, 4)
     tol = dict(rtol=1e-6, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(y, y_ref.detach().numpy(), **tol)
-    np.testing.assert_allclose(ours.weight.grad, ref.weight.grad.numpy(), **tol)
+    np.testing.assert_allclose(ours.grads()["weight"], ref.weight.grad.numpy(), **tol)
 
 
 def test_repeated_ids_accumulate():

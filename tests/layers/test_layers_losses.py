@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from plait.core import DTypeError, PlaitError, ShapeError, no_grad, registry
-from plait.core.testing import loss_gradcheck, numerical_gradient
+from plait.core.testing import loss_gradcheck, numerical_gradient, on_test_device
 from plait.layers import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -27,8 +27,9 @@ def _tol(dtype):
 
 
 def _check_parity(ours, torch_fn, x, t, dtype, t_torch=None):
-    """Forward value and d loss / d pred against torch (upstream R for reduction='none')."""
+    """Forward value and d loss / d pred against torch (upstream R for reduction='none'), on PLAIT_DEVICE."""
     rng = np.random.default_rng(7)
+    ours = on_test_device(ours)
     out = ours(x, t)
     xt = torch.tensor(x, requires_grad=True)
     ref = torch_fn(xt, torch.tensor(t) if t_torch is None else t_torch)
@@ -111,7 +112,7 @@ def test_cross_entropy_stable_for_huge_logits():
     x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [5e3, 1e4, -1e4]], dtype=np.float32)
     t = np.array([1, 2, 0])
     for smoothing in (0.0, 0.1):
-        loss = CrossEntropyLoss(label_smoothing=smoothing)
+        loss = on_test_device(CrossEntropyLoss(label_smoothing=smoothing))
         value = loss(x, t)
         dx = loss.backward()
         assert np.isfinite(value) and np.all(np.isfinite(dx))
@@ -125,7 +126,7 @@ def test_cross_entropy_stable_for_huge_logits():
 def test_cross_entropy_all_ignored_matches_torch():
     x = np.random.default_rng(0).standard_normal((3, 4))
     t = np.full(3, -100)
-    loss = CrossEntropyLoss()
+    loss = on_test_device(CrossEntropyLoss())
     assert np.isnan(loss(x, t))
     xt = torch.tensor(x, requires_grad=True)
     F.cross_entropy(xt, torch.tensor(t)).backward()
@@ -229,7 +230,7 @@ def test_elementwise_gradcheck(reduction, case):
 def test_bce_with_logits_stable_for_huge_logits():
     x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]], dtype=np.float32)
     t = np.array([[0.0, 1.0, 0.5], [0.0, 1.0, 1.0]], dtype=np.float32)
-    loss = BCEWithLogitsLoss(pos_weight=[2.0, 3.0, 1.0])
+    loss = on_test_device(BCEWithLogitsLoss(pos_weight=[2.0, 3.0, 1.0]))
     value = loss(x, t)
     dx = loss.backward()
     xt = torch.tensor(x, requires_grad=True)

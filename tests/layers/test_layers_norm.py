@@ -7,18 +7,12 @@ import pytest
 import torch
 
 from plait.core import DTypeError, PlaitError, ShapeError, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import assert_close, gradcheck, on_test_device
 from plait.layers import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 
 TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
-TOL = {np.float32: dict(rtol=1e-4, scale=1e-5), np.float64: dict(rtol=1e-6, scale=1e-8)}
-
-
-def assert_close(got, want, dtype, what):
-    want = np.asarray(want)
-    tol = TOL[dtype]
-    atol = tol["scale"] * max(1.0, float(np.abs(want).max(initial=0.0)))
-    np.testing.assert_allclose(np.asarray(got), want, rtol=tol["rtol"], atol=atol, err_msg=what)
+# float64 allows a looser absolute tolerance than assert_close's default (atol per unit of the reference's scale)
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-6, atol=1e-8)}
 
 
 def torch_pair(plait_layer, torch_layer, dtype):
@@ -30,7 +24,8 @@ def torch_pair(plait_layer, torch_layer, dtype):
 
 
 def check_parity(layer, tlayer, x, dtype, steps=1):
-    """Forward, backward and every gradient agree with torch (over ``steps`` fresh batches)."""
+    """Forward, backward and every gradient agree with torch (over ``steps`` fresh batches), on PLAIT_DEVICE."""
+    layer = on_test_device(layer)
     rng = np.random.default_rng(1)
     layer.zero_grad(set_to_none=True)
     for step in range(steps):
@@ -39,18 +34,20 @@ def check_parity(layer, tlayer, x, dtype, steps=1):
         ty = tlayer(tx)
         y = layer(xs)
         assert y.dtype == dtype
-        assert_close(y, ty.detach().numpy(), dtype, f"forward step {step}")
+        assert_close(y, ty.detach().numpy(), dtype, f"forward step {step}", **TOL[dtype])
         dy = rng.standard_normal(y.shape).astype(dtype)
         ty.backward(torch.tensor(dy))
         dx = layer.backward(dy)
         assert dx.dtype == dtype
-        assert_close(dx, tx.grad.numpy(), dtype, f"input grad step {step}")
+        assert_close(dx, tx.grad.numpy(), dtype, f"input grad step {step}", **TOL[dtype])
     tparams = dict(tlayer.named_parameters())
-    for name, p in layer.named_parameters():
-        assert_close(p.grad, tparams[name].grad.numpy(), dtype, f"grad of {name}")
+    grads = layer.grads()
+    assert sorted(grads) == sorted(name for name, _ in layer.named_parameters())
+    for name, g in grads.items():
+        assert_close(g, tparams[name].grad.numpy(), dtype, f"grad of {name}", **TOL[dtype])
     tstate = tlayer.state_dict()
     for name, value in layer.state_dict().items():
-        assert_close(value, tstate[name].numpy(), dtype, f"state {name}")
+        assert_close(value, tstate[name].numpy(), dtype, f"state {name}", **TOL[dtype])
     assert set(layer.state_dict()) == set(tstate)
 
 
@@ -139,6 +136,7 @@ def test_batch_norm_running_stats_then_eval_match_torch():
     torch.manual_seed(0)
     tl = torch.nn.BatchNorm2d(3, momentum=None).double()
     layer, tl = torch_pair(BatchNorm2d(3, momentum=None), tl, np.float64)
+    layer = on_test_device(layer)
     rng = np.random.default_rng(3)
     for _ in range(4):
         x = rng.standard_normal((4, 3, 2, 3)) * rng.uniform(0.5, 3) + rng.uniform(-1, 1)
@@ -148,7 +146,7 @@ def test_batch_norm_running_stats_then_eval_match_torch():
     layer.eval()
     tl.eval()
     x = rng.standard_normal((2, 3, 2, 3))
-    assert_close(layer(x), tl(torch.tensor(x)).detach().numpy(), np.float64, "eval forward")
+    assert_close(layer(x), tl(torch.tensor(x)).detach().numpy(), np.float64, "eval forward", **TOL[np.float64])
 
 
 def test_batch_norm_training_needs_more_than_one_value():

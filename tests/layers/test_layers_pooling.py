@@ -7,33 +7,29 @@ import pytest
 import torch
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import assert_close, gradcheck, on_test_device
 from plait.layers import AdaptiveAvgPool2d, AvgPool2d, MaxPool1d, MaxPool2d
 
 TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
-TOL = {np.float32: dict(rtol=1e-4, scale=1e-6), np.float64: dict(rtol=1e-6, scale=1e-12)}
+# tighter absolute tolerances than assert_close's defaults (atol per unit of the reference's scale)
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-6, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
 
 
-def assert_close(got, want, dtype, what):
-    want = np.asarray(want)
-    tol = TOL[dtype]
-    atol = tol["scale"] * max(1.0, float(np.abs(want).max(initial=0.0)))
-    np.testing.assert_allclose(np.asarray(got), want, rtol=tol["rtol"], atol=atol, err_msg=what)
-
-
 def check_parity(layer, tlayer, x):
+    """Forward and input gradient agree with torch (the Plait layer on PLAIT_DEVICE)."""
+    layer = on_test_device(layer)
     dtype = x.dtype.type
     tx = torch.tensor(x, requires_grad=True)
     ty = tlayer(tx)
     y = layer(x)
     assert y.dtype == dtype and y.shape == tuple(ty.shape)
-    assert_close(y, ty.detach().numpy(), dtype, "forward")
+    assert_close(y, ty.detach().numpy(), dtype, "forward", **TOL[dtype])
     dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
     ty.backward(torch.tensor(dy))
     dx = layer.backward(dy)
     assert dx.dtype == dtype and dx.shape == x.shape
-    assert_close(dx, tx.grad.numpy(), dtype, "input grad")
+    assert_close(dx, tx.grad.numpy(), dtype, "input grad", **TOL[dtype])
 
 
 MAX2D_CASES = [  # kwargs, x shape

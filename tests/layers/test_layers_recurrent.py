@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plait.core import DTypeError, Module, PlaitError, ShapeError, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers.recurrent import GRU, LSTM, RNN
 
 KINDS = {
@@ -20,12 +20,13 @@ F, H, T, B = 3, 4, 5, 2
 
 
 def _pair(kind, dtype, **kw):
+    """Our layer with torch's weights, on the test device (NumPy in and out), and torch's."""
     ours_cls, torch_cls, extra = KINDS[kind]
     ref = torch_cls(F, H, **extra, **kw)
     ref = ref.double() if dtype == "float64" else ref.float()
     ours = ours_cls(F, H, **extra, **kw, dtype=dtype)
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
-    return ours, ref
+    return on_test_device(ours), ref
 
 
 def _close(ours, theirs, dtype, what):
@@ -91,8 +92,9 @@ def _parity(kind, dtype, *, num_layers, bidirectional, batch_first, with_state, 
     else:
         dx = grads
     _close(dx, x.grad, dtype, "input gradient")
+    grads = ours.grads()
     for name, p in ref.named_parameters():
-        _close(getattr(ours, name).grad, p.grad, dtype, name)
+        _close(grads[name], p.grad, dtype, name)
 
 
 def test_final_state_gradients_are_optional():
@@ -145,7 +147,8 @@ def test_dropout_between_layers_matches_stacked_torch_layers():
     sd.update({k.replace("_l0", "_l1"): v.detach().numpy() for k, v in l2.state_dict().items()})
     ours.load_state_dict(sd)
     mask = (np.random.default_rng(3).random((T, B, H)) < 0.5) / 0.5
-    ours._dropout_mask = lambda shape, xp, dtype: mask
+    ours._dropout_mask = lambda shape, xp, dtype: xp.asarray(mask)  # on the layer's device
+    ours = on_test_device(ours)
     x = torch.randn(T, B, F, dtype=torch.float64, requires_grad=True)
     mid, _ = l1(x)
     out, _ = l2(mid * torch.from_numpy(mask))
@@ -154,7 +157,7 @@ def test_dropout_between_layers_matches_stacked_torch_layers():
     y, _ = ours(x.detach().numpy())
     _close(y, out, "float64", "output with dropout")
     _close(ours.backward(dout.numpy()), x.grad, "float64", "input gradient with dropout")
-    _close(ours.weight_ih_l1.grad, l2.weight_ih_l0.grad, "float64", "second-layer weight gradient")
+    _close(ours.grads()["weight_ih_l1"], l2.weight_ih_l0.grad, "float64", "second-layer weight gradient")
     ours.eval()
     y_eval, _ = ours(x.detach().numpy())
     assert not np.allclose(y_eval, y)  # no dropout in eval mode

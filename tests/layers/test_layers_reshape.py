@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from plait.core import PlaitError, ShapeError, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers import Flatten, Reshape, Unflatten
 
 
 @pytest.mark.parametrize(("start", "end"), [(1, -1), (0, -1), (1, 2), (-2, -1), (2, 2)])
 def test_flatten_matches_torch(start, end):
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
-    layer = Flatten(start, end)
+    layer = on_test_device(Flatten(start, end))
     y = layer(x)
     ref = torch.nn.Flatten(start, end)(torch.tensor(x)).numpy()
     np.testing.assert_array_equal(y, ref)
@@ -24,7 +24,7 @@ def test_flatten_matches_torch(start, end):
 @pytest.mark.parametrize(("dim", "sizes"), [(1, (3, 4)), (-1, (2, -1)), (0, (1, 2)), (1, (-1, 2, 2))])
 def test_unflatten_matches_torch(dim, sizes):
     x = np.random.default_rng(1).standard_normal((2, 12))
-    layer = Unflatten(dim, sizes)
+    layer = on_test_device(Unflatten(dim, sizes))
     y = layer(x)
     ref = torch.nn.Unflatten(dim, sizes)(torch.tensor(x)).numpy()
     np.testing.assert_array_equal(y, ref)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, no_grad, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers.rotary import RotaryEmbedding
 
 
@@ -31,7 +31,7 @@ def test_parity_with_torch_reference(dtype, offset, base):
     ref = torch_rope(x, offset, base)
     dy = torch.randn_like(ref)
     (ref * dy).sum().backward()
-    rope = RotaryEmbedding(8, base=base, max_position=32, dtype=dtype)
+    rope = on_test_device(RotaryEmbedding(8, base=base, max_position=32, dtype=dtype))
     y = rope(x.detach().numpy(), offset=offset)
     dx = rope.backward(dy.numpy())
     tol = dict(rtol=1e-6, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)

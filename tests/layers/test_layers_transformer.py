@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, no_grad, registry
-from plait.core.testing import gradcheck
+from plait.core.testing import gradcheck, on_test_device
 from plait.layers.attention import KVCache
 from plait.layers.transformer import FeedForward, TransformerDecoderLayer, TransformerEncoderLayer
 
@@ -53,13 +53,14 @@ def _perturbed(ref, dtype):
 
 
 def _compare_param_grads(ours, ref, dtype):
+    """``ours`` is on the test device: its gradients are compared as NumPy (``OnDevice.grads()``)."""
+    grads = ours.grads()
     for name, p in ref.named_parameters():
         if "in_proj" in name:
-            attn = getattr(ours, name.split(".")[0])
-            projs = (attn.q_proj, attn.k_proj, attn.v_proj)
-            got = np.concatenate([getattr(q, "weight" if name.endswith("weight") else "bias").grad for q in projs])
+            attn, kind = name.split(".")[0], "weight" if name.endswith("weight") else "bias"
+            got = np.concatenate([grads[f"{attn}.{q}_proj.{kind}"] for q in "qkv"])
         else:
-            got = dict(ours.named_parameters())[name].grad
+            got = grads[name]
         _close(got, p.grad, dtype, name)
 
 
@@ -77,6 +78,7 @@ def test_encoder_layer_parity_with_torch(dtype, norm_first, activation, masks, b
     ours = TransformerEncoderLayer(E, NHEAD, FF, dropout=0.0, activation=activation, batch_first=batch_first,
                                    norm_first=norm_first, dtype=dtype)
     _copy_layer(ours, ref)
+    ours = on_test_device(ours)
     x = torch.randn((B, T, E) if batch_first else (T, B, E), dtype=getattr(torch, dtype), requires_grad=True)
     kpm = src_mask = None
     if masks == "padding":
@@ -104,6 +106,7 @@ def test_decoder_layer_parity_with_torch(dtype, norm_first, batch_first, memory_
     ours = TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, activation="gelu", batch_first=batch_first,
                                    norm_first=norm_first, dtype=dtype)
     _copy_layer(ours, ref)
+    ours = on_test_device(ours)
     tdtype = getattr(torch, dtype)
     x = torch.randn((B, T, E) if batch_first else (T, B, E), dtype=tdtype, requires_grad=True)
     mem = torch.randn((B, S, E) if batch_first else (S, B, E), dtype=tdtype, requires_grad=True)
@@ -130,14 +133,16 @@ def test_feed_forward_parity_with_torch(dtype):
     ours = FeedForward(E, FF, dtype=dtype)
     ours.load_state_dict({"linear1.weight": ref[0].weight.detach().numpy(), "linear1.bias": ref[0].bias.detach().numpy(),
                           "linear2.weight": ref[2].weight.detach().numpy(), "linear2.bias": ref[2].bias.detach().numpy()})
+    ours = on_test_device(ours)
     x = torch.randn(B, T, E, dtype=getattr(torch, dtype), requires_grad=True)
     y = ref(x)
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
     _close(ours(x.detach().numpy()), y, dtype, "output")
     _close(ours.backward(dy.numpy()), x.grad, dtype, "dx")
-    _close(ours.linear1.weight.grad, ref[0].weight.grad, dtype, "linear1.weight")
-    _close(ours.linear2.bias.grad, ref[2].bias.grad, dtype, "linear2.bias")
+    grads = ours.grads()
+    _close(grads["linear1.weight"], ref[0].weight.grad, dtype, "linear1.weight")
+    _close(grads["linear2.bias"], ref[2].bias.grad, dtype, "linear2.bias")
 
 
 # -- finite differences (GQA, RoPE, masks: no torch counterpart) ---------------------------------------

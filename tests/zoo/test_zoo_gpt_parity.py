@@ -1,4 +1,7 @@
-"""gpt against a small PyTorch reference (pre-norm, RoPE, GQA, GELU FFN, tied head): logits and every gradient."""
+"""gpt against a small PyTorch reference (pre-norm, RoPE, GQA, GELU FFN, tied head): logits and every gradient.
+
+The Plait model runs on ``PLAIT_DEVICE`` (the CPU when unset); the reference on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import pytest
 
 import plait.zoo as zoo
 from plait.core import manual_seed
+from plait.core.testing import on_test_device
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -67,10 +71,13 @@ def test_gpt_matches_a_torch_reference_in_float64():
     ref = _torch_gpt(weights, torch.tensor(ids), L, H, Hkv)
     (ref * torch.tensor(dlogits)).sum().backward()
 
+    model = on_test_device(model)  # the weights the reference copied, moved to PLAIT_DEVICE
     logits = model(ids)
     np.testing.assert_allclose(logits, ref.detach().numpy(), rtol=1e-6, atol=1e-10)
     model.backward(dlogits)
     named = dict(model.named_parameters())
     assert set(named) == set(weights)  # the tied head is one parameter, saved once
-    for name, p in named.items():
-        np.testing.assert_allclose(p.grad, weights[name].grad.numpy(), rtol=1e-6, atol=1e-10, err_msg=name)
+    grads = model.grads()
+    assert set(grads) == set(named)  # every parameter got a gradient
+    for name in named:
+        np.testing.assert_allclose(grads[name], weights[name].grad.numpy(), rtol=1e-6, atol=1e-10, err_msg=name)
