@@ -60,4 +60,5 @@ def host_syncs():
     """Counter of device-to-host synchronisations (only counted on the stand-in)."""
     if REAL_GPU:
         pytest.skip("host synchronisations are counted on the CuPy stand-in only")
+    fake_cupy.host_syncs.clear()
     return fake_cupy.host_syncs

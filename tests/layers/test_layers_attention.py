@@ -228,16 +228,17 @@ def test_dropout_on_attention_weights():
     m = MultiHeadAttention(8, 2, dropout=0.5, dtype="float64")
     rng = np.random.default_rng(2)
     mask = (rng.random((2, 2, 3, 3)) < 0.5) / 0.5
-    m._dropout_mask = lambda shape, xp, dtype: mask
+    m._dropout_mask = lambda shape, xp, dtype: xp.asarray(mask)
     x = rng.standard_normal((2, 3, 8))
-    gradcheck(m, x, max_checks=12)
+    gradcheck(m, x, max_checks=12)  # on PLAIT_DEVICE, where the module now lives
+    layer = on_test_device(m)
     with no_grad():
-        train_out = m(x)
-        m.eval()
-        eval_out = m(x)
-        m._dropout_mask = lambda shape, xp, dtype: np.ones(shape)
-        m.train()
-        ones_out = m(x)
+        train_out = layer(x)
+        layer.eval()
+        eval_out = layer(x)
+        m._dropout_mask = lambda shape, xp, dtype: xp.ones(shape)
+        layer.train()
+        ones_out = layer(x)
     assert not np.allclose(train_out, eval_out)
     np.testing.assert_allclose(ones_out, eval_out)
 

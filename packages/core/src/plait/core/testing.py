@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import default_device, to_device, to_numpy
 from .grad_mode import no_grad
 from .module import Module
-from .testing_device import TOLERANCES, OnDevice, assert_close, on_test_device, to_host
+from .testing_device import TOLERANCES, OnDevice, assert_close, move_to, on_test_device, to_host
 
 __all__ = [
     "TOLERANCES",
@@ -87,16 +87,20 @@ def gradcheck(
     max_checks: int = 40,
     seed: int = 0,
     check_inputs: Sequence[bool] | None = None,
+    device: str | None = None,
 ) -> None:
     """Check ``module.backward`` against finite differences, for inputs and parameters.
 
     ``inputs`` are float64 arrays (integer arrays, e.g. token ids, are passed through
     unchecked); outputs may be an array or a nested tuple of arrays (``None`` allowed),
-    and ``backward`` receives the same structure of output gradients.
+    and ``backward`` receives the same structure of output gradients. The check runs on
+    ``device`` (default: ``PLAIT_DEVICE``, else the CPU): the module is moved there.
     """
-    kwargs = forward_kwargs or {}
+    device = device or default_device()
+    module.to(device)
+    kwargs = move_to(forward_kwargs or {}, device)
     rng = np.random.default_rng(seed)
-    inputs = tuple(np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in inputs)
+    inputs = tuple(to_device(np.array(x, copy=True), device) if isinstance(x, np.ndarray) else x for x in inputs)
 
     with no_grad():
         probe = module(*inputs, **kwargs)
@@ -109,19 +113,20 @@ def gradcheck(
 
     module.zero_grad(set_to_none=True)
     out = module(*inputs, **kwargs)
-    dys = _unflatten_like(out, [w.astype(np.asarray(o).dtype) for o, w in zip(_flatten(out), weights)])
+    dys = _unflatten_like(out, [to_device(w.astype(o.dtype), device) for o, w in zip(_flatten(out), weights)])
     grads = module.backward(dys) if not isinstance(out, tuple) else module.backward(*dys)
     grads = grads if isinstance(grads, tuple) else (grads,)
 
     for i, x in enumerate(inputs):
-        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        if not hasattr(x, "dtype") or x.dtype.kind != "f":
             continue
         if check_inputs is not None and not check_inputs[i]:
             continue
         if i >= len(grads) or grads[i] is None:
             raise AssertionError(f"{type(module).__name__}.backward returned no gradient for input {i}")
         idx = _sample(x.shape, max_checks, rng)
-        analytic = np.array([to_numpy(grads[i])[j] for j in idx])
+        grad = to_numpy(grads[i])
+        analytic = np.array([grad[j] for j in idx])
         _compare(f"{type(module).__name__} input {i}", analytic, numerical_gradient(objective, x, idx, eps), atol, rtol)
 
     for name, p in module.named_parameters():
@@ -135,9 +140,13 @@ def gradcheck(
 
 def loss_gradcheck(loss: Any, pred: np.ndarray, target: Any, *, eps: float = 1e-6, atol: float = 1e-6,
                    rtol: float = 1e-5, max_checks: int = 60, seed: int = 0) -> None:
-    """Check ``loss.backward()`` (d loss / d pred) against finite differences in float64."""
+    """Check ``loss.backward()`` (d loss / d pred) against finite differences in float64,
+    on ``PLAIT_DEVICE`` (else the CPU)."""
+    device = default_device()
     rng = np.random.default_rng(seed)
-    pred = np.array(pred, dtype=np.float64, copy=True)
+    loss.to(device)
+    pred = to_device(np.array(pred, dtype=np.float64, copy=True), device)
+    target = move_to(target, device)
     loss.forward(pred, target)
     analytic_full = to_numpy(loss.backward())
     idx = _sample(pred.shape, max_checks, rng)

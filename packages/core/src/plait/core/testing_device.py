@@ -20,7 +20,7 @@ import numpy as np
 from .backend import default_device, device_of, to_device, to_numpy
 from .module import Module
 
-__all__ = ["TOLERANCES", "OnDevice", "assert_close", "on_test_device", "to_host"]
+__all__ = ["TOLERANCES", "OnDevice", "assert_close", "move_to", "on_test_device", "to_host"]
 
 TOLERANCES: dict[Any, tuple[float, float]] = {np.float32: (1e-4, 1e-5), np.float64: (1e-6, 1e-9)}
 """dtype -> (rtol, atol per unit of the reference's largest magnitude)."""
@@ -35,11 +35,12 @@ def to_host(value: Any) -> Any:
     return to_numpy(value) if device_of(value) == "cuda" else value
 
 
-def _to(value: Any, device: str) -> Any:
+def move_to(value: Any, device: str) -> Any:
+    """``value`` with every array (NumPy or device) moved to ``device`` (through tuples, lists, dicts)."""
     if isinstance(value, (tuple, list)):
-        return type(value)(_to(v, device) for v in value)
+        return type(value)(move_to(v, device) for v in value)
     if isinstance(value, dict):
-        return {k: _to(v, device) for k, v in value.items()}
+        return {k: move_to(v, device) for k, v in value.items()}
     if isinstance(value, np.ndarray) or device_of(value) == "cuda":
         return to_device(value, device)
     return value
@@ -72,10 +73,10 @@ class OnDevice:
         self.module = module.to(self.device)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return to_host(self.module(*_to(args, self.device), **_to(kwargs, self.device)))
+        return to_host(self.module(*move_to(args, self.device), **move_to(kwargs, self.device)))
 
     def backward(self, *args: Any, **kwargs: Any) -> Any:
-        return to_host(self.module.backward(*_to(args, self.device), **_to(kwargs, self.device)))
+        return to_host(self.module.backward(*move_to(args, self.device), **move_to(kwargs, self.device)))
 
     def grads(self) -> dict[str, np.ndarray]:
         """Every parameter gradient that exists, as NumPy, by parameter name."""
