@@ -59,15 +59,13 @@ def _set_torch_precision(torch: Any, precision: str) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def _median_seconds(fn: Callable[[], Any], sync: Callable[[], Any], repeats: int, units: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        out.append((time.perf_counter() - start) / units)
-    return out
+def _seconds_per_unit(fn: Callable[[], Any], sync: Callable[[], Any], units: int) -> float:
+    """Wall time of one call, from an idle device to an idle device, per step."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - start) / units
 
 
 def _host_and_device_time(fn: Callable[[], Any], repeats: int, units: int, smoke: bool) -> dict[str, float] | None:
@@ -101,8 +99,8 @@ def run_row(row: Row, repeats: int, smoke: bool) -> dict[str, Any]:
         sync()
     plait_s, torch_s = [], []
     for _ in range(repeats):  # interleaved, as in run.py
-        plait_s += _median_seconds(prun, plait_sync, 1, row.units)
-        torch_s += _median_seconds(trun, torch_sync, 1, row.units)
+        plait_s.append(_seconds_per_unit(prun, plait_sync, row.units))
+        torch_s.append(_seconds_per_unit(trun, torch_sync, row.units))
     out = {
         "row": row.number, "key": row.key, "title": row.title, "initial_loss": initial,
         "plait_ms": 1e3 * statistics.median(plait_s), "torch_ms": 1e3 * statistics.median(torch_s),

@@ -26,24 +26,23 @@ TOLERANCES: dict[Any, tuple[float, float]] = {np.float32: (1e-4, 1e-5), np.float
 """dtype -> (rtol, atol per unit of the reference's largest magnitude)."""
 
 
+def _map_nested(value: Any, fn: Any) -> Any:
+    """``fn`` applied to every leaf of ``value`` (through tuples, lists and dicts)."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_map_nested(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_nested(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
 def to_host(value: Any) -> Any:
     """``value`` with every device array replaced by a NumPy copy (through tuples, lists, dicts)."""
-    if isinstance(value, (tuple, list)):
-        return type(value)(to_host(v) for v in value)
-    if isinstance(value, dict):
-        return {k: to_host(v) for k, v in value.items()}
-    return to_numpy(value) if device_of(value) == "cuda" else value
+    return _map_nested(value, lambda a: to_numpy(a) if device_of(a) == "cuda" else a)
 
 
 def move_to(value: Any, device: str) -> Any:
     """``value`` with every array (NumPy or device) moved to ``device`` (through tuples, lists, dicts)."""
-    if isinstance(value, (tuple, list)):
-        return type(value)(move_to(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: move_to(v, device) for k, v in value.items()}
-    if isinstance(value, np.ndarray) or device_of(value) == "cuda":
-        return to_device(value, device)
-    return value
+    return _map_nested(value, lambda a: to_device(a, device) if isinstance(a, np.ndarray) or device_of(a) == "cuda" else a)
 
 
 def assert_close(got: Any, want: Any, dtype: Any = None, what: str = "", *, rtol: float | None = None,
