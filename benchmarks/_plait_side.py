@@ -40,9 +40,11 @@ def _data_input(model: Any) -> Any:
     return model
 
 
-def _train_step(model: Any, loss_fn: Any, opt: Any, x: Any, y: Any) -> float:
+def _train_step(model: Any, loss_fn: Any, opt: Any, x: Any, y: Any, clip: Callable[[], Any] | None = None) -> float:
     loss = loss_fn(model(x), y)
     model.backward(loss_fn.backward())
+    if clip is not None:
+        clip()
     opt.step()
     opt.zero_grad()
     return loss
@@ -96,18 +98,27 @@ class _FlatLM:
         return self.model.backward(dflat.reshape(self._shape))
 
 
-def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
-    """``steps`` next-token training steps on ids (B, T+1); returns (timed call, initial loss)."""
+def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, clip: float | None = None,
+                **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
+    """``steps`` next-token training steps on ids (B, T+1), the gradient norm clipped to ``clip``
+    when given; returns (timed call, initial loss)."""
     from plait.core import get_array_module
 
     xp = get_array_module(ids)  # the ids may be on the GPU (benchmarks/bench_gpu.py)
     x, y = xp.ascontiguousarray(ids[:, :-1]), xp.ascontiguousarray(ids[:, 1:]).reshape(-1)
     flat, loss_fn = _FlatLM(_data_input(model)), _cross_entropy()
-    opt = _optimizer(optimizer)(model.parameters(), **opt_args)
+    params = list(model.parameters())
+    opt = _optimizer(optimizer)(params, **opt_args)
+    clip_norm = None
+    if clip is not None:
+        from plait.optim import clip_grad_norm_
+
+        def clip_norm() -> None:
+            clip_grad_norm_(params, clip)
 
     def run() -> None:
         for _ in range(steps):
-            _train_step(flat, loss_fn, opt, x, y)
+            _train_step(flat, loss_fn, opt, x, y, clip_norm)
 
     return run, lambda: _eval_loss(flat, loss_fn, x, y)
 

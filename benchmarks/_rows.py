@@ -152,13 +152,13 @@ def _gpt_plait(d: dict[str, Any], _: Any) -> tuple[Any, Any, Any]:
 def _torch_gpt_like(config: dict[str, Any]) -> Any:
     from _torch_models import TorchGPT
 
-    expected = {"activation": "gelu", "norm": "layer_norm", "positional": "rope", "bias": True, "dropout": 0.0}
+    expected = {"activation": "gelu", "norm": "layer_norm", "dropout": 0.0}
     odd = {k: config.get(k) for k, v in expected.items() if config.get(k, v) != v}
     if odd:
         raise ValueError(f"the torch GPT twin does not implement these gpt options: {odd}")
     return TorchGPT(config["vocab_size"], config["context_length"], config["d_model"], config["num_layers"],
                     config["num_heads"], config.get("ffn_dim"), config.get("num_kv_heads"),
-                    config.get("tie_embeddings", True))
+                    config.get("tie_embeddings", True), config.get("positional", "rope"), config.get("bias", True))
 
 
 def _gpt_torch(d: dict[str, Any], pm: Any) -> tuple[Any, Any, Any]:
@@ -216,6 +216,26 @@ def _gen_torch(d: dict[str, Any], pm: Any) -> tuple[Any, Any, Any]:
     return (model, *ts.gpt_generation(model, d["prompt"], GEN_TOKENS))
 
 
+# -- 8. A small GPT step: where the work around the GEMMs shows most ----------------------------------
+SMALL_GPT_ARGS = {"vocab_size": 65, "context_length": 48, "d_model": 96, "num_layers": 3, "num_heads": 3,
+                  "positional": "learned", "bias": False}
+SMALL_GPT_STEPS, SMALL_GPT_CLIP = 4, 1.0
+
+
+def _small_gpt_plait(d: dict[str, Any], _: Any) -> tuple[Any, Any, Any]:
+    import _plait_side as ps
+
+    model = _plait_zoo("gpt", **SMALL_GPT_ARGS)
+    return (model, *ps.lm_training(model, d["ids"], "AdamW", SMALL_GPT_STEPS, clip=SMALL_GPT_CLIP, **ADAMW))
+
+
+def _small_gpt_torch(d: dict[str, Any], pm: Any) -> tuple[Any, Any, Any]:
+    import _torch_side as ts
+
+    model = _twin(pm, _torch_gpt_like({**SMALL_GPT_ARGS, "ffn_dim": None}))
+    return (model, *ts.lm_training(model, d["ids"], "AdamW", SMALL_GPT_STEPS, clip=SMALL_GPT_CLIP, **ADAMW))
+
+
 ROWS: list[Row] = [
     Row(1, "mlp_epoch", "MLP 784-128-10 SGD b64, 1 epoch of 60k", 0.8, "s", 1, "epoch",
         _mnist_like(MNIST_N), _mlp_epoch_plait, _mlp_epoch_torch,
@@ -234,6 +254,10 @@ ROWS: list[Row] = [
         _gen_prompt, _gen_plait, _gen_torch,
         "batch 1, 16-token prompt (a preset context_length below 272 would be raised: RoPE table only); "
         "time per generated token (prefill included); torch twin with a preallocated KV cache"),
+    Row(8, "small_gpt_step", "GPT 3L d96 3h T48 b16 V65 AdamW+clip, 1 step", 1.1, "ms", SMALL_GPT_STEPS, "step",
+        _token_batch(65, 16, 49), _small_gpt_plait, _small_gpt_torch,
+        "zoo gpt with learned positions, bias=False, exact GELU, LayerNorm, tied head; "
+        "clip_grad_norm_(1.0) before every AdamW step"),
 ]
 
 

@@ -4,8 +4,8 @@ Each one has the same parameters in the same order and shapes as its Plait twin,
 :func:`copy_weights` can copy Plait's initial weights over and the first losses can be
 compared (a check that both sides compute the same network). The GPT is written the way
 a PyTorch user would (pre-norm blocks, ``F.scaled_dot_product_attention``), with the
-zoo ``gpt``'s choices: RoPE ("rotate half"), exact GELU, LayerNorm, tied embeddings,
-biases everywhere except the head, grouped-query attention when ``num_kv_heads`` < heads,
+zoo ``gpt``'s choices: RoPE ("rotate half") or learned positions, exact GELU, LayerNorm, tied embeddings,
+biases everywhere except the head (or none, ``bias=False``), grouped-query attention when ``num_kv_heads`` < heads,
 and a preallocated KV cache for generation.
 """
 
@@ -69,26 +69,29 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
 
 
 class _Block(nn.Module):
-    def __init__(self, d: int, heads: int, ffn: int, kv_heads: int) -> None:
+    def __init__(self, d: int, heads: int, ffn: int, kv_heads: int, bias: bool = True) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, d // heads
         kv = kv_heads * self.head_dim
         self.norm1 = nn.LayerNorm(d)
-        self.q_proj, self.k_proj = nn.Linear(d, d), nn.Linear(d, kv)
-        self.v_proj, self.out_proj = nn.Linear(d, kv), nn.Linear(d, d)
+        self.q_proj, self.k_proj = nn.Linear(d, d, bias=bias), nn.Linear(d, kv, bias=bias)
+        self.v_proj, self.out_proj = nn.Linear(d, kv, bias=bias), nn.Linear(d, d, bias=bias)
         self.norm2 = nn.LayerNorm(d)
-        self.fc1, self.fc2 = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.fc1, self.fc2 = nn.Linear(d, ffn, bias=bias), nn.Linear(ffn, d, bias=bias)
 
     def _split(self, y: torch.Tensor, heads: int) -> torch.Tensor:
         b, t, _ = y.shape
         return y.view(b, t, heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None,
                 cache: list[Any] | None = None) -> torch.Tensor:
+        """``cos``/``sin`` None: no RoPE (learned positions are added before the blocks)."""
         b, t, d = x.shape
         h = self.norm1(x)
-        q = _rope(self._split(self.q_proj(h), self.heads), cos, sin)
-        k = _rope(self._split(self.k_proj(h), self.kv_heads), cos, sin)
+        q = self._split(self.q_proj(h), self.heads)
+        k = self._split(self.k_proj(h), self.kv_heads)
+        if cos is not None:
+            q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         v = self._split(self.v_proj(h), self.kv_heads)
         causal = True
         if cache is not None:  # [k_buffer, v_buffer, length], buffers (B, H, max_len, D)
@@ -108,12 +111,14 @@ class TorchGPT(nn.Module):
     """ids (B, T) -> logits (B, T, V); with ``cache`` (from :meth:`new_cache`) T continues it."""
 
     def __init__(self, vocab_size: int, context_length: int, d_model: int, num_layers: int, num_heads: int,
-                 ffn_dim: int | None = None, num_kv_heads: int | None = None, tie_embeddings: bool = True) -> None:
+                 ffn_dim: int | None = None, num_kv_heads: int | None = None, tie_embeddings: bool = True,
+                 positional: str = "rope", bias: bool = True) -> None:
         super().__init__()
-        self.context_length = context_length
+        self.context_length, self.positional = context_length, positional
         kv_heads = num_kv_heads or num_heads
         self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList([_Block(d_model, num_heads, ffn_dim or 4 * d_model, kv_heads)
+        self.pos_emb = nn.Embedding(context_length, d_model) if positional == "learned" else None
+        self.blocks = nn.ModuleList([_Block(d_model, num_heads, ffn_dim or 4 * d_model, kv_heads, bias)
                                      for _ in range(num_layers)])
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
@@ -131,8 +136,12 @@ class TorchGPT(nn.Module):
     def forward(self, ids: torch.Tensor, cache: list[list[Any]] | None = None) -> torch.Tensor:
         offset = cache[0][2] if cache is not None else 0
         t = ids.shape[1]
-        cos, sin = self.cos[offset:offset + t], self.sin[offset:offset + t]
         x = self.tok_emb(ids)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(offset, offset + t, device=ids.device))
+            cos = sin = None
+        else:
+            cos, sin = self.cos[offset:offset + t], self.sin[offset:offset + t]
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, None if cache is None else cache[i])
         return self.head(self.norm(x))

@@ -24,11 +24,13 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a).to(DEVICE)
 
 
-def _step(model: Any, opt: Any, x: torch.Tensor, y: torch.Tensor) -> None:
+def _step(model: Any, opt: Any, x: torch.Tensor, y: torch.Tensor, clip: float | None = None) -> None:
     opt.zero_grad()
     logits = model(x)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y)
     loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     opt.step()
 
 
@@ -61,14 +63,15 @@ def classifier_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: f
     return run, lambda: _eval_loss(model, tx[:batch], ty[:batch])
 
 
-def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
+def lm_training(model: Any, ids: np.ndarray, optimizer: str, steps: int, clip: float | None = None,
+                **opt_args: Any) -> tuple[Callable[[], Any], Callable[[], float]]:
     t = _tensor(ids.astype(np.int64))
     x, y = t[:, :-1].contiguous(), t[:, 1:].reshape(-1)
     opt = getattr(torch.optim, optimizer)(model.parameters(), **opt_args)
 
     def run() -> None:
         for _ in range(steps):
-            _step(model, opt, x, y)
+            _step(model, opt, x, y, clip)
 
     return run, lambda: _eval_loss(model, x, y)
 
