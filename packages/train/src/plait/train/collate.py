@@ -10,8 +10,8 @@ NumPy scalar               an array of them (B,), same dtype
 ``str`` / ``bytes``        the list of them, unchanged
 dict                       a dict with the same keys, each value collated
 namedtuple                 the same namedtuple, each field collated
-tuple / list               a tuple / list of the collated positions (all samples must
-                           have the same length)
+tuple / list               a *list* of the collated positions, as torch returns (all
+                           samples must have the same length); ``x, y = batch`` works
 =========================  ==========================================================
 """
 
@@ -71,7 +71,7 @@ def _collate(batch: list[Any], depth: int) -> Any:
         columns = [_collate([s[i] for s in batch], depth + 1) for i in range(n)]
         if hasattr(first, "_fields"):  # a namedtuple
             return type(first)(*columns)
-        return tuple(columns) if isinstance(first, tuple) else columns
+        return columns
     raise ConfigError(
         "default_collate: a sample must hold arrays, numbers, strings, dicts or tuples/lists of them; "
         f"found {type(first).__name__}"
