@@ -24,7 +24,15 @@ from plait.layers import (
     Softmax,
 )
 from plait.optim import SGD
-from plait.train import DataLoader, DoubleActivationWarning, EarlyStopping, LearningRateMonitor, TensorDataset, Trainer
+from plait.train import (
+    Callback,
+    DataLoader,
+    DoubleActivationWarning,
+    EarlyStopping,
+    LearningRateMonitor,
+    TensorDataset,
+    Trainer,
+)
 
 
 def _data(n=50, seed=0):
@@ -168,3 +176,33 @@ def test_no_warning_for_the_right_pairs():
             (Sequential(Linear(3, 2)), CrossEntropyLoss()),
         ]:
             Trainer(model, loss, SGD(model.parameters(), lr=0.1))
+
+
+class AddsScore(Callback):
+    """A user callback that puts its own entry into the epoch logs (before EarlyStopping)."""
+
+    order = -20
+
+    def __init__(self, declare):
+        super().__init__()
+        if declare:
+            self.log_keys = lambda: ["score"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["score"] = 1.0 / (epoch + 1)
+
+
+def test_keys_added_by_user_callbacks_can_be_monitored():
+    x, y = _data()
+    for declare in (True, False):
+        stop = EarlyStopping(monitor="score", mode="max", patience=1, verbose=False)
+        _, trainer = _trainer(callbacks=[AddsScore(declare), stop])
+        history = trainer.fit(x, y, epochs=5, verbose=False)
+        assert history.epoch == [0, 1]  # the score falls after the first epoch
+        assert ("score" in history.params["metrics"]) == declare
+    _, trainer = _trainer(callbacks=[AddsScore(True), EarlyStopping(monitor="scores")])
+    with pytest.raises(ConfigError, match="it can monitor: loss, accuracy, score"):
+        trainer.fit(x, y, epochs=1, verbose=False)
+    _, trainer = _trainer(callbacks=[AddsScore(False), EarlyStopping(monitor="scores")])
+    with pytest.raises(ConfigError, match="'scores' is not in the logs"):  # undeclared: checked at the epoch's end
+        trainer.fit(x, y, epochs=1, verbose=False)

@@ -75,7 +75,9 @@ class EarlyStopping(Callback):
     When it stops training it says why (on stderr, main process only; ``verbose=False``
     silences it); the same text is ``trainer.stop_reason`` and ``history.stop_reason``.
     A ``monitor`` that the fit can never log (``trainer.log_keys()``, e.g. ``val_loss``
-    without validation data) is refused when training begins, listing what can be.
+    without validation data) is refused when training begins, listing what can be;
+    when a callback running before it may add log entries without declaring them (a
+    ``log_keys()`` method), the check waits for the first epoch's logs instead.
     """
 
     def __init__(
