@@ -15,10 +15,14 @@ from plait.optim import (
     Adamax,
     ChainedScheduler,
     ConstantLR,
+    CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
     CyclicLR,
     ExponentialLR,
+    LambdaLR,
     LinearLR,
+    LinearWarmup,
+    MultiStepLR,
     NAdam,
     PolynomialLR,
     RAdam,
@@ -28,6 +32,7 @@ from plait.optim import (
     build_scheduler,
     clip_grad_norm_,
     merge_state_dict,
+    scheduler_config,
     split_state_dict,
 )
 
@@ -176,10 +181,31 @@ def test_scheduler_config_round_trips(name):
     assert _lrs(opt2, again, 30) == _lrs(opt, sched, 30)
 
 
+OLDER = {
+    "step_lr": lambda o: StepLR(o, 3, 0.5),
+    "multi_step_lr": lambda o: MultiStepLR(o, [4, 2, 9], 0.3),
+    "exponential_lr": lambda o: ExponentialLR(o, 0.9),
+    "cosine_annealing_lr": lambda o: CosineAnnealingLR(o, T_max=12, eta_min=0.001),
+    "linear_warmup": lambda o: LinearWarmup(o, 4, after=CosineAnnealingLR(o, T_max=20), start_factor=0.1),
+    "warmup_then_cosine": lambda o: SequentialLR(o, [LinearLR(o, 0.01, total_iters=5), CosineAnnealingLR(o, T_max=25)], [5]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLDER))
+def test_older_schedulers_have_a_config_through_scheduler_config(name):
+    opt = _opt()
+    sched = OLDER[name](opt)
+    cfg = json.loads(json.dumps(scheduler_config(sched)))
+    opt2 = _opt()
+    again = build_scheduler(cfg, opt2)
+    assert type(again) is type(sched) and scheduler_config(again) == scheduler_config(sched)
+    assert _lrs(opt2, again, 30) == _lrs(opt, sched, 30)
+
+
 def test_scheduler_without_json_form_says_so():
     opt = _opt()
-    with pytest.raises(ConfigError, match="ExponentialLR.* has no JSON form"):
-        ChainedScheduler([ExponentialLR(opt, 0.9)]).config()
+    with pytest.raises(ConfigError, match="LambdaLR: this scheduler has no config"):
+        ChainedScheduler([LambdaLR(opt, lambda e: 1.0)]).config()
     with pytest.raises(ConfigError, match="custom scale_fn has no JSON form"):
         CyclicLR(opt, 0.01, 0.1, scale_fn=lambda x: 1.0).config()
 

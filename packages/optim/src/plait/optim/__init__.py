@@ -17,7 +17,7 @@ from .adam_variants import Adamax, NAdam, RAdam
 from .clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_
 from .composite import ChainedScheduler, SequentialLR, build_scheduler
 from .cyclic_schedules import CosineAnnealingWarmRestarts, CyclicLR
-from .factor_schedules import ConstantLR, LinearLR, PolynomialLR
+from .factor_schedules import ConstantLR, LinearLR, PolynomialLR, scheduler_config
 from .groups import param_groups_no_decay
 from .lion import Lion
 from .lr_scheduler import LRScheduler
@@ -94,6 +94,7 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "merge_state_dict",
+    "scheduler_config",
     "param_groups_no_decay",
     "split_state_dict",
 ]

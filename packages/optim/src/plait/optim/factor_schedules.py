@@ -13,7 +13,7 @@ from plait.core.errors import ConfigError
 
 from .lr_scheduler import LRScheduler, check_int, check_number
 
-__all__ = ["ConfigurableScheduler", "ConstantLR", "LinearLR", "PolynomialLR"]
+__all__ = ["ConfigurableScheduler", "ConstantLR", "LinearLR", "PolynomialLR", "scheduler_config"]
 
 
 class ConfigurableScheduler(LRScheduler):
@@ -26,20 +26,51 @@ class ConfigurableScheduler(LRScheduler):
     _config_args: tuple[str, ...] = ()
 
     def config(self) -> dict[str, Any]:
-        from plait.core import registry  # noqa: PLC0415 - the registry loads plugins lazily
+        return _config(self, self._config_args)
 
-        found = registry.name_of(type(self))
-        if found is None or found[0] != "schedulers":
-            raise ConfigError(f"{self.name}: config() needs the class to be registered as a scheduler")
-        cfg: dict[str, Any] = {"type": found[1]}
-        for key in self._config_args:
-            cfg[key] = _jsonable(getattr(self, key), f"{self.name}.{key}")
-        return cfg
+
+def _older_args() -> dict[type, tuple[str, ...]]:
+    """The constructor arguments of the schedulers that predate ``config()`` (kept as attributes)."""
+    from .schedules import CosineAnnealingLR, ExponentialLR, MultiStepLR, StepLR  # noqa: PLC0415
+    from .warmup import LinearWarmup  # noqa: PLC0415
+
+    return {
+        StepLR: ("step_size", "gamma"),
+        MultiStepLR: ("milestones", "gamma"),
+        ExponentialLR: ("gamma",),
+        CosineAnnealingLR: ("T_max", "eta_min"),
+        LinearWarmup: ("warmup_steps", "after", "start_factor"),
+    }
+
+
+def scheduler_config(scheduler: Any) -> dict[str, Any]:
+    """``scheduler.config()``, also for StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR and
+    LinearWarmup (whose arguments are attributes); a ConfigError for schedulers with
+    arguments that have no JSON form (LambdaLR's functions, OneCycleLR, ReduceLROnPlateau)."""
+    if callable(getattr(scheduler, "config", None)):
+        return scheduler.config()
+    args = _older_args().get(type(scheduler))
+    if args is None:
+        raise ConfigError(f"{type(scheduler).__name__}: this scheduler has no config()")
+    return _config(scheduler, args)
+
+
+def _config(scheduler: Any, args: tuple[str, ...]) -> dict[str, Any]:
+    from plait.core import registry  # noqa: PLC0415 - the registry loads plugins lazily
+
+    name = type(scheduler).__name__
+    found = registry.name_of(type(scheduler))
+    if found is None or found[0] != "schedulers":
+        raise ConfigError(f"{name}: config() needs the class to be registered as a scheduler")
+    cfg: dict[str, Any] = {"type": found[1]}
+    for key in args:
+        cfg[key] = _jsonable(getattr(scheduler, key), f"{name}.{key}")
+    return cfg
 
 
 def _jsonable(value: Any, where: str) -> Any:
-    if hasattr(value, "config") and callable(value.config):
-        return value.config()
+    if isinstance(value, LRScheduler):
+        return scheduler_config(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, where) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
