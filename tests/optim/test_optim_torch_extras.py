@@ -280,3 +280,27 @@ def test_adam_family_betas_cycle_with_cyclic_lr():
     opt = Adam(_params(), lr=0.1)
     CyclicLR(opt, 0.01, 0.1, step_size_up=2).step()
     assert opt.param_groups[0]["betas"][0] != 0.9 and opt.param_groups[0]["betas"][1] == 0.999
+
+
+@pytest.mark.parametrize("name, cls, kwargs", NEW + [("radam-decoupled", RAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True,
+                                                                           "l1": 0.01})], ids=lambda v: v if isinstance(v, str) else "")  # fmt: skip
+def test_new_optimizers_step_allocates_no_parameter_sized_arrays(name, cls, kwargs):
+    import tracemalloc
+
+    n = 20_000  # 160 kB per float64 array
+    params = [Param(np.random.default_rng(0).standard_normal(n)), Param(np.ones((100, n // 100)))]
+    for p in params:
+        p.accumulate(np.random.default_rng(1).standard_normal(p.shape))
+    opt = cls(params, **kwargs)
+    for _ in range(8):  # RAdam switches branch once rho_t > 5; both are warmed up
+        opt.step()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(3):
+            opt.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < params[0].data.nbytes // 4, f"a step allocated {peak - before} bytes"
