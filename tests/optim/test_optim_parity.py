@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from plait.core import Param, default_device, to_device, to_numpy
-from plait.optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
+from plait.optim import SGD, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, RAdam, RMSprop
 
 torch = pytest.importorskip("torch")
 
@@ -226,3 +226,74 @@ def test_float32_parameters_match_torch_float32():
     assert ours[-1][0].dtype == np.float32
     for x, y in zip(ours[-1], theirs[-1]):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+# -- NAdam, RAdam, Adamax: torch's arguments, defaults and rules, over many steps -------------------
+NADAM_CASES = [
+    {},
+    {"lr": 0.01},
+    {"lr": 0.01, "weight_decay": 0.1},
+    {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.01, "maximize": True},
+    {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True, "maximize": True},
+]
+RADAM_CASES = [
+    {},
+    {"lr": 0.01},
+    {"lr": 0.01, "weight_decay": 0.1},
+    {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-6, "maximize": True},  # rho_t > 5 from the 5th step
+    {"lr": 0.01, "betas": (0.9, 0.5)},  # rho_inf = 3: never rectified, SGD with momentum throughout
+]
+ADAMAX_CASES = [
+    {},
+    {"lr": 0.01},
+    {"lr": 0.01, "weight_decay": 0.1},
+    {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-4, "maximize": True},
+    {"lr": 0.01, "weight_decay": 0.05, "maximize": True, "betas": (0.0, 0.5)},
+]
+NEW_PAIRS = {"NAdam": NAdam, "RAdam": RAdam, "Adamax": Adamax}
+
+
+@pytest.fixture
+def torch_float64_scalars():
+    """torch keeps NAdam's mu_product in its default dtype; float64 makes it Plait's Python float."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", _cases("NAdam", NADAM_CASES) + _cases("RAdam", RADAM_CASES) + _cases("Adamax", ADAMAX_CASES)
+)
+def test_new_optimizers_match_torch_over_many_steps(name, kwargs, torch_float64_scalars):
+    rng = np.random.default_rng(11)
+    init = [rng.standard_normal(s) for s in SHAPES]
+    grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(150)]
+    ours = _run_plait(NEW_PAIRS[name], kwargs, init, grads)
+    theirs = _run_torch(getattr(torch.optim, name), {**kwargs, "foreach": False}, init, grads)
+    _assert_same(ours, theirs)
+    assert not np.allclose(ours[-1][0], init[0])
+
+
+@pytest.mark.parametrize("name", ["NAdam", "RAdam", "Adamax"])
+def test_new_optimizers_defaults_are_torchs(name):
+    import inspect
+
+    ours = inspect.signature(NEW_PAIRS[name]).parameters
+    theirs = inspect.signature(getattr(torch.optim, name)).parameters
+    for key, param in theirs.items():
+        if key in ("params", "foreach", "capturable", "differentiable"):
+            continue
+        assert key in ours, key
+        assert ours[key].default == param.default, key
+
+
+def test_nadam_float32_torch_scalars_stay_close():
+    """With torch's float32 default dtype only mu_product's rounding differs."""
+    init, grads = _problem(12)
+    ours = _run_plait(NAdam, {"lr": 0.01}, init, grads)
+    theirs = _run_torch(torch.optim.NAdam, {"lr": 0.01, "foreach": False}, init, grads)
+    for x, y in zip(ours[-1], theirs[-1]):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-8)

@@ -13,13 +13,20 @@ from plait.core.errors import ConfigError
 from plait.optim import (
     SGD,
     Adam,
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
     ExponentialLR,
     LambdaLR,
+    LinearLR,
     LinearWarmup,
     MultiStepLR,
     OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 
@@ -110,6 +117,70 @@ CASES = {
         lambda o: OneCycleLR(o, max_lr=0.3, epochs=10, steps_per_epoch=10, pct_start=0.25, anneal_strategy="linear", three_phase=True),
         lambda t: tsched.OneCycleLR(t, max_lr=0.3, epochs=10, steps_per_epoch=10, pct_start=0.25, anneal_strategy="linear", three_phase=True),
     ),
+    # torch's other schedules, decays and compositions
+    "linear-warmup": (lambda o: LinearLR(o), lambda t: tsched.LinearLR(t)),
+    "linear-decay": (
+        lambda o: LinearLR(o, start_factor=1.0, end_factor=0.05, total_iters=60),
+        lambda t: tsched.LinearLR(t, start_factor=1.0, end_factor=0.05, total_iters=60),
+    ),
+    "linear-to-zero": (
+        lambda o: LinearLR(o, start_factor=0.5, end_factor=0.0, total_iters=30),
+        lambda t: tsched.LinearLR(t, start_factor=0.5, end_factor=0.0, total_iters=30),
+    ),
+    "constant": (lambda o: ConstantLR(o), lambda t: tsched.ConstantLR(t)),
+    "constant-long": (lambda o: ConstantLR(o, factor=0.1, total_iters=40), lambda t: tsched.ConstantLR(t, factor=0.1, total_iters=40)),
+    "polynomial": (lambda o: PolynomialLR(o, total_iters=80, power=2.0), lambda t: tsched.PolynomialLR(t, total_iters=80, power=2.0)),
+    "polynomial-default": (lambda o: PolynomialLR(o), lambda t: tsched.PolynomialLR(t)),
+    "warm-restarts": (
+        lambda o: CosineAnnealingWarmRestarts(o, T_0=10, eta_min=0.001),
+        lambda t: tsched.CosineAnnealingWarmRestarts(t, T_0=10, eta_min=0.001),
+    ),
+    "warm-restarts-mult": (
+        lambda o: CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2),
+        lambda t: tsched.CosineAnnealingWarmRestarts(t, T_0=5, T_mult=2),
+    ),
+    "cyclic-triangular": (
+        lambda o: CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.05], step_size_up=7),
+        lambda t: tsched.CyclicLR(t, base_lr=0.01, max_lr=[0.1, 0.05], step_size_up=7),
+    ),
+    "cyclic-triangular2": (
+        lambda o: CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, step_size_down=10, mode="triangular2",
+                           base_momentum=0.7, max_momentum=0.95),
+        lambda t: tsched.CyclicLR(t, base_lr=0.01, max_lr=0.1, step_size_up=5, step_size_down=10, mode="triangular2",
+                                  base_momentum=0.7, max_momentum=0.95),
+    ),  # fmt: skip
+    "cyclic-exp-range": (
+        lambda o: CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.98, cycle_momentum=False),
+        lambda t: tsched.CyclicLR(t, base_lr=0.001, max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.98, cycle_momentum=False),
+    ),
+    "sequential-three": (
+        lambda o: SequentialLR(o, [LinearLR(o, 0.1, total_iters=10), ConstantLR(o, 0.5, 15), CosineAnnealingLR(o, T_max=50)],
+                               milestones=[10, 40]),
+        lambda t: tsched.SequentialLR(t, [tsched.LinearLR(t, 0.1, total_iters=10), tsched.ConstantLR(t, 0.5, 15),
+                                          tsched.CosineAnnealingLR(t, T_max=50)], milestones=[10, 40]),
+    ),  # fmt: skip
+    "sequential-exp-step": (
+        lambda o: SequentialLR(o, [ExponentialLR(o, 0.9), StepLR(o, 5, 0.5)], milestones=[20]),
+        lambda t: tsched.SequentialLR(t, [tsched.ExponentialLR(t, 0.9), tsched.StepLR(t, 5, 0.5)], milestones=[20]),
+    ),
+    "chained": (
+        lambda o: ChainedScheduler([ConstantLR(o, 0.1, 20), ExponentialLR(o, 0.97)]),
+        lambda t: tsched.ChainedScheduler([tsched.ConstantLR(t, 0.1, 20), tsched.ExponentialLR(t, 0.97)]),
+    ),
+    "sequential-in-chained": (  # (torch cannot put a ChainedScheduler inside a SequentialLR)
+        lambda o: ChainedScheduler([SequentialLR(o, [LinearLR(o, 0.2, total_iters=10), PolynomialLR(o, 60, 1.0)], [10]),
+                                    MultiStepLR(o, [20, 50], 0.5)]),
+        lambda t: tsched.ChainedScheduler([tsched.SequentialLR(t, [tsched.LinearLR(t, 0.2, total_iters=10),
+                                                                   tsched.PolynomialLR(t, 60, 1.0)], [10]),
+                                           tsched.MultiStepLR(t, [20, 50], 0.5)]),
+    ),
+    "sequential-in-sequential": (
+        lambda o: SequentialLR(o, [SequentialLR(o, [ConstantLR(o, 0.5, 5), LinearLR(o, 0.3, total_iters=10)], [8]),
+                                   ExponentialLR(o, 0.95)], [30]),
+        lambda t: tsched.SequentialLR(t, [tsched.SequentialLR(t, [tsched.ConstantLR(t, 0.5, 5),
+                                                                  tsched.LinearLR(t, 0.3, total_iters=10)], [8]),
+                                          tsched.ExponentialLR(t, 0.95)], [30]),
+    ),  # fmt: skip
 }
 
 
@@ -120,7 +191,10 @@ def test_lr_sequence_matches_torch(name):
     ours = _sequence(opt, make_ours(opt))
     theirs = _sequence(topt, make_theirs(topt))
     _assert_equal_sequences(ours, theirs)
-    assert len(set(ours[0][:, 0])) > 2  # the rate did change
+    if name.startswith("constant"):
+        assert len(set(ours[0][:, 0])) == 2  # factor * base, then base
+    else:
+        assert len(set(ours[0][:, 0])) > 2  # the rate did change
 
 
 def test_one_cycle_cycles_adam_beta1_like_torch():
@@ -165,6 +239,8 @@ def test_reduce_on_plateau_matches_torch(kwargs):
 # -- resume ---------------------------------------------------------------------------------------
 RESUMABLE = {
     **{name: CASES[name][0] for name in ("step", "multistep", "cosine", "lambda", "warmup-cosine", "one-cycle")},
+    **{name: CASES[name][0] for name in ("linear-decay", "constant", "polynomial", "warm-restarts-mult", "cyclic-triangular2",
+                                         "sequential-three", "chained", "sequential-in-chained")},
     "plateau": lambda o: ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1),
 }
 
@@ -250,10 +326,19 @@ def test_every_scheduler_builds_from_a_config():
         "one_cycle_lr": {"max_lr": 0.1, "total_steps": 10},
         "reduce_lr_on_plateau": {"patience": 1},
         "lambda_lr": {"lr_lambda": lambda e: 1.0},
+        "linear_lr": {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 5},
+        "constant_lr": {"factor": 0.5},
+        "polynomial_lr": {"total_iters": 10, "power": 2.0},
+        "cosine_annealing_warm_restarts": {"T_0": 5},
+        "cyclic_lr": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3},
+        "sequential_lr": {"schedulers": [{"type": "constant_lr", "optimizer": opt}, {"type": "step_lr", "optimizer": opt,
+                                                                                     "step_size": 2}], "milestones": [3]},
+        "chained_scheduler": {"schedulers": [{"type": "constant_lr", "optimizer": opt}]},
     }
     assert sorted(configs) == registry.schedulers.names("*_*")
     for name, kwargs in configs.items():
-        sched = registry.build({"type": name, "optimizer": opt, **kwargs}, kind="schedulers")
+        extra = {} if name == "chained_scheduler" else {"optimizer": opt}
+        sched = registry.build({"type": name, **extra, **kwargs}, kind="schedulers")
         assert registry.schedulers.origin(name) == "plait-optim"
         sched.step(1.0) if name == "reduce_lr_on_plateau" else sched.step()
         assert len(sched.get_last_lr()) == 2

@@ -199,9 +199,12 @@ def test_loss_backward_misuse(name):
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "adagrad": {"lr": 0.1},
     "adam": {"lr": 0.1, "weight_decay": 0.01},
+    "adamax": {"lr": 0.1, "weight_decay": 0.01},
     "adamw": {"lr": 0.1, "amsgrad": True},
     "example_sign_sgd": {"lr": 0.1},
     "lion": {"lr": 0.1},
+    "nadam": {"lr": 0.1, "weight_decay": 0.01, "decoupled_weight_decay": True},
+    "radam": {"lr": 0.1, "weight_decay": 0.01},
     "rmsprop": {"lr": 0.1, "momentum": 0.9, "centered": True},
     "sgd": {"lr": 0.1, "momentum": 0.9, "nesterov": True},
 }

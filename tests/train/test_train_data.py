@@ -7,8 +7,16 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from plait.core import ConfigError, ShapeError
-from plait.train import ArrayDataset, DataLoader, Subset, TextWindowDataset, random_split
+from plait.core import ConfigError, SerializationError, ShapeError
+from plait.train import (
+    ArrayDataset,
+    DataLoader,
+    Subset,
+    TensorDataset,
+    TextWindowDataset,
+    default_collate,
+    random_split,
+)
 
 
 def _epoch(loader):
@@ -148,3 +156,167 @@ def test_per_sample_datasets_are_collated():
     x, y = batches[0]
     assert x.shape == (3, 3) and y.tolist() == [0, 1, 2]
     assert len(batches) == 3 and batches[-1][1].tolist() == [6]
+
+
+# -- torch semantics: per-item datasets, default_collate, TensorDataset --------------------------
+class Squares:
+    """A torch-style map dataset: ``ds[i]`` takes a Python int and returns one sample."""
+
+    def __init__(self, n=11):
+        self.n = n
+        self.calls = []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        assert type(i) is int  # torch passes a Python int, never an index array
+        self.calls.append(i)
+        return np.array([i, i * i], dtype=np.float32), i % 3
+
+
+def _torch_batches(dataset, **kwargs):
+    torch = pytest.importorskip("torch")
+    return list(torch.utils.data.DataLoader(dataset, **kwargs))
+
+
+def _same(ours, theirs, exact_type=True):
+    """Batches equal leaf by leaf, with the same structure and torch's dtypes (a tuple
+    may stand for torch's list unless ``exact_type``)."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and list(ours) == list(theirs)
+        for k in theirs:
+            _same(ours[k], theirs[k], exact_type)
+    elif isinstance(theirs, (tuple, list)) and not isinstance(theirs, str) and not (theirs and isinstance(theirs[0], str)):
+        assert (type(ours) is type(theirs) or not exact_type) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            _same(a, b, exact_type)
+    elif isinstance(theirs, list):
+        assert ours == theirs
+    else:
+        b = theirs.numpy()
+        assert ours.shape == b.shape and str(ours.dtype) == str(b.dtype), (ours.dtype, b.dtype)
+        np.testing.assert_array_equal(ours, b)
+
+
+@pytest.mark.parametrize("batch_size, drop_last", [(1, False), (4, False), (4, True), (11, False), (20, True)])
+def test_per_item_dataset_gives_torchs_batches(batch_size, drop_last):
+    ours = list(DataLoader(Squares(), batch_size=batch_size, drop_last=drop_last))
+    theirs = _torch_batches(Squares(), batch_size=batch_size, drop_last=drop_last)
+    assert len(ours) == len(theirs) == len(DataLoader(Squares(), batch_size, drop_last=drop_last))
+    for a, b in zip(ours, theirs):
+        _same(a, b)
+
+
+def test_default_collate_matches_torch_for_tuples_dicts_lists_numbers_and_strings():
+    samples = [
+        {"x": np.full((2, 3), i, dtype=np.float32), "label": i, "w": 0.5 * i, "ok": i % 2 == 0, "name": f"s{i}",
+         "pair": (np.int64(i), [float(i), 2.0 * i])}
+        for i in range(5)
+    ]  # fmt: skip
+    for batch_size in (2, 5):
+        ours = list(DataLoader(samples, batch_size=batch_size))
+        theirs = _torch_batches(samples, batch_size=batch_size)
+        for a, b in zip(ours, theirs):
+            _same(a, b)
+    Point = __import__("collections").namedtuple("Point", "x y")
+    got = default_collate([Point(np.zeros(2), 1), Point(np.ones(2), 2)])
+    assert type(got) is Point and got.x.shape == (2, 2) and got.y.tolist() == [1, 2]
+
+
+def test_lists_and_arrays_as_datasets():
+    pairs = [(np.full(2, i, dtype=np.float64), i) for i in range(6)]  # a plain list of (x, y), as in torch
+    x, y = next(iter(DataLoader(pairs, batch_size=4)))
+    assert x.shape == (4, 2) and y.dtype == np.int64 and y.tolist() == [0, 1, 2, 3]
+    arr = np.arange(12.0).reshape(6, 2)
+    loader = DataLoader(arr, batch_size=4)
+    assert loader.batched and [b.shape for b in loader] == [(4, 2), (2, 2)]
+    cols = DataLoader((arr, np.arange(6)), batch_size=4, shuffle=True, seed=0)  # a tuple of arrays: columns
+    assert cols.batched and all(np.array_equal(bx[:, 0] / 2, by) for bx, by in cols)
+
+
+def test_tensor_dataset_like_torch_and_the_fast_path_gives_the_same_batches():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32)
+    y = np.arange(10)
+    ds = TensorDataset(x, y)
+    assert isinstance(ds[3], tuple) and np.array_equal(ds[3][0], x[3]) and ds[3][1] == 3
+    assert isinstance(TensorDataset(x)[0], tuple) and len(TensorDataset(x).tensors) == 1
+    fast = list(DataLoader(ds, 4))
+    slow = list(DataLoader(ds, 4, collate_fn=default_collate))  # forces per-item calls
+    assert DataLoader(ds, 4).batched and not DataLoader(ds, 4, collate_fn=default_collate).batched
+    theirs = list(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), 4))
+    for a, b, c in zip(fast, slow, theirs):
+        _same(a, c, exact_type=False)  # the fast path gives the dataset's tuple
+        _same(b, c)
+    fast_shuffled = [b[1].tolist() for b in DataLoader(ds, 3, shuffle=True, seed=5)]
+    slow_shuffled = [b[1].tolist() for b in DataLoader(ds, 3, shuffle=True, seed=5, collate_fn=default_collate)]
+    assert fast_shuffled == slow_shuffled  # the same order either way
+
+
+def test_collate_fn_gets_the_list_of_samples_as_in_torch():
+    seen = []
+
+    def collate(samples):
+        seen.append(len(samples))
+        return len(samples)
+
+    assert list(DataLoader(ArrayDataset(np.arange(5)), 2, collate_fn=collate)) == [2, 2, 1]
+    assert seen == [2, 2, 1]
+
+
+def test_shuffled_per_item_loader_resumes_exactly():
+    ds = Squares(23)
+    loader = DataLoader(ds, 4, shuffle=True, seed=1, num_workers=2, pin_memory=True)  # torch's knobs are accepted
+    it = iter(loader)
+    [next(it) for _ in range(2)]
+    state = loader.state_dict()
+    rest = [b[1].tolist() for b in it]
+    other = DataLoader(Squares(23), 4, shuffle=True, seed=99)
+    other.load_state_dict(state)
+    assert [b[1].tolist() for b in other] == rest
+    assert DataLoader(ds).batch_size == 1  # torch's default
+
+
+def test_bad_samples_and_arguments_name_the_problem():
+    with pytest.raises(ShapeError, match="equal shapes"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(ConfigError, match="found object"):
+        default_collate([object(), object()])
+    with pytest.raises(ShapeError, match="sequence of 2 items"):
+        default_collate([(1, 2), (1,)])
+    with pytest.raises(ConfigError, match="__len__ and __getitem__"):
+        DataLoader(5)
+    with pytest.raises(ConfigError, match="batch_size"):
+        DataLoader([1, 2], batch_size=2.5)
+    with pytest.raises(ConfigError, match="collate_fn must be callable"):
+        DataLoader([1, 2], collate_fn=3)
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda s: "not a dict", SerializationError, "expected a dict"),
+        (lambda s: {**s, "epoch": 3}, SerializationError, r"unknown key\(s\) \['epoch'\]"),
+        (lambda s: {k: v for k, v in s.items() if k != "generator"}, SerializationError, "no 'generator'"),
+        (lambda s: {**s, "position": -1}, SerializationError, "position must be an integer"),
+        (lambda s: {**s, "position": 99}, SerializationError, "position must be an integer in"),
+        (lambda s: {**s, "position": "2"}, SerializationError, "position"),
+        (lambda s: {**s, "shuffle": 1}, SerializationError, "shuffle must be True or False"),
+        (lambda s: {**s, "num_samples": 7}, ConfigError, "num_samples=7"),
+        (lambda s: {**s, "generator": {"bit_generator": "MT19937"}}, SerializationError, "PCG64 bit-generator"),
+        (lambda s: {**s, "generator": {**s["generator"], "state": {"state": -5, "inc": 1}}}, SerializationError,
+         "generator state is malformed"),
+        (lambda s: {**s, "generator": {**s["generator"], "state": None}}, SerializationError, "generator state"),
+    ],
+)
+def test_loader_state_is_validated_before_use(change, error, match):
+    loader = DataLoader(ArrayDataset(np.arange(20)), 4, shuffle=True, seed=0)
+    it = iter(loader)
+    next(it)
+    good = loader.state_dict()
+    before = loader.generator.bit_generator.state
+    with pytest.raises(error, match=match):
+        loader.load_state_dict(change(good))
+    assert loader.generator.bit_generator.state == before  # left as it was
+    loader.load_state_dict(good)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import init
 from .backend import default_device, device_of, get_array_module, to_device, to_numpy
 from .checks import check_array, check_int_array, check_same_shape
 from .containers import ModuleDict, ModuleList, leading_modules
@@ -64,6 +65,7 @@ __all__ = [
     "get_array_module",
     "get_initializer",
     "get_rng",
+    "init",
     "hookimpl",
     "is_grad_enabled",
     "leading_modules",

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, NAdam, RAdam
 from .clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_
+from .composite import ChainedScheduler, SequentialLR, build_scheduler
+from .cyclic_schedules import CosineAnnealingWarmRestarts, CyclicLR
+from .factor_schedules import ConstantLR, LinearLR, PolynomialLR, scheduler_config
 from .groups import param_groups_no_decay
 from .lion import Lion
 from .lr_scheduler import LRScheduler
@@ -33,6 +37,9 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
     "lion": Lion,
+    "nadam": NAdam,
+    "radam": RAdam,
+    "adamax": Adamax,
 }
 
 SCHEDULERS: dict[str, type] = {
@@ -44,6 +51,13 @@ SCHEDULERS: dict[str, type] = {
     "one_cycle_lr": OneCycleLR,
     "reduce_lr_on_plateau": ReduceLROnPlateau,
     "lambda_lr": LambdaLR,
+    "linear_lr": LinearLR,
+    "constant_lr": ConstantLR,
+    "polynomial_lr": PolynomialLR,
+    "cosine_annealing_warm_restarts": CosineAnnealingWarmRestarts,
+    "cyclic_lr": CyclicLR,
+    "sequential_lr": SequentialLR,
+    "chained_scheduler": ChainedScheduler,
 }
 
 __all__ = [
@@ -53,22 +67,34 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "ChainedScheduler",
+    "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
+    "LinearLR",
     "LinearWarmup",
     "Lion",
     "MultiStepLR",
+    "NAdam",
     "NonFiniteNormError",
     "OneCycleLR",
     "Optimizer",
+    "PolynomialLR",
+    "RAdam",
     "RMSprop",
     "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
+    "build_scheduler",
     "clip_grad_norm_",
     "clip_grad_value_",
     "merge_state_dict",
+    "scheduler_config",
     "param_groups_no_decay",
     "split_state_dict",
 ]

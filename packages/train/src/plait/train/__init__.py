@@ -4,8 +4,8 @@ Keras style::
 
     trainer = Trainer(model, CrossEntropyLoss(), Adam(model.parameters(), lr=1e-3),
                       metrics=["accuracy"], callbacks=[ModelCheckpoint("runs/a")], seed=0)
-    history = trainer.fit((x, y), val=(x_val, y_val), epochs=5, batch_size=128)
-    trainer.fit((x, y), epochs=10, resume_from="runs/a")   # continues bitwise-exactly
+    history = trainer.fit(x, y, batch_size=128, epochs=5, validation_split=0.1)
+    trainer.fit(x, y, epochs=10, resume_from="runs/a")   # continues bitwise-exactly
 
 PyTorch style, with the same pieces::
 
@@ -16,6 +16,7 @@ PyTorch style, with the same pieces::
 
 from __future__ import annotations
 
+from ._model_checks import DoubleActivationWarning
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -27,7 +28,16 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .checkpoint import Checkpoint, CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from .data import ArrayDataset, DataLoader, Dataset, Subset, TextWindowDataset, default_collate, random_split
+from .data import (
+    ArrayDataset,
+    DataLoader,
+    Dataset,
+    Subset,
+    TensorDataset,
+    TextWindowDataset,
+    default_collate,
+    random_split,
+)
 from .history import History
 from .metrics import MAE, MSE, Accuracy, F1Score, Metric, Perplexity, Precision, Recall, TopKAccuracy
 from .trainer import NonFiniteLossError, Trainer
@@ -45,6 +55,7 @@ __all__ = [
     "CheckpointError",
     "DataLoader",
     "Dataset",
+    "DoubleActivationWarning",
     "EarlyStopping",
     "F1Score",
     "History",
@@ -58,6 +69,7 @@ __all__ = [
     "ProgressBar",
     "Recall",
     "Subset",
+    "TensorDataset",
     "TerminateOnNaN",
     "TextWindowDataset",
     "TopKAccuracy",

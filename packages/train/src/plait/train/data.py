@@ -1,10 +1,13 @@
-"""Data pipeline: the ``Dataset`` protocol, ``ArrayDataset``, ``Subset``, ``random_split``,
-``TextWindowDataset`` and the seeded, checkpointable ``DataLoader``.
+"""Data pipeline: the ``Dataset`` protocol, ``ArrayDataset``, ``TensorDataset``, ``Subset``,
+``random_split``, ``TextWindowDataset`` and the seeded, checkpointable ``DataLoader``.
 
-Datasets are indexed with a whole *batch* of indices at once (an int64 array), so a
-batch is one fancy-indexing operation, never a Python loop over samples. Indexing a
-``np.memmap`` that way reads only the rows of the batch: a loader over a memory-mapped
-file streams from disk and never copies the whole set.
+As in torch, a dataset is indexed one sample at a time (``ds[i]``, ``i`` an ``int``) and
+the samples are stacked by ``collate_fn`` (:func:`default_collate`). Array datasets take
+a fast path found automatically (:func:`~plait.train.collate.indexes_batches`): arrays,
+tuples of arrays and datasets declaring ``batched = True`` are indexed with a whole
+*batch* of indices at once (an int64 array), one fancy-indexing operation instead of a
+Python loop over samples. Indexing a ``np.memmap`` that way reads only the rows of the
+batch: a loader over a memory-mapped file streams from disk and never copies the set.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import numpy as np
 
 from plait.core import ConfigError, ShapeError
 
+from .collate import default_collate, indexes_batches
+from .loader_state import check_loader_state
+
 __all__ = [
     "ArrayDataset",
     "DataLoader",
     "Dataset",
     "Subset",
+    "TensorDataset",
     "TextWindowDataset",
     "default_collate",
     "random_split",
@@ -31,33 +38,27 @@ __all__ = [
 
 @runtime_checkable
 class Dataset(Protocol):
-    """``len(ds)`` samples; ``ds[idx]`` with an int64 index array ``idx`` of shape (B,)
-    returns the batch (usually a tuple of arrays, each with leading dimension B).
+    """``len(ds)`` samples; ``ds[i]`` (``i`` an ``int``) returns sample ``i``, as in torch
+    (subclass it like ``torch.utils.data.Dataset``, or just write the two methods).
 
-    A dataset that can only return one sample at a time sets ``batched = False``; the
-    loader then indexes it per sample and stacks with ``collate_fn``.
+    A dataset that can also return a whole batch for an int64 index array ``idx`` of
+    shape (B,) (usually a tuple of arrays with leading dimension B, exactly what
+    :func:`default_collate` makes of the B samples) sets ``batched = True``: the loader
+    then takes one fancy index per batch instead of B calls.
     """
 
     def __len__(self) -> int: ...
     def __getitem__(self, index: Any) -> Any: ...
 
 
-def default_collate(samples: Sequence[Any]) -> Any:
-    """Stack per-sample items: tuples of arrays become a tuple of stacked arrays."""
-    first = samples[0]
-    if isinstance(first, (tuple, list)):
-        return tuple(np.stack([s[i] for s in samples]) for i in range(len(first)))
-    if isinstance(first, dict):
-        return {k: np.stack([s[k] for s in samples]) for k in first}
-    return np.stack(samples)
-
-
 class ArrayDataset:
     """Several arrays (NumPy, CuPy or ``np.memmap``) sharing their first dimension.
 
     ``ds[idx]`` returns ``tuple(a[idx] for a in arrays)`` (a single array when there is
-    only one). Nothing is copied up front.
+    only one; :class:`TensorDataset` always gives a tuple). Nothing is copied up front.
     """
+
+    batched = True
 
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
@@ -77,7 +78,19 @@ class ArrayDataset:
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(tuple(a.shape)) for a in self.arrays)
-        return f"ArrayDataset({shapes})"
+        return f"{type(self).__name__}({shapes})"
+
+
+class TensorDataset(ArrayDataset):
+    """``torch.utils.data.TensorDataset``: ``ds[i]`` is ``tuple(t[i] for t in tensors)``, a
+    tuple even for one array. ``tensors`` holds the arrays."""
+
+    def __init__(self, *tensors: Any) -> None:
+        super().__init__(*tensors)
+        self.tensors = self.arrays
+
+    def __getitem__(self, index: Any) -> Any:
+        return tuple(a[index] for a in self.arrays)
 
 
 class Subset:
@@ -86,13 +99,14 @@ class Subset:
     def __init__(self, dataset: Any, indices: Any) -> None:
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.batched = getattr(dataset, "batched", True)
+        self.batched = indexes_batches(dataset)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index: Any) -> Any:
-        return self.dataset[self.indices[index]]
+        picked = self.indices[index]
+        return self.dataset[int(picked) if picked.ndim == 0 else picked]
 
 
 def random_split(dataset: Any, lengths: Sequence[float], seed: int | None = None) -> list[Subset]:
@@ -123,6 +137,8 @@ class TextWindowDataset:
     windows is one fancy index into ``ids``: ``x, y`` are int64 arrays (B, block_size).
     """
 
+    batched = True
+
     def __init__(self, ids: Any, block_size: int, stride: int = 1) -> None:
         if getattr(ids, "ndim", None) != 1:
             raise ShapeError(f"TextWindowDataset: ids must be a 1-D array, got shape {getattr(ids, 'shape', None)}")
@@ -152,17 +168,24 @@ class TextWindowDataset:
 
 
 class DataLoader:
-    """Batches of ``dataset`` in a reproducible order.
+    """Batches of ``dataset`` in a reproducible order (``torch.utils.data.DataLoader``'s arguments).
 
     Args:
-        dataset: anything following :class:`Dataset`.
-        batch_size: samples per batch.
+        dataset: anything following :class:`Dataset` (indexed per sample, as in torch), a
+            list of samples, an array, or a tuple of arrays ``(x, y, ...)`` sharing their
+            first dimension (taken as ``ArrayDataset(x, y, ...)``).
+        batch_size: samples per batch (torch's default, 1).
         shuffle: draw a new permutation every epoch from the loader's own Generator.
         seed: seeds that Generator (``None``: fresh entropy; still exact on resume because
             the generator's state is part of :meth:`state_dict`).
         drop_last: drop the final batch when it is smaller than ``batch_size``.
-        collate_fn: applied to every batch (batched datasets) or to the list of samples
-            (datasets with ``batched = False``; default :func:`default_collate`).
+        collate_fn: turns the list of a batch's samples into the batch (default
+            :func:`default_collate`), as in torch.
+        num_workers, pin_memory: accepted so torch code runs unchanged; samples are
+            always loaded in the calling process.
+
+    Without ``collate_fn``, array datasets (see :func:`~plait.train.collate.indexes_batches`)
+    give the same batches by one fancy index per batch instead of one call per sample.
 
     The loader checkpoints itself: :meth:`state_dict` holds the bit-generator state at
     the start of the current epoch and the number of batches already given out, so a
@@ -172,26 +195,42 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 32,
+        batch_size: int = 1,
         shuffle: bool = False,
         seed: int | None = None,
         drop_last: bool = False,
-        collate_fn: Callable[[Any], Any] | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        *,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        if int(batch_size) < 1:
-            raise ConfigError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"DataLoader: batch_size must be an integer >= 1, got {batch_size!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise ConfigError(f"DataLoader: collate_fn must be callable (list of samples -> batch), got {collate_fn!r}")
+        if isinstance(dataset, tuple) and dataset and all(hasattr(a, "shape") for a in dataset):
+            dataset = ArrayDataset(*dataset)
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise ConfigError(f"DataLoader: the dataset needs __len__ and __getitem__, got {type(dataset).__name__}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = seed
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
         self.generator = np.random.default_rng(seed)
         self._epoch_start_state: dict[str, Any] | None = None
         self._position = 0  # batches given out in the current epoch
         self._resume_position = 0
         self.shard: tuple[int, int] = (0, 1)  # (rank, world size): see set_shard
         self.share_of_batch = 1.0  # this rank's samples / the global batch's, for the last batch
+
+    @property
+    def batched(self) -> bool:
+        """Whether batches come from one fancy index (True) or per-sample calls and ``collate_fn``."""
+        return self.collate_fn is None and indexes_batches(self.dataset)
 
     def set_shard(self, rank: int, world_size: int) -> None:
         """Give this process only its part ``rank::world_size`` of every (global) batch.
@@ -209,10 +248,9 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batch(self, idx: np.ndarray) -> Any:
-        if getattr(self.dataset, "batched", True):
-            batch = self.dataset[idx]
-            return self.collate_fn(batch) if self.collate_fn is not None else batch
-        samples = [self.dataset[int(i)] for i in idx]
+        if self.batched:
+            return self.dataset[idx]
+        samples = [self.dataset[i] for i in idx.tolist()]
         return (self.collate_fn or default_collate)(samples)
 
     def __iter__(self) -> Iterator[Any]:
@@ -252,18 +290,16 @@ class DataLoader:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the next iteration continues where that one was."""
-        for key, mine in (
-            ("num_samples", len(self.dataset)),
-            ("batch_size", self.batch_size),
-            ("shuffle", self.shuffle),
-            ("drop_last", self.drop_last),
-        ):
-            if key in state and state[key] != mine:
-                raise ConfigError(f"DataLoader.load_state_dict: saved {key}={state[key]!r} but this loader has {mine!r}")
-        self.generator.bit_generator.state = copy.deepcopy(state["generator"])
-        self._resume_position = int(state.get("position", 0))
-        self._epoch_start_state = copy.deepcopy(state["generator"]) if self._resume_position else None
+        """Restore :meth:`state_dict`; the next iteration continues where that one was.
+
+        Every entry is checked first (see :func:`~plait.train.loader_state.check_loader_state`):
+        a damaged or foreign state raises a PlaitError naming the entry, and leaves the
+        loader as it was.
+        """
+        generator, position = check_loader_state(self, state)
+        self.generator.bit_generator.state = generator
+        self._resume_position = position
+        self._epoch_start_state = copy.deepcopy(generator) if position else None
         self._position = 0
 
     def __repr__(self) -> str:

@@ -18,7 +18,6 @@ batch (counted in ``trainer.skipped_batches``) and goes on.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,11 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, PlaitError, get_array_module, manual_seed, no_grad
+from plait.core import ConfigError, PlaitError, manual_seed
 
-from ._batches import as_loader, split_batch, to_model_device
+from ._batches import split_batch, to_model_device
+from ._evaluation import Evaluation
+from ._fit_inputs import fit_loaders, resolve_callback
+from ._model_checks import check_output_activation
 from ._trainer_state import TrainerState
-from .callbacks.base import Callback, CallbackList
+from .callbacks.base import CallbackList
 from .callbacks.progress import ProgressBar
 from .distributed import get_strategy
 from .history import History
@@ -43,7 +45,7 @@ class NonFiniteLossError(PlaitError, FloatingPointError):
     """The loss of a training batch was NaN or infinite (``nan_policy="raise"``)."""
 
 
-class Trainer(TrainerState):
+class Trainer(TrainerState, Evaluation):
     """Trains ``model`` with ``loss`` and ``optimizer``.
 
     Args:
@@ -56,7 +58,8 @@ class Trainer(TrainerState):
         scheduler_monitor: epoch log key passed to epoch schedulers' ``step`` (plateau schedules).
         clip_grad_norm: clip the global gradient norm to this value before each step.
         grad_accumulation: batches whose gradients add up (averaged) into one optimizer step.
-        callbacks: Callback instances (or registered names).
+        callbacks: Callback instances, registered names (``"early_stopping"``) or configs
+            ``{"type": "early_stopping", "patience": 2}`` (built by ``registry.build``).
         seed: reseeds plait's global generator at the start of the first ``fit`` and seeds
             loaders built from arrays.
         nan_policy: ``"raise"`` or ``"skip"`` for non-finite batch losses (see module doc).
@@ -93,7 +96,7 @@ class Trainer(TrainerState):
         self.scheduler_monitor = scheduler_monitor
         self.clip_grad_norm = clip_grad_norm
         self.grad_accumulation = int(grad_accumulation)
-        self.callbacks = [_as_callback(cb) for cb in callbacks]
+        self.callbacks = [resolve_callback(cb) for cb in callbacks]
         self.seed = seed
         self.nan_policy = nan_policy
         self.strategy = get_strategy(strategy)
@@ -117,40 +120,59 @@ class Trainer(TrainerState):
         self._resume_progress: dict[str, Any] | None = None
         self._train_loader: Any = None
         self._callback_list: CallbackList | None = None
+        self._has_validation = False
+        check_output_activation(model, loss)
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(
         self,
-        train: Any,
-        val: Any = None,
-        epochs: int = 1,
-        resume_from: str | Path | None = None,
+        x: Any = None,
+        y: Any = None,
         batch_size: int = 32,
-        shuffle: bool = True,
+        epochs: int = 1,
         verbose: bool = True,
+        callbacks: Sequence[Any] = (),
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        *,
+        val: Any = None,
+        resume_from: str | Path | None = None,
     ) -> History:
         """Train until ``epochs`` epochs are done; returns the :class:`History`.
 
-        ``train``/``val``: a DataLoader, a dataset or arrays ``(x, y)`` (batched with
-        ``batch_size``; ``train`` shuffled with the trainer's ``seed``). ``resume_from``: a
-        checkpoint folder, or a run folder whose ``latest`` pointer names one; training
-        continues after its epoch with identical weights, optimizer, schedules, data order
-        and random state, so the result is bitwise that of an uninterrupted run.
+        Keras' arguments and order: ``x``/``y`` arrays (``x`` may be a tuple of inputs),
+        or ``x`` alone as a DataLoader, a dataset or ``(x, y)`` arrays. Arrays are batched
+        with ``batch_size`` and shuffled (``shuffle``) with the trainer's ``seed``.
+        ``callbacks`` are used for this call besides the trainer's. Validation, evaluated
+        after every epoch into ``val_*`` logs: ``validation_data`` (``(x_val, y_val)``, a
+        loader or dataset; ``val`` is a synonym), or ``validation_split``, the *last*
+        fraction of the arrays, split off before shuffling as in Keras.
+
+        ``resume_from``: a checkpoint folder, or a run folder whose ``latest`` pointer names
+        one; training continues after its epoch with identical weights, optimizer,
+        schedules, data order and random state, so the result is bitwise that of an
+        uninterrupted run.
         """
-        loader = as_loader(train, batch_size, shuffle, self.seed, "Trainer.fit(train)")
-        val_loader = None if val is None else as_loader(val, batch_size, False, None, "Trainer.fit(val)")
-        self._shard_for_ranks(loader, "Trainer.fit(train)")
+        loader, val_loader = fit_loaders(
+            x, y, val=val, validation_data=validation_data, validation_split=validation_split,
+            batch_size=batch_size, shuffle=shuffle, seed=self.seed,
+        )  # fmt: skip
+        self._shard_for_ranks(loader, "Trainer.fit(x)")
         if val_loader is not None:
-            self._shard_for_ranks(val_loader, "Trainer.fit(val)")
+            self._shard_for_ranks(val_loader, "Trainer.fit(validation_data)")
         self._train_loader = loader
         self.batches_per_epoch = len(loader) if hasattr(loader, "__len__") else None
         self.epochs = int(epochs)
         self.stop_training, self.stop_reason = False, None
         self.history = History()
-        callbacks = [cb for cb in self.callbacks if self.strategy.is_main or not getattr(cb, "main_process_only", False)]
+        self._has_validation = val_loader is not None
+        callbacks = [*self.callbacks, *(resolve_callback(cb) for cb in callbacks)]
+        callbacks = [cb for cb in callbacks if self.strategy.is_main or not getattr(cb, "main_process_only", False)]
         if verbose and self.strategy.is_main and not any(isinstance(cb, ProgressBar) for cb in callbacks):
             callbacks.append(ProgressBar())
         self._callback_list = cbs = CallbackList([*callbacks, self.history], self)
+        cbs.set_params(self._fit_params(loader, batch_size, verbose))
         self.resumed = resume_from is not None
         if self.resumed:
             self.load_checkpoint(resume_from)
@@ -304,56 +326,33 @@ class Trainer(TrainerState):
             logs[m.name] = float(m.compute())
         return logs
 
-    # -- evaluate / predict -------------------------------------------------------------------
-    def evaluate(self, data: Any, batch_size: int = 256) -> dict[str, float]:
-        """Mean loss and metrics over ``data`` in eval mode, without forward caches."""
-        loader = as_loader(data, batch_size, False, None, "Trainer.evaluate")
-        self._shard_for_ranks(loader, "Trainer.evaluate")
-        metrics = [copy.deepcopy(m) for m in self.metrics]  # leaves the training metrics' sums alone
-        for m in metrics:
-            m.reset()
-        loss_sum, count = 0.0, 0
-        was_training = getattr(self.model, "training", True)
-        like = self.params[0].data if self.params else None
-        self.model.eval()
-        try:
-            with no_grad():
-                for batch in loader:
-                    inputs, target = split_batch(batch, "Trainer.evaluate")
-                    inputs, target = to_model_device(inputs, like), to_model_device(target, like)
-                    pred = self.model(*inputs)
-                    size = len(target)
-                    loss_sum += float(self.loss(pred, target)) * size
-                    count += size
-                    for m in metrics:
-                        m.update(pred, target)
-        finally:
-            self.model.train(was_training)
-        return self._epoch_logs(loss_sum, count, metrics)
+    # -- what callbacks can know ------------------------------------------------------------------
+    def log_keys(self) -> list[str]:
+        """The epoch-log entries the current ``fit`` produces: ``loss``, the metrics (with
+        ``train_metrics``), ``val_*`` (with validation data) and whatever callbacks declare
+        through a ``log_keys()`` method (``LearningRateMonitor``: ``lr``)."""
+        names = [m.name for m in self.metrics]
+        keys = ["loss", *(names if self.train_metrics else [])]
+        if self._has_validation:
+            keys += ["val_loss", *(f"val_{n}" for n in names)]
+        for cb in self._callback_list or ():
+            declared = getattr(cb, "log_keys", None)
+            if callable(declared):
+                keys += [k for k in declared() if k not in keys]
+        return keys
 
-    def predict(self, data: Any, batch_size: int = 256) -> Any:
-        """Model outputs for every sample of ``data`` (targets in the batches are ignored)."""
-        loader = as_loader(data, batch_size, False, None, "Trainer.predict")
-        inputs_only = hasattr(data, "shape") or _all_inputs(data)  # bare arrays: no target column
-        outputs = []
-        was_training = getattr(self.model, "training", True)
-        like = self.params[0].data if self.params else None
-        self.model.eval()
-        try:
-            with no_grad():
-                for batch in loader:
-                    if not isinstance(batch, (tuple, list)):
-                        inputs: tuple[Any, ...] = (batch,)
-                    elif inputs_only or len(batch) == 1:
-                        inputs = tuple(batch)
-                    else:
-                        inputs = tuple(batch[:-1])
-                    outputs.append(self.model(*to_model_device(inputs, like)))
-        finally:
-            self.model.train(was_training)
-        if not outputs:
-            raise ConfigError("Trainer.predict: no data")
-        return get_array_module(outputs[0]).concatenate(outputs)
+    def _fit_params(self, loader: Any, batch_size: int, verbose: bool) -> dict[str, Any]:
+        """Keras' ``callback.params`` (also ``history.params``)."""
+        dataset = getattr(loader, "dataset", None)
+        return {
+            "epochs": self.epochs,
+            "steps": self.batches_per_epoch,
+            "batch_size": getattr(loader, "batch_size", batch_size),
+            "samples": len(dataset) if hasattr(dataset, "__len__") else None,
+            "verbose": verbose,
+            "do_validation": self._has_validation,
+            "metrics": self.log_keys(),
+        }
 
     # -- learning rates --------------------------------------------------------------------------
     def current_lrs(self) -> list[float]:
@@ -376,18 +375,3 @@ def _pair_schedulers(scheduler: Any, interval: str | Sequence[str]) -> list[tupl
         if i not in ("epoch", "step"):
             raise ConfigError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {i!r}")
     return list(zip(schedulers, intervals))
-
-
-def _as_callback(cb: Any) -> Any:
-    if isinstance(cb, str):
-        from plait.core import registry  # noqa: PLC0415 - plugins load lazily
-
-        return registry.callbacks.get(cb)()
-    if isinstance(cb, Callback) or any(hasattr(cb, h) for h in ("on_epoch_end", "on_batch_end", "on_train_begin")):
-        return cb
-    raise ConfigError(f"Trainer: {cb!r} is not a callback")
-
-
-def _all_inputs(data: Any) -> bool:
-    """True when ``predict`` got bare input arrays (a tuple of several model inputs)."""
-    return isinstance(data, (tuple, list)) and all(hasattr(a, "shape") for a in data)

@@ -28,9 +28,16 @@ class Callback:
 
     def __init__(self) -> None:
         self.trainer: Any = None
+        self.params: dict[str, Any] = {}
 
     def set_trainer(self, trainer: Any) -> None:
         self.trainer = trainer
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Keras' ``params`` of the current ``fit``: ``epochs``, ``steps`` (batches per
+        epoch, None for an iterable without length), ``batch_size``, ``samples``,
+        ``verbose``, ``do_validation`` and ``metrics`` (every epoch-log key that can appear)."""
+        self.params = dict(params)
 
     @property
     def model(self) -> Any:
@@ -64,6 +71,13 @@ class CallbackList:
 
     def __iter__(self) -> Any:
         return iter(self.callbacks)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        for cb in self.callbacks:
+            if hasattr(cb, "set_params"):
+                cb.set_params(params)
+            else:
+                cb.params = dict(params)
 
     def call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from plait.core import ConfigError, get_array_module
@@ -21,6 +22,22 @@ def resolve_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
     return "max" if any(h in monitor for h in _MAX_HINTS) else "min"
+
+
+def known_log_keys(callback: Callback) -> list[str] | None:
+    """Every epoch-log key ``callback`` can see (``trainer.log_keys()``), or None when a
+    callback running before it may add keys without declaring them (a ``log_keys()``
+    method): then nothing can be refused up front."""
+    trainer = callback.trainer
+    if not callable(getattr(trainer, "log_keys", None)):
+        return None
+    for cb in getattr(trainer, "_callback_list", None) or ():
+        if cb is callback:
+            break
+        overrides = getattr(type(cb), "on_epoch_end", None) is not Callback.on_epoch_end
+        if overrides and not callable(getattr(cb, "log_keys", None)) and not type(cb).__module__.startswith("plait.train"):
+            return None
+    return trainer.log_keys()
 
 
 class Improvement:
@@ -54,6 +71,13 @@ class EarlyStopping(Callback):
     model when training is stopped (as in Keras; if training ends by running out of
     epochs the last weights are kept). ``stopped_epoch`` is the 0-based epoch at which
     training stopped (None when it did not), ``best_epoch`` that of the best value.
+
+    When it stops training it says why (on stderr, main process only; ``verbose=False``
+    silences it); the same text is ``trainer.stop_reason`` and ``history.stop_reason``.
+    A ``monitor`` that the fit can never log (``trainer.log_keys()``, e.g. ``val_loss``
+    without validation data) is refused when training begins, listing what can be;
+    when a callback running before it may add log entries without declaring them (a
+    ``log_keys()`` method), the check waits for the first epoch's logs instead.
     """
 
     def __init__(
@@ -64,6 +88,7 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best_weights: bool = False,
         baseline: float | None = None,
+        verbose: bool = True,
     ) -> None:
         super().__init__()
         self.tracker = Improvement(monitor, mode, min_delta)
@@ -71,6 +96,7 @@ class EarlyStopping(Callback):
         self.patience = int(patience)
         self.restore_best_weights = restore_best_weights
         self.baseline = baseline
+        self.verbose = verbose
         self._reset()
 
     def _reset(self) -> None:
@@ -83,6 +109,13 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, Any] | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        keys = known_log_keys(self)
+        if keys is not None and self.monitor not in keys:
+            hint = " (val_* entries need validation_data or validation_split)" if self.monitor.startswith("val_") else ""
+            raise ConfigError(
+                f"EarlyStopping: monitor={self.monitor!r} never appears in the logs of this fit{hint}; "
+                f"it can monitor: {', '.join(keys)}"
+            )
         if not getattr(self.trainer, "resumed", False):
             self._reset()
 
@@ -99,12 +132,21 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
+            best = (
+                f"best {self.tracker.best:.6g} at epoch {self.best_epoch + 1}"
+                if self.best_epoch is not None
+                else f"never better than {self.tracker.best:.6g}"
+            )
             self.trainer.stop_reason = (
                 f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s) "
-                f"(best {self.tracker.best:.6g} at epoch {None if self.best_epoch is None else self.best_epoch + 1})"
+                f"(patience {self.patience}, min_delta {self.tracker.min_delta:g}; {best}); training stopped"
             )
             if self.restore_best_weights and self.best_weights is not None:
                 self.model.load_state_dict(self.best_weights)
+                self.trainer.stop_reason += f"; restored the weights of epoch {self.best_epoch + 1}"
+            strategy = getattr(self.trainer, "strategy", None)
+            if self.verbose and getattr(strategy, "is_main", True):
+                print(f"Epoch {epoch + 1}: {self.trainer.stop_reason}", file=sys.stderr)
 
     def state_dict(self) -> dict[str, Any]:
         return {

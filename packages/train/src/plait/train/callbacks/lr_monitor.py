@@ -27,6 +27,11 @@ class LearningRateMonitor(Callback):
         self.interval = interval
         self.history: list[tuple[int, list[float]]] = []
 
+    def log_keys(self) -> list[str]:
+        """What this callback adds to the epoch logs (see ``Trainer.log_keys``)."""
+        n = len(self.trainer.current_lrs()) if self.trainer is not None else 1
+        return ["lr", *(f"lr_group{i}" for i in range(1, n))]
+
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.interval == "step":
             self.history.append((int((logs or {}).get("step", 0)), self.trainer.current_lrs()))

@@ -1,0 +1,172 @@
+"""Schedules made of schedules: SequentialLR and ChainedScheduler (torch's), and ``build_scheduler``.
+
+    warmup = LinearLR(opt, start_factor=0.01, total_iters=500)
+    decay = CosineAnnealingLR(opt, T_max=9500)
+    sched = SequentialLR(opt, [warmup, decay], milestones=[500])   # warm-up, then cosine
+    both = ChainedScheduler([ConstantLR(opt, 0.5, 10), ExponentialLR(opt, 0.99)])  # factors multiply
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from plait.core.errors import ConfigError, SerializationError
+
+from .factor_schedules import ConfigurableScheduler
+from .lr_scheduler import LRScheduler, check_int, check_optimizer
+
+__all__ = ["ChainedScheduler", "SequentialLR", "build_scheduler"]
+
+
+def _check_children(schedulers: Any, optimizer: Any, where: str) -> list[LRScheduler]:
+    try:
+        children = list(schedulers)
+    except TypeError:
+        raise ConfigError(f"{where}: schedulers must be a list of schedulers, got {type(schedulers).__name__}") from None
+    if not children:
+        raise ConfigError(f"{where}: expects at least one scheduler, got none")
+    for i, s in enumerate(children):
+        if not isinstance(s, LRScheduler):
+            raise ConfigError(
+                f"{where}: schedulers[{i}] must be an epoch-based LRScheduler (not ReduceLROnPlateau), got {type(s).__name__}"
+            )
+        if s.optimizer is not optimizer:
+            raise ConfigError(f"{where}: schedulers[{i}] ({s.name}) schedules another optimizer; all must share one")
+    return children
+
+
+class _Composite(ConfigurableScheduler):
+    """State dicts hold each child's state dict under ``_schedulers``."""
+
+    _not_saved = ("optimizer", "_schedulers")
+    _schedulers: list[LRScheduler]
+
+    def _undo_initial_step(self) -> None:
+        for s in self._schedulers:
+            s._undo_initial_step()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in self._not_saved and k != "_is_initial"}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        children = state_dict.get("_schedulers") if isinstance(state_dict, Mapping) else None
+        if not isinstance(children, list) or len(children) != len(self._schedulers):
+            raise SerializationError(
+                f"{self.name}: the state dict must hold '_schedulers', one state per scheduler ({len(self._schedulers)})"
+            )
+        mine = set(vars(self)) - set(self._not_saved)
+        unknown = sorted(str(k) for k in state_dict if k not in mine and k != "_schedulers")
+        if unknown:
+            raise SerializationError(f"{self.name}: unknown state entries {unknown}")
+        for s, saved in zip(self._schedulers, children):
+            s.load_state_dict(saved)
+        for key, value in state_dict.items():
+            if key != "_schedulers":
+                setattr(self, key, copy.deepcopy(value))
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(s.name for s in self._schedulers)}, last_lr={getattr(self, '_last_lr', None)})"
+
+
+class SequentialLR(_Composite):
+    """``schedulers[i]`` runs from ``milestones[i - 1]`` (starting there from its epoch 0,
+    the base rate) until ``milestones[i]``."""
+
+    _config_args = ("schedulers", "milestones")
+
+    def __init__(self, optimizer: Any, schedulers: Sequence[LRScheduler], milestones: Sequence[int], last_epoch: int = -1) -> None:
+        check_optimizer(optimizer, self.name)
+        self._schedulers = _check_children(schedulers, optimizer, self.name)
+        try:
+            self._milestones = [check_int(m, "each milestone", self.name, low=0) for m in milestones]
+        except TypeError:
+            raise ConfigError(f"{self.name}: milestones must be a list of integers, got {milestones!r}") from None
+        if len(self._milestones) != len(self._schedulers) - 1:
+            raise ConfigError(
+                f"{self.name}: needs one milestone fewer than schedulers, got {len(self._schedulers)} schedulers "
+                f"and {len(self._milestones)} milestones"
+            )
+        if self._milestones != sorted(self._milestones):
+            raise ConfigError(f"{self.name}: milestones must be in increasing order, got {self._milestones}")
+        if not isinstance(last_epoch, int) or isinstance(last_epoch, bool) or last_epoch < -1:
+            raise ConfigError(f"{self.name}: last_epoch must be an integer >= -1, got {last_epoch!r}")
+        self.optimizer = optimizer
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:  # undo the initial steps the children took
+            group["lr"] = group["initial_lr"]
+        self._undo_initial_step()
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self._step_count = 1
+        self._is_initial = False
+        idx = bisect.bisect_right(self._milestones, 0)
+        self._schedulers[idx]._initial_step()
+        self._last_lr = self._schedulers[idx].get_last_lr()
+
+    @property
+    def schedulers(self) -> list[LRScheduler]:
+        return self._schedulers
+
+    @property
+    def milestones(self) -> list[int]:
+        return self._milestones
+
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise ConfigError(f"{self.name}: step() takes no epoch; it always advances by one")
+        self._step_count += 1
+        self.last_epoch += 1
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Steps every scheduler in turn at each step, so their factors combine (multiply)."""
+
+    _config_args = ("schedulers",)
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Any = None) -> None:
+        children = list(schedulers) if isinstance(schedulers, Sequence) else schedulers
+        first = children[0] if isinstance(children, list) and children else None
+        optimizer = optimizer if optimizer is not None else getattr(first, "optimizer", None)
+        check_optimizer(optimizer, self.name)
+        self._schedulers = _check_children(children, optimizer, self.name)
+        self.optimizer = optimizer
+        self._last_lr = self._group_lrs()
+
+    @property
+    def schedulers(self) -> list[LRScheduler]:
+        return self._schedulers
+
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise ConfigError(f"{self.name}: step() takes no epoch; it always advances by one")
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = self._group_lrs()
+
+
+def build_scheduler(config: Mapping[str, Any], optimizer: Any) -> Any:
+    """Build a scheduler from its :meth:`config` (nested schedulers included) for ``optimizer``."""
+    from plait.core import registry  # noqa: PLC0415 - the registry loads plugins lazily
+
+    if not isinstance(config, Mapping) or "type" not in config:
+        raise ConfigError(f"build_scheduler expects a dict with a 'type' key, got {config!r}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    for key, value in kwargs.items():
+        if isinstance(value, Mapping) and "type" in value:
+            kwargs[key] = build_scheduler(value, optimizer)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) and "type" in v for v in value):
+            kwargs[key] = [build_scheduler(v, optimizer) for v in value]
+    if registry.schedulers.get(config["type"]) is not ChainedScheduler:
+        kwargs["optimizer"] = optimizer
+    return registry.build({"type": config["type"], **kwargs}, kind="schedulers")
