@@ -336,15 +336,16 @@ def load_torch_state_dict(model: Module, path_or_dict: str | os.PathLike[str] | 
         arch = architecture or _architecture(model)
         maps = [("Plait's own names", _identity), *KEY_MAPS.get(arch or "", [])]
         candidates = [(name, lambda m, k, f=fn: first + f(m, k)) for name, fn in maps]
-    best: tuple[str, list[str]] | None = None
+    best: tuple[int, str, list[str]] | None = None
     for name, key_map in candidates:
         converted, problems = convert_state_dict(model, tensors, key_map(model, keys))
         if not problems:
             model.load_state_dict(converted, strict=True)
             return model
-        if best is None or len(problems) < len(best[1]):
-            best = (name, problems)
+        if best is None or len(converted) > best[0]:  # report the map that placed the most tensors
+            best = (len(converted), name, problems)
     assert best is not None
-    error = ShapeError if any("shape" in p for p in best[1]) else ConfigError
-    raise error(f"{where}: does not fit the {type(model).__name__} model (closest key map: {best[0]}): "
-                + "; ".join(best[1]))
+    _, name, problems = best
+    error = ShapeError if any("shape" in p for p in problems) else ConfigError
+    raise error(f"{where}: does not fit the {type(model).__name__} model (closest key map: {name}): "
+                + "; ".join(problems))
