@@ -39,7 +39,7 @@ def _run_side(side: str, folder: str, prompt: np.ndarray, new: int, repeats: int
         threadpool_limits(threads)
         import plait.zoo as zoo  # noqa: PLC0415
 
-        model, _, _ = zoo.from_pretrained(folder)
+        model, _ = zoo.from_pretrained(folder)
 
         def generate() -> np.ndarray:
             return zoo.generate(model, prompt[None], new, temperature=0)[0]

@@ -33,7 +33,7 @@ def test_generate_pretrained_from_a_prompt_and_from_ids(gpt2_folder, capsys):
     args = ["generate", "--pretrained", str(gpt2_folder), "--max-new-tokens", "5", "--temperature", "0"]
     assert main([*args, "--prompt", "Hello world"]) == 0
     text = capsys.readouterr().out.rstrip("\n")
-    model, tokenizer, _ = zoo.from_pretrained(gpt2_folder)
+    model, tokenizer = zoo.from_pretrained(gpt2_folder)
     expected = zoo.generate(model, np.array([15496, 995]), 5, temperature=0)
     assert text == tokenizer.decode(expected.tolist())
     assert main([*args, "--ids", "15496,995"]) == 0  # ids in, text out: the folder has a tokenizer

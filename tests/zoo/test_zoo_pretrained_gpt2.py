@@ -61,8 +61,8 @@ def _differences(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
 
 def test_logits_and_greedy_tokens_match_transformers(tmp_path):
     folder, hf = _hf_folder(tmp_path / "gpt2-small")
-    model, tokenizer, path = zoo.from_pretrained(folder)
-    assert path == folder and not model.training
+    model, tokenizer = zoo.from_pretrained(folder)
+    assert not model.training
     assert model.num_parameters() == hf.num_parameters()
     ids = np.random.default_rng(0).integers(0, 50257, size=(2, 24))
     with no_grad():
@@ -81,7 +81,7 @@ def test_logits_and_greedy_tokens_match_transformers(tmp_path):
 def test_generation_with_the_kv_cache_equals_generation_without_it(tmp_path):
     folder, _ = _hf_folder(tmp_path / "m", tokenizer=None)
     with pytest.warns(UserWarning, match="tokenizer"):
-        model, tokenizer, _ = zoo.from_pretrained(folder)
+        model, tokenizer = zoo.from_pretrained(folder)
     assert tokenizer is None
     prompt = np.array([[464, 2068, 7586], [40, 716, 257]])
     cached = zoo.generate(model, prompt, 30, temperature=0.9, top_k=50, seed=1)
@@ -93,7 +93,7 @@ def test_generation_with_the_kv_cache_equals_generation_without_it(tmp_path):
 
 def test_original_gpt2_tokenizer_file_names(tmp_path):
     folder, _ = _hf_folder(tmp_path / "m", tokenizer="openai")
-    _, tokenizer, _ = zoo.from_pretrained(folder, require_tokenizer=True)
+    _, tokenizer = zoo.from_pretrained(folder, require_tokenizer=True)
     assert tokenizer.encode("Hello world") == [15496, 995]
 
 
@@ -102,7 +102,7 @@ def test_half_precision_files_load_as_float32(tmp_path, dtype):
     folder, hf = _hf_folder(tmp_path / dtype, dtype=getattr(torch, dtype), tokenizer=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, _, _ = zoo.from_pretrained(folder)
+        model, _ = zoo.from_pretrained(folder)
     notes = [str(w.message) for w in caught]
     assert any("bfloat16" in n and "float32" in n for n in notes) == (dtype == "bfloat16")
     assert all(p.dtype == np.float32 for p in model.parameters())
@@ -192,8 +192,9 @@ def test_names_are_found_in_the_hugging_face_cache_layout(tmp_path, monkeypatch)
     (repo / "snapshots" / "stale").mkdir()
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
-    model, tokenizer, path = zoo.from_pretrained("gpt2")
-    assert path == repo / "snapshots" / revision and tokenizer is not None
+    assert zoo.find_pretrained("gpt2") == repo / "snapshots" / revision
+    model, tokenizer = zoo.from_pretrained("gpt2")
+    assert tokenizer is not None
 
 
 def test_names_are_found_under_plait_home(tmp_path, monkeypatch):
@@ -227,7 +228,7 @@ def test_without_the_tokenizer_distribution(tmp_path, monkeypatch):
     folder, _ = _hf_folder(tmp_path / "m")
     monkeypatch.setattr(pretrained, "_TOKENIZER", "no_such_tokenizer")
     with pytest.warns(UserWarning, match="plait-tokenizers"):
-        model, tokenizer, _ = zoo.from_pretrained(folder)
+        model, tokenizer = zoo.from_pretrained(folder)
     assert tokenizer is None and model is not None
     with pytest.raises(ConfigError, match="pip install plait-tokenizers"):
         zoo.from_pretrained(folder, require_tokenizer=True)
@@ -236,7 +237,7 @@ def test_without_the_tokenizer_distribution(tmp_path, monkeypatch):
 def test_a_plait_folder_loads_too(tmp_path):
     model = zoo.create("gpt-nano")
     zoo.save(model, tmp_path / "nano")
-    again, tokenizer, _ = zoo.from_pretrained(tmp_path / "nano")
+    again, tokenizer = zoo.from_pretrained(tmp_path / "nano")
     assert tokenizer is None
     ids = np.arange(8)[None]
     with no_grad():
@@ -257,7 +258,7 @@ def test_gpt2_124m_sizes_one_forward_pass(tmp_path):
     folder, hf = _hf_folder(tmp_path / "gpt2", tokenizer=None, n_positions=1024, n_embd=768, n_layer=12, n_head=12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model, _, _ = zoo.from_pretrained(folder)
+        model, _ = zoo.from_pretrained(folder)
     assert model.num_parameters() == zoo.create("gpt2").num_parameters() == 124_439_808
     ids = np.random.default_rng(1).integers(0, 50257, size=(1, 64))
     with no_grad():

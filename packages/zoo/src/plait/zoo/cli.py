@@ -88,7 +88,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.pretrained is not None:
         from .pretrained import from_pretrained  # noqa: PLC0415
 
-        model, codec, _ = from_pretrained(args.pretrained, require_tokenizer=args.prompt is not None)
+        model, codec = from_pretrained(args.pretrained, require_tokenizer=args.prompt is not None)
         args.model_dir = args.pretrained
     else:
         model, codec = load(args.model_dir), load_text_codec(Path(args.model_dir))

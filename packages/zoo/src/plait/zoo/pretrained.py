@@ -57,7 +57,6 @@ class Pretrained(NamedTuple):
 
     model: Module
     tokenizer: Any
-    path: Path
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -206,7 +205,7 @@ def _snapshot(repo: Path) -> Path | None:
     ref = repo / "refs" / "main"
     if ref.is_file() and ref.stat().st_size <= 256:
         revision = ref.read_text(encoding="ascii", errors="replace").strip()
-        if re.fullmatch(r"[A-Za-z0-9._-]{1,128}", revision) and (repo / "snapshots" / revision / "config.json").is_file():
+        if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", revision) and (repo / "snapshots" / revision / "config.json").is_file():
             return repo / "snapshots" / revision
     snapshots = repo / "snapshots"
     found = [p for p in snapshots.iterdir() if (p / "config.json").is_file()] if snapshots.is_dir() else []
@@ -233,7 +232,7 @@ def find_pretrained(name: str) -> Path:
             return snapshot
     repo_id = names[-1]
     raise SerializationError(
-        f"from_pretrained: no local files for {name!r}; looked in {', '.join(looked)}. Plait never downloads: "
+        f"from_pretrained: {name!r} is not an existing folder, and no local files for it were found; looked in {', '.join(looked)}. Plait never downloads: "
         f"fetch config.json, model.safetensors, vocab.json and merges.txt from https://huggingface.co/{repo_id} "
         f"into {_plait_home() / 'models' / name} (or run `hf download {repo_id}`, which fills the Hugging Face "
         "cache), then pass the name or the folder"
@@ -241,7 +240,7 @@ def find_pretrained(name: str) -> Path:
 
 
 def from_pretrained(path_or_name: str | os.PathLike[str], *, require_tokenizer: bool = False) -> Pretrained:
-    """Load a pretrained model and its tokenizer -> ``Pretrained(model, tokenizer, path)``, model in eval mode.
+    """Load a pretrained model and its tokenizer -> ``Pretrained(model, tokenizer)``, model in eval mode.
 
     ``path_or_name``: a folder (Hugging Face GPT-2 layout, or one written by ``plait.zoo.save``)
     or a name looked up in the local caches (see the module docstring).
@@ -263,7 +262,7 @@ def from_pretrained(path_or_name: str | os.PathLike[str], *, require_tokenizer: 
         tokenizer = load_text_codec(folder)
         if tokenizer is None and require_tokenizer:
             raise SerializationError(f"{folder}: no tokenizer.json and no character vocabulary in config.json")
-        return Pretrained(model, tokenizer, folder)
+        return Pretrained(model, tokenizer)
     args = gpt2_model_args(config, config_path)
     tokenizer = _tokenizer(folder, require_tokenizer)  # before the big read: fail fast on a missing distribution
     try:
@@ -275,4 +274,4 @@ def from_pretrained(path_or_name: str | os.PathLike[str], *, require_tokenizer: 
     except (ConfigError, ShapeError) as exc:  # name the folder, keep the list of every problem
         raise SerializationError(f"{folder}: the weights do not fit the model config.json describes: {exc}") from exc
     model.eval()
-    return Pretrained(model, tokenizer, folder)
+    return Pretrained(model, tokenizer)

@@ -26,6 +26,7 @@ equal it. Unmatched keys, missing weights and shape mismatches are reported all 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -102,7 +103,7 @@ def _bf16_arrays(path: Path, header: dict[str, Any], n: int, size: int) -> dict[
                                      f"got {str(info)[:120]}")
         itemsize = np.dtype(_DTYPES[info["dtype"]]).itemsize
         begin, end = offsets
-        if not begin <= end <= size - 8 - n or end - begin != int(np.prod(shape, dtype=np.int64)) * itemsize:
+        if not begin <= end <= size - 8 - n or end - begin != math.prod(shape) * itemsize:
             raise SerializationError(f"{path}: tensor {name!r} has data_offsets {offsets} that do not fit its "
                                      f"shape {shape} ({info['dtype']}) in a file of {size} bytes")
         entries.append((begin, end, name, info["dtype"], tuple(shape)))
