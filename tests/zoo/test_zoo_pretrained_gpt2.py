@@ -266,3 +266,42 @@ def test_gpt2_124m_sizes_one_forward_pass(tmp_path):
     max_abs, max_rel = _differences(ours, _hf_logits(hf, ids))
     print(f"GPT-2 124M logits vs transformers: max abs {max_abs:.2e}, max rel {max_rel:.2e}")
     assert max_rel < 1e-5
+
+
+def test_the_layout_of_the_published_gpt2_file(tmp_path):
+    """The published gpt2 model.safetensors has no "transformer." prefix and carries the causal-mask buffers."""
+    from safetensors.numpy import load_file, save_file
+
+    folder, hf = _hf_folder(tmp_path / "m", tokenizer=None)
+    tensors = {k.removeprefix("transformer."): v for k, v in load_file(folder / "model.safetensors").items()}
+    n = SMALL["n_positions"]
+    for i in range(SMALL["n_layer"]):
+        tensors[f"h.{i}.attn.bias"] = np.tril(np.ones((n, n), dtype=np.float32))[None, None]
+        tensors[f"h.{i}.attn.masked_bias"] = np.array(-1e4, dtype=np.float32)
+    save_file(tensors, folder / "model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _ = zoo.from_pretrained(folder)
+    ids = np.arange(12)[None] * 101
+    with no_grad():
+        assert _differences(model(ids), _hf_logits(hf, ids))[1] < 1e-5
+
+
+def test_sharded_checkpoints_and_their_index(tmp_path):
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**SMALL)).eval()
+    folder = tmp_path / "sharded"
+    hf.save_pretrained(folder, safe_serialization=True, max_shard_size="1MB")
+    assert (folder / "model.safetensors.index.json").is_file() and not (folder / "model.safetensors").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _ = zoo.from_pretrained(folder)
+    ids = np.arange(12)[None] * 7
+    with no_grad():
+        assert _differences(model(ids), _hf_logits(hf, ids))[1] < 1e-5
+    index = pretrained.read_json_file(folder / "model.safetensors.index.json")
+    index["weight_map"][next(iter(index["weight_map"]))] = "../outside.safetensors"
+    (folder / "model.safetensors.index.json").write_text(__import__("json").dumps(index))
+    with pytest.raises(SerializationError, match="not a plain"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zoo.from_pretrained(folder)
