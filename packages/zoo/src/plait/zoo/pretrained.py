@@ -39,6 +39,7 @@ __all__ = ["Pretrained", "find_pretrained", "from_pretrained", "gpt2_model_args"
 _MAX_CONFIG = 1 << 20  # config.json, index.json, refs/main
 _MAX_TOKENIZER_FILE = 64 << 20  # vocab.json ~1 MB, merges.txt ~0.5 MB for GPT-2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a commit hash or a branch name, never ".."
 _SHARD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.safetensors")
 _TOKENIZER = "byte_level_bpe"  # the registry name of plait-tokenizers' byte-level BPE
 _TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe"))
@@ -202,14 +203,16 @@ def _plait_home() -> Path:
 
 def _snapshot(repo: Path) -> Path | None:
     """``repo/snapshots/<revision>`` named by ``refs/main`` (else the newest snapshot with a config.json)."""
-    ref = repo / "refs" / "main"
-    if ref.is_file() and ref.stat().st_size <= 256:
-        revision = ref.read_text(encoding="ascii", errors="replace").strip()
-        if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", revision) and (repo / "snapshots" / revision / "config.json").is_file():
-            return repo / "snapshots" / revision
-    snapshots = repo / "snapshots"
-    found = [p for p in snapshots.iterdir() if (p / "config.json").is_file()] if snapshots.is_dir() else []
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    ref, snapshots = repo / "refs" / "main", repo / "snapshots"
+    try:
+        if ref.is_file() and ref.stat().st_size <= 256:
+            revision = ref.read_text(encoding="ascii", errors="replace").strip()
+            if _REVISION.fullmatch(revision) and (snapshots / revision / "config.json").is_file():
+                return snapshots / revision
+        found = [p for p in snapshots.iterdir() if (p / "config.json").is_file()] if snapshots.is_dir() else []
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    except OSError:  # unreadable cache entries count as absent
+        return None
 
 
 def find_pretrained(name: str) -> Path:
@@ -232,7 +235,8 @@ def find_pretrained(name: str) -> Path:
             return snapshot
     repo_id = names[-1]
     raise SerializationError(
-        f"from_pretrained: {name!r} is not an existing folder, and no local files for it were found; looked in {', '.join(looked)}. Plait never downloads: "
+        f"from_pretrained: {name!r} is not an existing folder, and no local files for it were found; looked in "
+        f"{', '.join(looked)}. Plait never downloads: "
         f"fetch config.json, model.safetensors, vocab.json and merges.txt from https://huggingface.co/{repo_id} "
         f"into {_plait_home() / 'models' / name} (or run `hf download {repo_id}`, which fills the Hugging Face "
         "cache), then pass the name or the folder"
