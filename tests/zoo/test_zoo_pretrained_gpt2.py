@@ -305,3 +305,12 @@ def test_sharded_checkpoints_and_their_index(tmp_path):
     with pytest.raises(SerializationError, match="not a plain"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zoo.from_pretrained(folder)
+
+
+def test_a_gpt2_preset_model_saves_and_loads(tmp_path):
+    model = zoo.create("gpt2", vocab_size=300, context_length=16, d_model=32, num_layers=1, num_heads=4)
+    again = zoo.load(zoo.save(model, tmp_path / "g"))
+    assert again.blocks[0].ffn.act.approximate == "tanh" and again.pos_emb is not None
+    ids = np.arange(16)[None]
+    with no_grad():
+        np.testing.assert_array_equal(again(ids), model(ids))
