@@ -18,7 +18,8 @@ TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the m
 def test_models_lists_presets_and_architectures(capsys):
     assert main(["models", "gpt*"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["gpt", "gpt-mini", "gpt-nano"]
+    assert [line.split()[0] for line in lines] == ["gpt", "gpt-mini", "gpt-nano", "gpt2", "gpt2-large", "gpt2-medium",
+                                                  "gpt2-xl"]
     assert "preset of gpt" in lines[1] and "plait-zoo" in lines[1]
     assert main(["models", "lenet5", "--params"]) == 0
     assert "61,706" in capsys.readouterr().out

@@ -20,19 +20,25 @@ from .catalog import (
     register_preset,
 )
 from .generation import generate, greedy_decode
+from .pretrained import Pretrained, find_pretrained, from_pretrained
 from .serialization import load, load_weights, read_config, save
+from .torch_weights import load_torch_state_dict
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ModelCatalog",
     "Preset",
+    "Pretrained",
     "create",
+    "find_pretrained",
+    "from_pretrained",
     "generate",
     "greedy_decode",
     "is_preset",
     "list_models",
     "load",
+    "load_torch_state_dict",
     "load_weights",
     "model_config",
     "read_config",

@@ -21,7 +21,10 @@ def add_commands(cli: Any) -> None:
     p.set_defaults(handler=_cmd_models)
 
     p = cli.command("generate", "continue a prompt with a saved language model (plait-zoo)")
-    p.add_argument("model_dir", metavar="DIR", help="a folder written by plait.zoo.save")
+    p.add_argument("model_dir", metavar="DIR", nargs="?", help="a folder written by plait.zoo.save")
+    p.add_argument("--pretrained", metavar="PATH", default=None,
+                   help="instead of DIR: a Hugging Face GPT-2 folder or a locally cached name such as gpt2 "
+                        "(see plait.zoo.from_pretrained; nothing is downloaded)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="text prompt (needs a tokenizer or character vocabulary in DIR)")
     src.add_argument("--ids", help="comma-separated token ids, e.g. 1,2,3")
@@ -80,8 +83,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .serialization import load  # noqa: PLC0415
     from .text import load_text_codec  # noqa: PLC0415
 
-    model = load(args.model_dir).to(args.device or default_device())
-    codec = load_text_codec(Path(args.model_dir))
+    if (args.model_dir is None) == (args.pretrained is None):
+        raise ConfigError("plait generate: give either a model folder DIR or --pretrained PATH")
+    if args.pretrained is not None:
+        from .pretrained import from_pretrained  # noqa: PLC0415
+
+        model, codec = from_pretrained(args.pretrained, require_tokenizer=args.prompt is not None)
+        args.model_dir = args.pretrained
+    else:
+        model, codec = load(args.model_dir), load_text_codec(Path(args.model_dir))
+    model = model.to(args.device or default_device())
     if args.ids is not None:
         try:
             ids = np.array([int(t) for t in args.ids.split(",") if t.strip()], dtype=np.int64)

@@ -37,3 +37,18 @@ register_preset("seq2seq-mini", "transformer", "encoder-decoder transformer, 2+2
                 src_vocab_size=64, tgt_vocab_size=64, d_model=128, num_heads=4, num_encoder_layers=2,
                 num_decoder_layers=2, ffn_dim=256, positional="rope", max_len=128, pad_id=0)
 register_preset("transformer-seq2seq-mini", "seq2seq-mini", "alias of seq2seq-mini")
+
+# GPT-2 (Radford et al., 2019) at its published sizes: learned positions, biases, tanh-approximate
+# GELU, LayerNorm eps 1e-5, tied head, context 1024. ``plait.zoo.from_pretrained`` loads the
+# published weights into these; ``zoo.create("gpt2")`` alone gives random weights.
+_GPT2 = dict(vocab_size=50257, context_length=1024, ffn_dim=None, activation={"type": "gelu", "approximate": "tanh"},
+             norm={"type": "layer_norm", "eps": 1e-5}, positional="learned", dropout=0.0, tie_embeddings=True,
+             bias=True)
+register_preset("gpt2", "gpt", "GPT-2 small (124M): 12 layers, d 768, 12 heads", d_model=768, num_layers=12,
+                num_heads=12, **_GPT2)
+register_preset("gpt2-medium", "gpt", "GPT-2 medium (355M): 24 layers, d 1024, 16 heads", d_model=1024,
+                num_layers=24, num_heads=16, **_GPT2)
+register_preset("gpt2-large", "gpt", "GPT-2 large (774M): 36 layers, d 1280, 20 heads", d_model=1280,
+                num_layers=36, num_heads=20, **_GPT2)
+register_preset("gpt2-xl", "gpt", "GPT-2 XL (1.5B): 48 layers, d 1600, 25 heads", d_model=1600, num_layers=48,
+                num_heads=25, **_GPT2)
