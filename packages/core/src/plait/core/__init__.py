@@ -24,6 +24,7 @@ from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
 from .random import get_rng, manual_seed
+from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
 from .weights import load_safetensors, read_safetensors_metadata, save_safetensors
 
@@ -70,7 +71,11 @@ __all__ = [
     "load_safetensors",
     "manual_seed",
     "no_grad",
+    "parse_json",
+    "read_bytes",
+    "read_json",
     "read_safetensors_metadata",
+    "read_text",
     "registry",
     "save_safetensors",
     "set_grad_enabled",
