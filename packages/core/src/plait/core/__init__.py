@@ -26,7 +26,13 @@ from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Sc
 from .random import get_rng, manual_seed
 from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
-from .weights import load_safetensors, read_safetensors_metadata, save_safetensors
+from .weights import (
+    load_safetensors,
+    load_safetensors_bytes,
+    read_safetensors_metadata,
+    safetensors_metadata,
+    save_safetensors,
+)
 
 __version__ = "0.1.0"
 
@@ -69,6 +75,7 @@ __all__ = [
     "is_grad_enabled",
     "leading_modules",
     "load_safetensors",
+    "load_safetensors_bytes",
     "manual_seed",
     "no_grad",
     "parse_json",
@@ -77,6 +84,7 @@ __all__ = [
     "read_safetensors_metadata",
     "read_text",
     "registry",
+    "safetensors_metadata",
     "save_safetensors",
     "set_grad_enabled",
     "to_device",

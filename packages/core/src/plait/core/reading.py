@@ -91,7 +91,7 @@ def open_regular(
     try:
         fd = os.open(os.fspath(path), _FLAGS)
     except OSError as exc:
-        what = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
+        what = "file not found" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
         if isinstance(exc, IsADirectoryError) or (isinstance(exc, PermissionError) and Path(path).is_dir()):
             what = "it is a directory, not a file"
         raise error(f"{component}: cannot read {path}: {what}") from None
@@ -182,7 +182,7 @@ class _Refused:
         self.why = why
 
 
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number", bool: "true/false",
+_TYPE_NAMES = {dict: "a JSON object", list: "a list", str: "a string", int: "an integer", float: "a number", bool: "true/false",
                type(None): "null"}
 
 
