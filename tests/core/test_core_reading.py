@@ -28,7 +28,7 @@ def test_a_file_over_the_bound_is_refused_naming_component_and_path(tmp_path):
 
 
 def test_missing_file_and_directory_are_serialization_errors(tmp_path):
-    with pytest.raises(SerializationError, match=r"comp: cannot read .*nope: no such file"):
+    with pytest.raises(SerializationError, match=r"comp: cannot read .*nope: file not found"):
         read_bytes(tmp_path / "nope", component="comp", max_bytes=10)
     with pytest.raises(SerializationError, match="directory"):
         read_bytes(tmp_path, component="comp", max_bytes=10)
@@ -94,8 +94,8 @@ def _catch(fn, *args, **kwargs):
         ("[" * 100_000 + "]" * 100_000, r"nested too deeply|top level"),
         ("{", r"not valid JSON"),
         ("", r"not valid JSON"),
-        ("[1, 2]", r"the top level must be an object, got a list"),
-        ("null", r"the top level must be an object, got null"),
+        ("[1, 2]", r"the top level must be a JSON object, got a list"),
+        ("null", r"the top level must be a JSON object, got null"),
     ],
 )
 def test_strict_json_refusals_name_the_source_and_the_field(text, message):

@@ -23,7 +23,7 @@ from .initializers import calculate_gain, compute_fans, get_initializer
 from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
-from .random import get_rng, manual_seed
+from .random import check_rng_state, get_rng, manual_seed, set_rng_state
 from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
 from .weights import (
@@ -64,6 +64,7 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_rng_state",
     "check_same_shape",
     "compute_fans",
     "default_device",
@@ -87,6 +88,7 @@ __all__ = [
     "safetensors_metadata",
     "save_safetensors",
     "set_grad_enabled",
+    "set_rng_state",
     "to_device",
     "to_numpy",
 ]
