@@ -115,8 +115,8 @@ HOSTILE = {
 FIELD_NAMED = {
     "5000-digit dimension": r"field a\.shape\[0\]: an integer of 5000 digits",
     "5000-digit offset": r"field a\.data_offsets\[1\]: an integer of 5000 digits",
-    "tensor name repeated": r"field a: the key appears more than once",
-    "metadata key repeated": r"field __metadata__\.format: the key appears more than once",
+    "tensor name repeated": r"field a: the key appears twice",
+    "metadata key repeated": r"field __metadata__\.format: the key appears twice",
     "NaN in the header": r"field a\.x: NaN",
 }
 

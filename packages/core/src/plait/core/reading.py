@@ -94,26 +94,26 @@ def open_regular(
         what = "file not found" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
         if isinstance(exc, IsADirectoryError) or (isinstance(exc, PermissionError) and Path(path).is_dir()):
             what = "it is a directory, not a file"
-        raise error(f"{component}: cannot read {path}: {what}") from None
+        raise error(f"{component}: cannot read the file {path}: {what}") from None
     except (TypeError, ValueError) as exc:  # a path with a NUL byte, or not a path at all
-        raise error(f"{component}: cannot read {path!r}: {exc}") from None
+        raise error(f"{component}: cannot read the file {path!r}: {exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{component}: cannot read {path}: it is {_kind(st.st_mode)}, expected a regular file")
+            raise error(f"{component}: cannot read the file {path}: it is {_kind(st.st_mode)}, expected a regular file")
         if st.st_size > limit:
             raise error(f"{component}: {path} has {st.st_size} bytes, more than the limit of {limit} bytes")
         f = os.fdopen(fd, "rb", closefd=True)  # buffered: read(n) loops until n bytes or EOF
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):
-            raise error(f"{component}: cannot read {path}: {exc.strerror or exc}") from None
+            raise error(f"{component}: cannot read the file {path}: {exc.strerror or exc}") from None
         raise
     with f:
         try:
             yield f, st.st_size  # type: ignore[misc]
         except OSError as exc:
-            raise error(f"{component}: cannot read {path}: {exc.strerror or exc}") from None
+            raise error(f"{component}: cannot read the file {path}: {exc.strerror or exc}") from None
         except MemoryError:
             raise error(f"{component}: {path} does not fit in memory") from None
 
@@ -231,7 +231,7 @@ def parse_json(
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in items:
-            out[key] = refuse("the key appears more than once in its object") if key in out else value
+            out[key] = refuse("the key appears twice in one object") if key in out else value
         return out
 
     def constant(name: str) -> Any:
