@@ -80,40 +80,42 @@ def open_regular(
     component: str,
     max_bytes: int,
     error: type[SerializationError] = SerializationError,
+    what: str = "file",
 ) -> Iterator[tuple[BinaryIO, int]]:
     """Yield ``(file, size)`` for the regular file ``path``, checked before any byte is read.
 
     The file is opened once with ``O_NONBLOCK`` (a FIFO cannot block) and ``fstat``-ed:
     anything but a regular file, or a file over ``max_bytes``, raises ``error``. OSErrors
-    raised while the block reads from the file are turned into ``error`` too.
+    raised while the block reads from the file are turned into ``error`` too. ``what``
+    names the file in messages (``"weights file"``).
     """
     limit = _limit(max_bytes)
     try:
         fd = os.open(os.fspath(path), _FLAGS)
     except OSError as exc:
-        what = "file not found" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
+        why = f"{what} not found" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
         if isinstance(exc, IsADirectoryError) or (isinstance(exc, PermissionError) and Path(path).is_dir()):
-            what = "it is a directory, not a file"
-        raise error(f"{component}: cannot read the file {path}: {what}") from None
+            why = "it is a directory, not a file"
+        raise error(f"{component}: cannot read the {what} {path}: {why}") from None
     except (TypeError, ValueError) as exc:  # a path with a NUL byte, or not a path at all
-        raise error(f"{component}: cannot read the file {path!r}: {exc}") from None
+        raise error(f"{component}: cannot read the {what} {path!r}: {exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{component}: cannot read the file {path}: it is {_kind(st.st_mode)}, expected a regular file")
+            raise error(f"{component}: cannot read the {what} {path}: it is {_kind(st.st_mode)}, expected a regular file")
         if st.st_size > limit:
             raise error(f"{component}: {path} has {st.st_size} bytes, more than the limit of {limit} bytes")
         f = os.fdopen(fd, "rb", closefd=True)  # buffered: read(n) loops until n bytes or EOF
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):
-            raise error(f"{component}: cannot read the file {path}: {exc.strerror or exc}") from None
+            raise error(f"{component}: cannot read the {what} {path}: {exc.strerror or exc}") from None
         raise
     with f:
         try:
             yield f, st.st_size  # type: ignore[misc]
         except OSError as exc:
-            raise error(f"{component}: cannot read the file {path}: {exc.strerror or exc}") from None
+            raise error(f"{component}: cannot read the {what} {path}: {exc.strerror or exc}") from None
         except MemoryError:
             raise error(f"{component}: {path} does not fit in memory") from None
 
@@ -124,6 +126,7 @@ def read_bytes(
     component: str,
     max_bytes: int,
     error: type[SerializationError] = SerializationError,
+    what: str = "file",
 ) -> bytes:
     """The whole content of the regular file ``path``, read through one descriptor.
 
@@ -132,12 +135,13 @@ def read_bytes(
         component: who reads it, for messages (``"tokenizer"``, ``"load_safetensors"``, ...).
         max_bytes: the largest size accepted; a larger file is refused without reading it.
         error: the :class:`SerializationError` subclass to raise.
+        what: how messages name the file (``"weights file"``).
 
     Raises:
         error: the file is missing or unreadable, is not a regular file, or exceeds ``max_bytes``.
     """
     limit = _limit(max_bytes)
-    with open_regular(path, component=component, max_bytes=limit, error=error) as (f, size):
+    with open_regular(path, component=component, max_bytes=limit, error=error, what=what) as (f, size):
         data = f.read(size + 1)
         if len(data) > size:  # the file grew while we read it: read on, up to the bound
             parts = [data]

@@ -93,7 +93,7 @@ def safetensors_metadata(data: bytes, *, source: Any) -> dict[str, str]:
 
 def read_safetensors_metadata(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_MAX_BYTES) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors file, reading only its header (one bounded open)."""
-    with open_regular(path, component="read_safetensors_metadata", max_bytes=max_bytes) as (f, size):
+    with open_regular(path, component="read_safetensors_metadata", max_bytes=max_bytes, what="weights file") as (f, size):
         n = _header(f.read(8), size, path)
         raw = f.read(n)
     if len(raw) < n:
@@ -131,5 +131,5 @@ def load_safetensors(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_M
     truncated or malformed file raises :class:`SerializationError` naming the path and the
     problem.
     """
-    data = read_bytes(path, component="load_safetensors", max_bytes=max_bytes)
+    data = read_bytes(path, component="load_safetensors", max_bytes=max_bytes, what="weights file")
     return load_safetensors_bytes(data, source=path)
