@@ -372,3 +372,33 @@ def test_tokenizer_files_are_bounded(saved, tmp_path):
     path.write_text(json.dumps(saved["char"]), encoding="utf-8")
     with pytest.raises(SerializationError, match="more than the limit of 10 bytes"):
         read_json(path, max_bytes=10)
+
+
+# -- strict JSON in every registered tokenizer's file ------------------------------------------------
+SAVED_KEY = {"byte_level_bpe": "bpe", "char": "char", "word_vectorizer": "word"}
+STRICT_JSON = {
+    "repeated key": (lambda text: text.replace('"version": 1', '"version": 1, "version": 1', 1), r"field version: the key appears twice"),
+    "NaN": (lambda text: text.replace('"version": 1', '"version": NaN', 1), r"field version: NaN"),
+    "Infinity": (lambda text: text.replace('"version": 1', '"version": Infinity', 1), r"field version: Infinity"),
+    "5000-digit integer": (lambda text: text.replace('"version": 1', '"version": ' + "1" * 5000, 1), r"field version: an integer of 5000 digits"),
+    "overflowing float": (lambda text: text.replace('"version": 1', '"version": 1e999', 1), r"field version: 1e999 overflows"),
+    "UTF-8 BOM": (lambda text: "\ufeff" + text, r"not valid JSON"),
+}
+
+
+def test_every_first_party_tokenizer_has_a_saved_file():
+    assert set(FIRST_PARTY_TOKENIZERS) <= set(SAVED_KEY)
+
+
+@pytest.mark.parametrize("case", list(STRICT_JSON))
+@pytest.mark.parametrize("name", FIRST_PARTY_TOKENIZERS)
+def test_strict_json_refusals_name_the_file_and_field(saved, tmp_path, name, case):
+    edit, match = STRICT_JSON[case]
+    text = json.dumps(saved[SAVED_KEY[name]], ensure_ascii=False)
+    assert '"version": 1' in text
+    path = tmp_path / f"{name}.json"
+    path.write_text(edit(text), encoding="utf-8")
+    for load in (registry.tokenizers.get(name).load, load_tokenizer):
+        with pytest.raises(SerializationError, match=match) as info:
+            load(path)
+        assert str(path) in str(info.value)
