@@ -1,4 +1,6 @@
-"""Checking a scheduler state dict against the live scheduler before anything is assigned.
+"""Checking state dicts read back from a file before anything is assigned.
+
+Schedulers:
 
 A saved state dict must look like the scheduler's own :meth:`state_dict`: only its keys
 (unknown keys are refused, not set as attributes), each value of the same kind as the
@@ -16,9 +18,21 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from plait.core.errors import SerializationError
 
-__all__ = ["checked_state"]
+__all__ = [
+    "MAX_COUNTER",
+    "NON_NEGATIVE_STATE",
+    "SCHEDULER_GROUP_KEYS",
+    "check_index",
+    "check_real",
+    "check_scalar",
+    "checked_state",
+    "is_finite",
+    "short",
+]
 
 _MAX_INT = 2**53
 # ints that must be >= 1 (a zero would divide by zero), and the one that may be -1
@@ -43,11 +57,6 @@ _CHOICES: dict[str, frozenset[str]] = {
 }
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _leaf(field: str) -> str:
     """The last name in ``a.b[2]`` -> ``b``."""
     return re.split(r"[.\[]", field.rstrip("]").rsplit(".", 1)[-1])[0]
@@ -58,7 +67,7 @@ class _Checker:
         self.owner = owner
 
     def fail(self, field: str, expected: str, value: Any) -> SerializationError:
-        return SerializationError(f"{self.owner}: state dict field {field!r} must be {expected}, got {_short(value)}")
+        return SerializationError(f"{self.owner}: state dict field {field!r} must be {expected}, got {short(value)}")
 
     def like(self, value: Any, current: Any, field: str) -> Any:
         """``value`` checked to be of the kind of ``current`` (a deep, plain copy of it)."""
@@ -149,3 +158,49 @@ def checked_state(
         raise SerializationError(f"{owner}: unknown state dict keys {unknown}; expected some of {sorted(current)}")
     check = _Checker(owner)
     return {key: check.like(value, current[key], key) for key, value in saved.items()}
+
+
+# -- optimizer state dicts (used by Optimizer.load_state_dict) ------------------------------------
+# keys that schedulers keep in parameter groups (rates and momentum bounds)
+SCHEDULER_GROUP_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+# buffers that are sums or averages of squares: never negative
+NON_NEGATIVE_STATE = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
+MAX_COUNTER = 2**53  # beyond this a float step count is no longer exact
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_index(key: Any, where: str, name: str) -> int:
+    """A parameter index: a non-negative int, or its decimal spelling (JSON object keys are strings)."""
+    if isinstance(key, str) and key.isdigit() and key.isascii() and len(key) <= 12:
+        return int(key)
+    if isinstance(key, numbers.Integral) and not isinstance(key, (bool, np.bool_)) and 0 <= key < 10**12:
+        return int(key)
+    raise SerializationError(f"{name}: {where}: a parameter index must be a non-negative integer, got {short(key)}")
+
+
+def check_real(value: Any, where: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not is_finite(value):
+        raise SerializationError(f"{name}: {where} must be a finite number, got {short(value)}")
+    return value
+
+
+def is_finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def check_scalar(value: Any, where: str, name: str) -> Any:
+    """A number kept in the state: an integer counter in [0, 2**53], or a finite real."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_COUNTER:
+            raise SerializationError(f"{name}: {where} must be an integer in [0, 2**53], got {short(value)}")
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and is_finite(value):
+        return float(value)
+    raise SerializationError(f"{name}: {where} must be a finite real number, got {short(value)}")

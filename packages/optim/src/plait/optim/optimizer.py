@@ -37,6 +37,16 @@ import numpy as np
 from plait.core import Param, get_array_module, to_numpy
 from plait.core.errors import ConfigError, PlaitError, SerializationError, ShapeError
 
+from ._state_checks import (
+    NON_NEGATIVE_STATE,
+    SCHEDULER_GROUP_KEYS,
+    check_index,
+    check_real,
+    check_scalar,
+    is_finite,
+    short,
+)
+
 __all__ = ["Optimizer", "ParamsT", "state_buffer"]
 
 ParamsT = Iterable[Param] | Iterable[Mapping[str, Any]]
@@ -137,7 +147,7 @@ class Optimizer:
 
     def _check_number(self, group: Mapping[str, Any], key: str, where: str, low: float = 0.0, high: float = math.inf) -> None:
         value = group[key]
-        if not _is_real(value) or not _finite(value) or not low <= value <= high:
+        if not _is_real(value) or not is_finite(value) or not low <= value <= high:
             bound = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
             raise ConfigError(f"{self.name}: {key} must be a finite number {bound}, got {value!r}{where}")
 
@@ -281,16 +291,16 @@ class Optimizer:
                     f"{self.name}: parameter group {i} of the state dict has {len(indices)} parameters, this optimizer's has {len(group['params'])}"
                 )
             for j, (k, p) in enumerate(zip(indices, group["params"])):
-                index = _index(k, f"{where}.params[{j}]", self.name)
+                index = check_index(k, f"{where}.params[{j}]", self.name)
                 if index in by_index:
                     raise SerializationError(f"{self.name}: {where}.params[{j}]: index {index} is listed twice")
                 by_index[index] = (p, i)
-            known = set(self.defaults) | set(group) | _SCHEDULER_GROUP_KEYS
+            known = set(self.defaults) | set(group) | SCHEDULER_GROUP_KEYS
             for key in saved:
                 if key not in known:
                     raise SerializationError(f"{self.name}: {where}: unknown option {key!r}")
                 if key not in self.defaults and key != "params":  # a scheduler's rate or momentum bound
-                    _check_real(saved[key], f"{where}.{key}", self.name)
+                    check_real(saved[key], f"{where}.{key}", self.name)
             new_group = _normalise_options({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
             for key, value in self.defaults.items():  # options newer than the state dict
                 new_group.setdefault(key, value)
@@ -299,7 +309,7 @@ class Optimizer:
             new_groups.append(new_group)
         new_state: dict[Param, dict[str, Any]] = {}
         for key, values in saved_state.items():
-            index = _index(key, f"state key {key!r}", self.name)
+            index = check_index(key, f"state key {key!r}", self.name)
             if index not in by_index:
                 raise SerializationError(f"{self.name}: the state dict has state for parameter {key}, which no group lists")
             p, gi = by_index[index]
@@ -330,9 +340,9 @@ class Optimizer:
     def _import_value(self, p: Param, name: str, value: Any, where: str = "") -> Any:
         where = where or name
         if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes, Mapping)):
-            raise SerializationError(f"{self.name}: {where} must be a number or an array, got {_short(value)}")
+            raise SerializationError(f"{self.name}: {where} must be a number or an array, got {short(value)}")
         if isinstance(value, numbers.Number):
-            return _scalar(value.item() if isinstance(value, np.generic) else value, where, self.name)
+            return check_scalar(value.item() if isinstance(value, np.generic) else value, where, self.name)
         if isinstance(value, (list, tuple)) and not value:
             raise SerializationError(f"{self.name}: {where} is an empty list, expected an array of shape {p.shape}")
         try:
@@ -342,14 +352,14 @@ class Optimizer:
         if host.dtype.kind not in "biuf":
             raise SerializationError(f"{self.name}: {where} has dtype {host.dtype}; expected real numbers (complex state is refused)")
         if host.ndim == 0:
-            return _scalar(host.item(), where, self.name)
+            return check_scalar(host.item(), where, self.name)
         if host.shape != p.shape:
             raise SerializationError(f"{self.name}: state {name!r} of {p!r} has shape {host.shape}, expected {p.shape}")
         if host.dtype.kind == "b":
             raise SerializationError(f"{self.name}: {where} has dtype bool; expected real numbers")
         if not np.isfinite(host).all():
             raise SerializationError(f"{self.name}: {where} holds NaN or infinite values")
-        if name in _NON_NEGATIVE_STATE and (host < 0).any():
+        if name in NON_NEGATIVE_STATE and (host < 0).any():
             raise SerializationError(f"{self.name}: {where} holds negative values (it is a sum of squares)")
         xp = get_array_module(p.data)
         return xp.array(host if xp is np else value, dtype=p.data.dtype)
@@ -379,51 +389,6 @@ def _normalise_options(group: dict[str, Any]) -> dict[str, Any]:
     if isinstance(group.get("betas"), list):
         group["betas"] = tuple(group["betas"])
     return group
-
-
-# keys that schedulers keep in parameter groups (rates and momentum bounds)
-_SCHEDULER_GROUP_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
-# buffers that are sums or averages of squares: never negative
-_NON_NEGATIVE_STATE = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
-_MAX_COUNTER = 2**53  # beyond this a float step count is no longer exact
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _index(key: Any, where: str, name: str) -> int:
-    """A parameter index: a non-negative int, or its decimal spelling (JSON object keys are strings)."""
-    if isinstance(key, str) and key.isdigit() and key.isascii() and len(key) <= 12:
-        return int(key)
-    if isinstance(key, numbers.Integral) and not isinstance(key, (bool, np.bool_)) and 0 <= key < 10**12:
-        return int(key)
-    raise SerializationError(f"{name}: {where}: a parameter index must be a non-negative integer, got {_short(key)}")
-
-
-def _check_real(value: Any, where: str, name: str) -> float:
-    if not _is_real(value) or not _finite(value):
-        raise SerializationError(f"{name}: {where} must be a finite number, got {_short(value)}")
-    return value
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _scalar(value: Any, where: str, name: str) -> Any:
-    """A number kept in the state: an integer counter in [0, 2**53], or a finite real."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if not 0 <= value <= _MAX_COUNTER:
-            raise SerializationError(f"{name}: {where} must be an integer in [0, 2**53], got {_short(value)}")
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value):
-        return float(value)
-    raise SerializationError(f"{name}: {where} must be a finite real number, got {_short(value)}")
 
 
 def _export_value(value: Any) -> Any:
