@@ -128,3 +128,16 @@ def test_read_json_is_bounded_and_rejects_non_utf8(tmp_path):
 
 def test_every_refusal_is_a_plait_error():
     assert issubclass(SerializationError, PlaitError)
+
+
+def test_infinity_is_accepted_only_under_the_keys_the_caller_names():
+    doc = b'{"best": Infinity, "other": {"best": -Infinity}, "scores": [1.5]}'
+    assert parse_json(doc, source="s", component="c", allow_infinity={"best"}) == {
+        "best": float("inf"), "other": {"best": float("-inf")}, "scores": [1.5]}
+    with pytest.raises(SerializationError, match="field best: Infinity is not a finite number"):
+        parse_json(doc, source="s", component="c")
+    for bad, field in [(b'{"best": NaN}', "best"), (b'{"lr": Infinity, "best": 1}', "lr"), (b'{"best": [Infinity]}', r"best\[0\]")]:
+        with pytest.raises(SerializationError, match=rf"field {field}:"):
+            parse_json(bad, source="s", component="c", allow_infinity={"best"})
+    with pytest.raises(SerializationError, match=r"field \(top level\)"):
+        parse_json(b"Infinity", source="s", component="c", expect=None, allow_infinity={"best"})

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -180,10 +180,10 @@ def decode_utf8(data: bytes, *, source: Any, component: str, error: type[Seriali
 class _Refused:
     """Stands in for a value JSON allows but Plait refuses, until its field is named."""
 
-    __slots__ = ("why",)
+    __slots__ = ("value", "why")
 
-    def __init__(self, why: str) -> None:
-        self.why = why
+    def __init__(self, why: str, value: Any = None) -> None:
+        self.why, self.value = why, value  # value: +-inf where the caller allows it
 
 
 _TYPE_NAMES = {dict: "a JSON object", list: "a list", str: "a string", int: "an integer", float: "a number", bool: "true/false",
@@ -194,17 +194,23 @@ def _describe(kinds: tuple[type, ...]) -> str:
     return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
 
 
-def _find_refused(value: Any, where: str) -> tuple[str, str] | None:
-    """``(field, why)`` of the first refused value in a parsed document (iterative: no recursion)."""
-    stack = [(value, where)]
+def _settle(root: Any, allow_infinity: Collection[str]) -> tuple[str, str] | None:
+    """Put the allowed infinities in place; ``(field, why)`` of the first other refused value.
+
+    Iterative (no recursion): the document may be deep.
+    """
+    stack: list[tuple[Any, Any, Any, str]] = [(root, None, None, "")]
     while stack:
-        node, at = stack.pop()
+        node, parent, key, at = stack.pop()
         if isinstance(node, _Refused):
+            if node.value is not None and isinstance(parent, dict) and key in allow_infinity:
+                parent[key] = node.value
+                continue
             return at, node.why
         if isinstance(node, dict):
-            stack.extend((v, f"{at}.{k}" if at else str(k)) for k, v in reversed(node.items()))
+            stack.extend((v, node, k, f"{at}.{k}" if at else str(k)) for k, v in reversed(node.items()))
         elif isinstance(node, list):
-            stack.extend((v, f"{at}[{i}]") for i, v in reversed(list(enumerate(node))))
+            stack.extend((v, node, i, f"{at}[{i}]") for i, v in reversed(list(enumerate(node))))
     return None
 
 
@@ -215,6 +221,7 @@ def parse_json(
     component: str,
     expect: type | tuple[type, ...] | None = dict,
     error: type[SerializationError] = SerializationError,
+    allow_infinity: Collection[str] = (),
 ) -> Any:
     """Parse JSON strictly (see the module docstring); ``source`` names the file in messages.
 
@@ -224,6 +231,8 @@ def parse_json(
         component: who reads it, for messages.
         expect: the type(s) the top level must have (``None``: any).
         error: the :class:`SerializationError` subclass to raise.
+        allow_infinity: object keys whose value may be ``Infinity``/``-Infinity`` (as
+            ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
     """
     text = data if isinstance(data, str) else decode_utf8(data, source=source, component=component, error=error)
     refused: list[bool] = []
@@ -239,7 +248,8 @@ def parse_json(
         return out
 
     def constant(name: str) -> Any:
-        return refuse(f"{name} is not a finite number")
+        refused.append(True)
+        return _Refused(f"{name} is not a finite number", {"Infinity": math.inf, "-Infinity": -math.inf}.get(name))
 
     def real(s: str) -> Any:
         x = float(s)
@@ -258,8 +268,9 @@ def parse_json(
     except (ValueError, OverflowError) as exc:
         raise error(f"{component}: {source}: cannot parse JSON: {exc}") from None
     if refused:
-        field, why = _find_refused(value, "") or ("?", "refused value")
-        raise error(f"{component}: {source}: field {field or '(top level)'}: {why}")
+        problem = _settle(value, frozenset(allow_infinity))
+        if problem is not None:
+            raise error(f"{component}: {source}: field {problem[0] or '(top level)'}: {problem[1]}")
     if expect is not None:
         kinds = expect if isinstance(expect, tuple) else (expect,)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
@@ -274,7 +285,8 @@ def read_json(
     max_bytes: int = JSON_MAX_BYTES,
     expect: type | tuple[type, ...] | None = dict,
     error: type[SerializationError] = SerializationError,
+    allow_infinity: Collection[str] = (),
 ) -> Any:
     """:func:`read_bytes` then :func:`parse_json`: a bounded, strict JSON file."""
     data = read_bytes(path, component=component, max_bytes=max_bytes, error=error)
-    return parse_json(data, source=path, component=component, expect=expect, error=error)
+    return parse_json(data, source=path, component=component, expect=expect, error=error, allow_infinity=allow_infinity)
