@@ -243,7 +243,7 @@ class Optimizer:
 
         Everything is checked before anything changes: only known keys (the entries
         ``state``/``param_groups``, this optimizer's options and the schedulers' group keys,
-        the buffers in :attr:`state_names`), parameter indices that are plain integers,
+        the buffers :meth:`state_names` lists), parameter indices that are plain integers,
         counters that are integers in ``[0, 2**53]``, buffers of the parameter's shape with a
         real, finite dtype (complex state is refused, not truncated). A damaged state dict
         raises :class:`SerializationError` naming the field; the optimizer is left as it was.
