@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from plait.core import SerializationError
 from plait.train.datasets import (
@@ -268,3 +270,32 @@ def test_download_larger_than_the_bound_is_not_kept(tmp_path, http_dir):
     with pytest.raises(DownloadError, match="larger than the limit of 1000 bytes"):
         download(url + "/big.bin", tmp_path / "cache" / "big.bin", None, max_bytes=1000)
     assert not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "gzip"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_idx_file_loads_exactly_or_raises(tmp_path, compressed, data):
+    """Random byte damage: a SerializationError naming the file, or an array whose size is
+    exactly what its header declares (never a numpy error, never more data than the file has)."""
+    arr = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    good = tmp_path / "good.idx"
+    write_idx(good, arr, compress=compressed)
+    blob = bytearray(good.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        pos = data.draw(st.integers(0, max(len(blob) - 1, 0)), label="pos")
+        op = data.draw(st.sampled_from(["flip", "truncate", "insert"]), label="op")
+        if op == "flip" and blob:
+            blob[pos] ^= data.draw(st.integers(1, 255), label="mask")
+        elif op == "truncate":
+            del blob[pos:]
+        else:
+            blob[pos:pos] = data.draw(st.binary(min_size=1, max_size=6), label="bytes")
+    path = tmp_path / "damaged.idx"
+    path.write_bytes(bytes(blob))
+    try:
+        out = read_idx(path, max_bytes=4096)
+    except SerializationError as exc:
+        assert str(path) in str(exc)
+        return
+    assert isinstance(out, np.ndarray) and out.nbytes <= 4096
