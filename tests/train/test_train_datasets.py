@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from plait.core import SerializationError
 from plait.train.datasets import (
@@ -175,3 +177,125 @@ def test_load_text(tmp_path):
     if not shakespeare.is_file():
         pytest.skip("tinyshakespeare.txt is not present")
     assert load_text(shakespeare).startswith("First Citizen")
+
+
+# -- the cache folder -----------------------------------------------------------------------------
+def test_data_home_follows_plait_data_then_the_platform_cache(monkeypatch, tmp_path):
+    import platformdirs
+
+    monkeypatch.setenv("PLAIT_DATA", str(tmp_path / "mine"))
+    assert mnist_module.data_home() == tmp_path / "mine"
+    monkeypatch.setenv("PLAIT_DATA", "~/plait-data")
+    assert mnist_module.data_home() == Path.home() / "plait-data"
+    monkeypatch.delenv("PLAIT_DATA")
+    assert mnist_module.data_home() == Path(platformdirs.user_cache_dir("plait", appauthor=False))
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert mnist_module.data_home() == tmp_path / "xdg" / "plait"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert mnist_module.data_home() == Path.home() / ".cache" / "plait"
+
+
+# -- hostile files ----------------------------------------------------------------------------------
+def _special(tmp_path: Path, kind: str) -> Path:
+    import os
+
+    path = tmp_path / "special-idx3-ubyte"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs os.mkfifo")
+        os.mkfifo(path)
+    else:
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("needs /dev/zero")
+        path.symlink_to("/dev/zero")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "FIFO", "symlink to /dev/zero"])
+@pytest.mark.parametrize("reader", [read_idx, load_text], ids=["read_idx", "load_text"])
+def test_special_files_are_refused_without_blocking(tmp_path, within_deadline, kind, reader):
+    path = _special(tmp_path, kind)
+    outcome = within_deadline(reader, path)
+    assert isinstance(outcome, SerializationError), repr(outcome)
+    assert str(path) in str(outcome)
+
+
+def test_idx_reads_are_bounded_before_and_after_decompression(tmp_path):
+    arr = np.zeros((100, 28, 28), np.uint8)  # 78 kB that compress to a few hundred bytes
+    write_idx(tmp_path / "a.gz", arr)
+    assert (tmp_path / "a.gz").stat().st_size < 1000
+    with pytest.raises(SerializationError, match="decompresses to more than the limit of 10000 bytes"):
+        read_idx(tmp_path / "a.gz", max_bytes=10_000)
+    write_idx(tmp_path / "a.idx", arr)
+    with pytest.raises(SerializationError, match="more than the limit of 10000 bytes"):
+        read_idx(tmp_path / "a.idx", max_bytes=10_000)
+    assert read_idx(tmp_path / "a.gz", max_bytes=arr.nbytes + 100).shape == arr.shape
+
+
+@pytest.mark.parametrize(
+    ("blob", "match"),
+    [
+        (gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x02ab")[:-12], "truncated"),
+        (b"\x1f\x8b" + b"\x00" * 20, "not a valid gzip file"),
+        (b"\x00\x00\x08\x04" + b"\xff" * 16, "needs"),  # 4 dimensions of 2**32-1: refused from the header
+        (b"\x00\x00\x08\xff", "truncated IDX header"),
+        (b"", "not an IDX file"),
+    ],
+    ids=["truncated gzip", "bad gzip", "absurd shape", "255 dimensions, no sizes", "empty"],
+)
+def test_damaged_idx_files(tmp_path, blob, match):
+    (tmp_path / "bad").write_bytes(blob)
+    with pytest.raises(SerializationError, match=match):
+        read_idx(tmp_path / "bad")
+
+
+def test_load_text_refuses_bad_encodings_and_oversized_files(tmp_path):
+    (tmp_path / "t.txt").write_bytes(b"caf\xe9")
+    with pytest.raises(SerializationError, match="not utf-8 text"):
+        load_text(tmp_path / "t.txt")
+    assert load_text(tmp_path / "t.txt", encoding="latin-1") == "café"
+    with pytest.raises(SerializationError, match="limit of 2 bytes"):
+        load_text(tmp_path / "t.txt", max_bytes=2)
+
+
+def test_download_larger_than_the_bound_is_not_kept(tmp_path, http_dir):
+    from plait.train.datasets import download
+
+    www, url = http_dir
+    (www / "data").mkdir()
+    (www / "data" / "big.bin").write_bytes(b"x" * 5000)
+    with pytest.raises(DownloadError, match="larger than the limit of 1000 bytes"):
+        download(url + "/big.bin", tmp_path / "cache" / "big.bin", None, max_bytes=1000)
+    assert not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "gzip"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_idx_file_loads_exactly_or_raises(tmp_path, compressed, data):
+    """Random byte damage: a SerializationError naming the file, or an array whose size is
+    exactly what its header declares (never a numpy error, never more data than the file has)."""
+    arr = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    good = tmp_path / "good.idx"
+    write_idx(good, arr, compress=compressed)
+    blob = bytearray(good.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        pos = data.draw(st.integers(0, max(len(blob) - 1, 0)), label="pos")
+        op = data.draw(st.sampled_from(["flip", "truncate", "insert"]), label="op")
+        if op == "flip" and blob:
+            blob[pos] ^= data.draw(st.integers(1, 255), label="mask")
+        elif op == "truncate":
+            del blob[pos:]
+        else:
+            blob[pos:pos] = data.draw(st.binary(min_size=1, max_size=6), label="bytes")
+    path = tmp_path / "damaged.idx"
+    path.write_bytes(bytes(blob))
+    try:
+        out = read_idx(path, max_bytes=4096)
+    except SerializationError as exc:
+        assert str(path) in str(exc)
+        return
+    assert isinstance(out, np.ndarray) and out.nbytes <= 4096

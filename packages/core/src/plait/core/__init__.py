@@ -24,9 +24,16 @@ from .initializers import calculate_gain, compute_fans, get_initializer
 from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
-from .random import get_rng, manual_seed
+from .random import check_rng_state, get_rng, manual_seed, set_rng_state
+from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
-from .weights import load_safetensors, read_safetensors_metadata, save_safetensors
+from .weights import (
+    load_safetensors,
+    load_safetensors_bytes,
+    read_safetensors_metadata,
+    safetensors_metadata,
+    save_safetensors,
+)
 
 __version__ = "0.1.0"
 
@@ -58,6 +65,7 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_rng_state",
     "check_same_shape",
     "compute_fans",
     "default_device",
@@ -70,12 +78,19 @@ __all__ = [
     "is_grad_enabled",
     "leading_modules",
     "load_safetensors",
+    "load_safetensors_bytes",
     "manual_seed",
     "no_grad",
+    "parse_json",
+    "read_bytes",
+    "read_json",
     "read_safetensors_metadata",
+    "read_text",
     "registry",
+    "safetensors_metadata",
     "save_safetensors",
     "set_grad_enabled",
+    "set_rng_state",
     "to_device",
     "to_numpy",
 ]

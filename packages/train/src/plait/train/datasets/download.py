@@ -19,10 +19,13 @@ class DownloadError(PlaitError, OSError):
     """A download failed or its checksum did not match (nothing was cached)."""
 
 
-def download(url: str, dest: str | os.PathLike[str], sha256: str | None, timeout: float = 60.0) -> Path:
+def download(
+    url: str, dest: str | os.PathLike[str], sha256: str | None, timeout: float = 60.0, *, max_bytes: int = 4 * 1024**3
+) -> Path:
     """Fetch ``url`` into ``dest``. The bytes go to a temporary sibling first; only when
     their SHA-256 equals ``sha256`` is the file renamed into place, so a failed or
-    corrupt download never leaves a file at ``dest``."""
+    corrupt download never leaves a file at ``dest``. A response longer than
+    ``max_bytes`` is abandoned (a server cannot fill the disk)."""
     target = Path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -31,7 +34,11 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None, timeout
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) URLs
+                    size = 0
                     for chunk in iter(lambda: response.read(1 << 20), b""):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise DownloadError(f"download of {url} is larger than the limit of {max_bytes} bytes; nothing was cached")
                         digest.update(chunk)
                         out.write(chunk)
             except (urllib.error.URLError, OSError, ValueError) as exc:

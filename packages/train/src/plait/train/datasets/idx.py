@@ -8,36 +8,58 @@ uint32. Files may be gzip-compressed (``.gz``).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from plait.core import SerializationError
+from plait.core import SerializationError, atomic_write_bytes
+from plait.core.reading import read_bytes
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = ["IDX_MAX_BYTES", "read_idx", "write_idx"]
 
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">").str: k for k, v in _TYPES.items()}
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    try:
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise SerializationError(f"{path}: cannot read IDX file: {exc}") from exc
+#: Default bound of an IDX file, compressed or not: 4 GiB (Fashion-MNIST's largest is 47 MB).
+IDX_MAX_BYTES = 4 * 1024**3
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """The array stored in an IDX file (gzip or raw), in native byte order."""
+def _gunzip(data: bytes, path: Path, limit: int) -> bytes:
+    """Decompress every gzip member of ``data``, refusing more than ``limit`` bytes of output."""
+    out = bytearray()
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise SerializationError(f"read_idx: {path}: not a valid gzip file: {exc}") from None
+        if len(out) > limit:
+            raise SerializationError(f"read_idx: {path} decompresses to more than the limit of {limit} bytes")
+        if not inflater.eof:
+            raise SerializationError(f"read_idx: {path}: the gzip stream is truncated")
+        rest = inflater.unused_data
+    return bytes(out)
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    data = read_bytes(path, component="read_idx", max_bytes=limit)
+    return _gunzip(data, path, limit) if data[:2] == b"\x1f\x8b" else data
+
+
+def read_idx(path: str | os.PathLike[str], *, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
+    """The array stored in an IDX file (gzip or raw), in native byte order.
+
+    The file is read once, must be a regular file, and neither it nor its decompressed
+    content may exceed ``max_bytes``; a malformed file raises :class:`SerializationError`.
+    """
     p = Path(path)
-    data = _read_bytes(p)
+    data = _read_bytes(p, max_bytes)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
         raise SerializationError(f"{p}: not an IDX file (bad magic {data[:4].hex()})")
     ndim = data[3]
@@ -46,7 +68,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise SerializationError(f"{p}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_TYPES[data[2]])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(data) - header != expected:
         raise SerializationError(f"{p}: IDX shape {shape} needs {expected} bytes of data, found {len(data) - header}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
@@ -63,4 +85,4 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, compress: bool | 
     payload += np.ascontiguousarray(arr, dtype=big).tobytes()
     if compress if compress is not None else p.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
-    p.write_bytes(payload)
+    atomic_write_bytes(p, payload)

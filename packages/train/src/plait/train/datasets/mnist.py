@@ -3,7 +3,8 @@
 Where the files are looked for, in order:
 
 1. ``path`` (a folder) when given;
-2. the cache, ``$PLAIT_DATA/<name>`` (``PLAIT_DATA`` defaults to ``~/.cache/plait``);
+2. the cache, ``data_home()/<name>``: ``$PLAIT_DATA`` if set, else the platform's user
+   cache folder (``$XDG_CACHE_HOME/plait``, by default ``~/.cache/plait``, on Linux);
 3. the Debian/Ubuntu package folder (``/usr/share/datasets/fashion-mnist`` from
    ``dataset-fashion-mnist``);
 4. a download from the canonical URL into the cache, each file checked against its
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 from plait.core import ConfigError
 
@@ -64,8 +66,14 @@ MNIST = _Source(
 
 
 def data_home() -> Path:
-    """``$PLAIT_DATA`` or ``~/.cache/plait``."""
-    return Path(os.environ.get("PLAIT_DATA") or Path.home() / ".cache" / "plait").expanduser()
+    """Where datasets are cached: ``$PLAIT_DATA`` if set, else the platform's user cache folder
+    for ``plait`` (``platformdirs.user_cache_dir``: ``$XDG_CACHE_HOME/plait``, by default
+    ``~/.cache/plait``, on Linux; ``~/Library/Caches/plait`` on macOS;
+    ``%LOCALAPPDATA%\\plait\\Cache`` on Windows)."""
+    override = os.environ.get("PLAIT_DATA")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("plait", appauthor=False))
 
 
 def _find(folder: Path, part: str) -> Path | None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from plait.core import SerializationError
+from plait.core.reading import TEXT_MAX_BYTES, read_bytes
+
 __all__ = ["load_digits", "load_text"]
 
 
@@ -24,9 +27,19 @@ def load_digits(flatten: bool = False) -> tuple[np.ndarray, np.ndarray]:
     return (x if flatten else x.reshape(-1, 8, 8)), bunch.target.astype(np.int64)
 
 
-def load_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
-    """The whole text of ``path`` (e.g. tinyshakespeare.txt)."""
+def load_text(path: str | os.PathLike[str], encoding: str = "utf-8", *, max_bytes: int = TEXT_MAX_BYTES) -> str:
+    """The whole text of ``path`` (e.g. tinyshakespeare.txt).
+
+    Raises FileNotFoundError if there is no such file, and SerializationError if it is not
+    a regular file (a FIFO, a device), is larger than ``max_bytes`` or is not valid ``encoding``.
+    """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"load_text: no file at {p}")
-    return p.read_text(encoding=encoding)
+    data = read_bytes(p, component="load_text", max_bytes=max_bytes)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise SerializationError(f"load_text: {p} is not {encoding} text ({exc.reason} at byte {exc.start})") from None
+    except LookupError:
+        raise SerializationError(f"load_text: unknown encoding {encoding!r}") from None
