@@ -16,7 +16,7 @@ import numpy as np
 from .backend import get_array_module
 from .errors import DTypeError, ShapeError
 
-__all__ = ["check_array", "check_int_array", "check_same_shape", "dtype_of"]
+__all__ = ["check_array", "check_int_array", "check_output_grad", "check_same_shape", "dtype_of"]
 
 
 def _as_array(x: Any, where: str, what: str) -> Any:
@@ -85,6 +85,18 @@ def check_int_array(x: Any, where: str, *, what: str = "input", ndim: int | Sequ
         lo, hi = int(arr.min()), int(arr.max())
         raise ShapeError(f"{where}: {what} values must lie in [0, {high}), got range [{lo}, {hi}]")
     return arr
+
+
+def check_output_grad(dy: Any, shape: tuple[int, ...], dtype: Any, where: str) -> Any:
+    """The gradient handed to ``where.backward``: a float array of the forward output's exact
+    ``shape`` (never broadcast), returned in the output's ``dtype``."""
+    if type(dy) is not np.ndarray:
+        dy = check_array(dy, f"{where}.backward", what="output gradient")
+    elif dy.dtype.kind != "f":
+        check_array(dy, f"{where}.backward", what="output gradient")
+    if dy.shape != shape:
+        raise ShapeError(f"{where}.backward: expected output gradient of shape {tuple(shape)}, got {tuple(dy.shape)}")
+    return dy if dy.dtype == dtype else dy.astype(dtype)
 
 
 def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("input", "target")) -> None:

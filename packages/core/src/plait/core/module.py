@@ -1,38 +1,82 @@
 """``Module``: the base class of every layer and model.
 
-Bookkeeping lives here; the maths lives in each layer's pure functions.
+Bookkeeping lives here, written once; the maths lives in each layer's pure functions.
 
-Forward/backward contract
--------------------------
-``y = m(x)`` runs :meth:`Module.forward`, which stores what backward needs with
-:meth:`save_for_backward`. ``dx = m.backward(dy)`` takes it back with
-:meth:`saved`, accumulates parameter gradients into ``Param.grad`` and returns
-the input gradient (a tuple when there are several inputs).
+The leaf-layer contract
+-----------------------
+A leaf layer (Linear, LayerNorm, Conv2d, ...) writes no ``forward``/``backward``. It names
+its pure maths pair and the Params that pair takes::
+
+    class Linear(Module):
+        maths = (linear_forward, linear_backward)   # from _dense_maths.py
+        maths_params = ("weight", "bias")
+
+    y, ctx = linear_forward(x, weight, bias, **options)
+    dx, dweight, dbias = linear_backward(dy, ctx, weight, bias, need_dx=True)
+
+and may override :meth:`check_input` (validate/cast ``x``) and :meth:`options` (keyword
+options of the pair). ``Module.forward`` then checks the input, calls the forward
+function and keeps ``ctx``; ``Module.backward`` checks ``dy`` against the output's shape,
+casts it to the output's dtype, calls the backward function (``need_dx`` is False when
+the input needs no gradient, see :meth:`requires_input_grad`) and accumulates each
+returned gradient into its Param. A Param that is ``None`` (``bias=False``) is passed as
+``None`` and its gradient ignored.
+
+Composites (containers, attention, recurrent stacks, blocks, models) and layers written
+the older way override ``forward`` and ``backward`` themselves and use
+:meth:`save_for_backward` / :meth:`saved`; both kinds mix freely.
 
 Weight sharing: every forward call *pushes* its cache onto a stack and every backward
 call *pops* the newest one. A module applied twice (a Siamese encoder, a block reused
 in a loop) therefore needs its backward calls in the reverse order of its forward calls,
 exactly as reverse-mode differentiation does; parameter gradients of the two uses add
 up. Inside :func:`plait.core.no_grad` nothing is pushed.
+
+Constructor arguments: ``Module.__new__`` records the arguments a module was built with
+(bound to the signature of its class's ``__init__``, inherited or its own), so
+``config()`` and saving work for every subclass, with or without its own ``__init__``.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .backend import get_array_module, to_device
-from .checks import dtype_of
+from .checks import check_array, check_output_grad, dtype_of
 from .errors import ConfigError, DTypeError, PlaitError, ShapeError
 from .grad_mode import is_grad_enabled
 from .jsonable import to_jsonable
 from .param import Param
 
 __all__ = ["IncompatibleKeys", "Module"]
+
+_NO_OPTIONS: dict[str, Any] = {}
+_SIGNATURES: dict[type, inspect.Signature | None] = {}
+
+
+def _bind_init_args(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The arguments of ``cls(*args, **kwargs)`` by name, defaults filled in (None if they do not bind)."""
+    sig = _SIGNATURES.get(cls)
+    if sig is None and cls not in _SIGNATURES:
+        try:
+            sig = inspect.signature(cls.__init__)
+        except (TypeError, ValueError):
+            sig = None
+        _SIGNATURES[cls] = sig
+    if sig is None:
+        return None
+    try:
+        bound = sig.bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    params = dict(bound.arguments)
+    params.pop(next(iter(params)))  # self
+    return params
 
 
 class IncompatibleKeys(NamedTuple):
@@ -51,27 +95,11 @@ class Module:
     shape_only: bool = False
 
     # -- construction --------------------------------------------------------------
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        original = cls.__dict__.get("__init__")
-        if original is None or getattr(original, "_plait_records_args", False):
-            return
-
-        @functools.wraps(original)
-        def __init__(self: Module, *args: Any, **kw: Any) -> None:
-            if type(self).__init__ is __init__ and "_init_args" not in self.__dict__:
-                try:
-                    bound = inspect.signature(original).bind(self, *args, **kw)
-                    bound.apply_defaults()
-                    params = dict(bound.arguments)
-                    params.pop(next(iter(params)))  # self
-                except TypeError:
-                    params = None
-                object.__setattr__(self, "_init_args", params)
-            original(self, *args, **kw)
-
-        __init__._plait_records_args = True  # type: ignore[attr-defined]
-        cls.__init__ = __init__  # type: ignore[method-assign]
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        self = super().__new__(cls)
+        d = self.__dict__
+        d["_init_args"] = _bind_init_args(cls, args, kwargs)
+        return self
 
     def __init__(self) -> None:
         self._ensure_state()
@@ -136,11 +164,54 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+    # The leaf-layer contract: a pure pair (forward_fn, backward_fn) and the Params it takes.
+    #: ``(op_forward, op_backward)``: ``op_forward(x, *param_arrays, **options) -> (y, ctx)``,
+    #: ``op_backward(dy, ctx, *param_arrays, need_dx=True) -> (dx, *param_grads)``.
+    maths: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    #: Attribute names of the Params handed to the pair after ``x``, in order (None allowed).
+    maths_params: tuple[str, ...] = ()
 
-    def backward(self, *grads: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+    def check_input(self, x: Any) -> Any:
+        """Validate (and if needed convert) the input of a leaf layer; default: a float array."""
+        return check_array(x, type(self).__name__)
+
+    def options(self, x: Any) -> dict[str, Any]:
+        """Keyword options of the maths pair's forward for input ``x`` (default: none)."""
+        return _NO_OPTIONS
+
+    def forward(self, x: Any) -> Any:
+        """Leaf layers: ``y`` of the maths pair (composites override this)."""
+        if self.maths is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement forward() and names no maths pair")
+        x = self.check_input(x)
+        return self.forward_maths(x, self.options(x))
+
+    def forward_maths(self, x: Any, options: dict[str, Any]) -> Any:
+        """Run the forward function of :attr:`maths` on a checked ``x`` and keep its ctx."""
+        get = self.__dict__["_params"].get
+        arrays = [None if (p := get(name)) is None else p.data for name in self.maths_params]
+        y, ctx = self.maths[0](x, *arrays, **options)
+        if is_grad_enabled():
+            self.__dict__["_saved_stack"].append((ctx, y.shape, y.dtype))
+        return y
+
+    def backward(self, dy: Any) -> Any:
+        """Leaf layers: check ``dy``, call the backward function, accumulate parameter gradients."""
+        if self.maths is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement backward() and names no maths pair")
+        ctx, shape, dtype = self.saved()
+        if dy is None and self.shape_only and not self.needs_input_grad:
+            return None  # the layer after us skipped the input gradient: nothing to hand on
+        dy = check_output_grad(dy, shape, dtype, type(self).__name__)
+        params = self.__dict__["_params"]
+        names = self.maths_params
+        found = [params.get(name) for name in names]
+        grads = self.maths[1](dy, ctx, *[None if p is None else p.data for p in found],
+                              need_dx=self.needs_input_grad)
+        for p, g in zip(found, grads[1:]):
+            if p is not None and g is not None:
+                p.accumulate(g)
+        return grads[0]
 
     def requires_input_grad(self, enabled: bool = True) -> Module:
         """Say whether ``backward`` must return the gradient w.r.t. this module's input.

@@ -11,7 +11,7 @@ from typing import Any
 
 from plait.core import ShapeError, get_array_module
 
-from ._activation_maths import log_softmax_forward
+from ._activation_maths import log_softmax
 
 __all__ = ["cross_entropy_backward", "cross_entropy_forward", "nll_backward", "nll_forward"]
 
@@ -62,7 +62,7 @@ def cross_entropy_forward(logits: Any, target: Any, weight: Any | None, ignore_i
     """
     xp = get_array_module(logits)
     m, c = logits.shape
-    logp = log_softmax_forward(logits, -1)
+    logp = log_softmax(logits, -1)
     if target.ndim == 2:  # probabilities
         q = target.astype(logits.dtype, copy=True)
         if smoothing:
