@@ -38,6 +38,7 @@ from plait.core import (
 from plait.core.initializers import XavierUniform, Zeros
 
 from ._attn_core import attention_backward, attention_forward
+from ._dropout_maths import dropout_mask
 from .linear import Linear
 from .rotary import RotaryEmbedding, rope_backward, rope_forward
 
@@ -185,8 +186,7 @@ class MultiHeadAttention(Module):
         return additive, blocked
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
-        keep = 1.0 - self.dropout
-        return xp.asarray(get_rng().random(shape) < keep).astype(dtype) / keep
+        return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- forward / backward ----------------------------------------------------------------------
     def _heads(self, y: Any, B: int, L: int, heads: int) -> Any:

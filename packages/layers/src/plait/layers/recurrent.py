@@ -22,6 +22,7 @@ from typing import Any
 from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
 
 from . import _rnn_cells as cells
+from ._dropout_maths import dropout_mask
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -68,9 +69,7 @@ class _RNNBase(Module):
         return get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx), get("bias_hh" + sfx)
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
-        keep = 1.0 - self.dropout
-        draw = xp.asarray(get_rng().random(shape) < keep)
-        return draw.astype(dtype) / keep
+        return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- layouts ---------------------------------------------------------------------------
     def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool) -> Any:
