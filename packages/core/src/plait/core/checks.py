@@ -89,14 +89,14 @@ def check_int_array(x: Any, where: str, *, what: str = "input", ndim: int | Sequ
 
 def check_output_grad(dy: Any, shape: tuple[int, ...], dtype: Any, where: str) -> Any:
     """The gradient handed to ``where.backward``: a float array of the forward output's exact
-    ``shape`` (never broadcast), returned in the output's ``dtype``."""
+    ``shape`` (never broadcast), returned in the output's ``dtype`` when that is a float."""
     if type(dy) is not np.ndarray:
         dy = check_array(dy, f"{where}.backward", what="output gradient")
     elif dy.dtype.kind != "f":
         check_array(dy, f"{where}.backward", what="output gradient")
     if dy.shape != shape:
         raise ShapeError(f"{where}.backward: expected output gradient of shape {tuple(shape)}, got {tuple(dy.shape)}")
-    return dy if dy.dtype == dtype else dy.astype(dtype)
+    return dy if dy.dtype == dtype or dtype.kind != "f" else dy.astype(dtype)
 
 
 def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("input", "target")) -> None:

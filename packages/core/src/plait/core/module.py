@@ -192,7 +192,10 @@ class Module:
         arrays = [None if (p := get(name)) is None else p.data for name in self.maths_params]
         y, ctx = self.maths[0](x, *arrays, **options)
         if is_grad_enabled():
-            self.__dict__["_saved_stack"].append((ctx, y.shape, y.dtype))
+            try:
+                self.__dict__["_saved_stack"].append((ctx, y.shape, y.dtype))
+            except AttributeError:  # a non-array handed through (Identity): keep what it would become
+                self.__dict__["_saved_stack"].append((ctx, np.shape(y), dtype_of(y)))
         return y
 
     def backward(self, dy: Any) -> Any:
