@@ -1,15 +1,23 @@
-"""Argument checks shared by the convolution and pooling layers."""
+"""Argument checks and small helpers shared by the convolution and pooling layers and their maths."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral
+from typing import Any
 
 from plait.core import ConfigError
 
-__all__ = ["IntOrTuple", "as_tuple", "check_groups"]
+__all__ = ["IntOrTuple", "Pads", "Pair", "as_tuple", "bmm", "check_groups"]
 
 IntOrTuple = int | Sequence[int]
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+
+def bmm(a: Any, b: Any) -> Any:
+    """Batched matrix product over the leading group axis (a plain GEMM for one group)."""
+    return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
 
 
 def as_tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> tuple[int, ...]:
