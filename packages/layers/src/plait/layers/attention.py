@@ -236,7 +236,8 @@ class MultiHeadAttention(Module):
 
         q = self._heads(self.q_proj(x), B, T, H)
         if self.use_rope:
-            q = rope_forward(q, *self.rotary.tables(offset, T, where))
+            cos, sin = self.rotary.tables(offset, T, where)
+            q = rope_forward(q, cos=cos, sin=sin)[0]
         q *= 1.0 / math.sqrt(D)
         if reuse:
             k, v = kv_cache.k, kv_cache.v
@@ -244,7 +245,8 @@ class MultiHeadAttention(Module):
             k = self._heads(self.k_proj(src), B, S_new, Hkv)
             v = self._heads(self.v_proj(src), B, S_new, Hkv)
             if self.use_rope and not cross:
-                k = rope_forward(k, *self.rotary.tables(offset, S_new, where))
+                cos, sin = self.rotary.tables(offset, S_new, where)
+                k = rope_forward(k, cos=cos, sin=sin)[0]
             if kv_cache is not None:
                 kv_cache.append(k, v)
                 kv_cache.cross = cross
@@ -277,9 +279,9 @@ class MultiHeadAttention(Module):
         dq = dq.reshape(B, H, T, D)
         dq *= 1.0 / math.sqrt(D)
         if self.use_rope:
-            dq = rope_backward(dq, *self.rotary.tables(offset, T))
+            dq = rope_backward(dq, self.rotary.tables(offset, T))[0]
             if not cross:
-                dk = rope_backward(dk, *self.rotary.tables(offset, S))
+                dk = rope_backward(dk, self.rotary.tables(offset, S))[0]
         dx = self.q_proj.backward(dq.transpose(0, 2, 1, 3).reshape(B, T, self.embed_dim))
         dsrc = self.k_proj.backward(dk.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))
         dsrc += self.v_proj.backward(dv.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))
