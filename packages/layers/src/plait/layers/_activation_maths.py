@@ -208,7 +208,9 @@ def selu_forward(x: Any) -> tuple[Any, Any]:
     return elu_forward(x, alpha=SELU_ALPHA, scale=SELU_SCALE)
 
 
-selu_backward = elu_backward
+def selu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * SELU_SCALE * (1 if x > 0 else SELU_ALPHA e^x) (:func:`elu_backward`)."""
+    return elu_backward(dy, ctx)
 
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
