@@ -318,3 +318,37 @@ def test_constructor_arguments_survive_copy():
 
     layer = ScaleShift(2, bias=False)
     assert copy.deepcopy(layer).__dict__["_init_args"] == {"features": 2, "bias": False}
+
+
+# -- bounded inference memory -------------------------------------------------------------------------
+def test_eval_mode_keeps_no_cache_unless_enable_grad():
+    from plait.core import enable_grad
+
+    layer, old = ScaleShift(2).eval(), Affine(2, 2).eval()
+    layer(np.ones((1, 2)))
+    old(np.ones((1, 2)))
+    assert layer.__dict__["_saved_stack"] == [] and old.__dict__["_saved_stack"] == []
+    with enable_grad():
+        layer(np.ones((1, 2)))
+        with no_grad():  # the innermost context wins
+            layer(np.ones((1, 2)))
+    assert len(layer.__dict__["_saved_stack"]) == 1
+    layer.backward(np.ones((1, 2)))
+    assert layer.weight.grad is not None
+
+
+def test_a_forgotten_no_grad_cannot_grow_the_stack_forever():
+    import warnings
+
+    layer = ScaleShift(2)
+    layer.max_saved = 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            layer(np.ones((1, 2)))
+    assert len(layer.__dict__["_saved_stack"]) == 3
+    assert any("no_grad()" in str(w.message) for w in caught)
+    for _ in range(3):  # the newest three still backpropagate, in reverse order
+        layer.backward(np.ones((1, 2)))
+    with pytest.raises(PlaitError, match="without a matching forward"):
+        layer.backward(np.ones((1, 2)))

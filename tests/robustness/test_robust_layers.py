@@ -455,3 +455,25 @@ def test_layer_on_the_device_matches_the_cpu(name):
     assert sorted(grads_d) == sorted(grads)
     for pname, g in grads.items():
         np.testing.assert_allclose(to_numpy(grads_d[pname]), g, rtol=1e-4, atol=1e-5, err_msg=f"{name}.{pname}")
+
+
+def test_predict_calls_in_eval_mode_keep_memory_flat():
+    """A model in eval() mode used for predictions without no_grad(): 200 calls, no growth."""
+    import tracemalloc
+
+    from plait.layers import GELU, LayerNorm, Linear, Sequential
+
+    model = Sequential(Linear(64, 256), GELU(), LayerNorm(256), Linear(256, 10)).eval()
+    x = np.random.default_rng(0).standard_normal((32, 64)).astype(np.float32)
+    for _ in range(5):
+        model(x)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(200):
+            model(x)
+        grown = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024, f"200 predict calls grew memory by {grown} bytes"  # one call's activations: ~100 KB
+    assert all(not m.__dict__["_saved_stack"] for m in model.modules())

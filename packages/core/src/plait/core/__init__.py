@@ -17,7 +17,7 @@ from .errors import (
     ShapeError,
 )
 from .files import atomic_write, atomic_write_bytes, atomic_write_text
-from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
 from .module import Module
@@ -65,6 +65,7 @@ __all__ = [
     "get_initializer",
     "get_rng",
     "hookimpl",
+    "enable_grad",
     "is_grad_enabled",
     "leading_modules",
     "load_safetensors",

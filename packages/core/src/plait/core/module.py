@@ -30,7 +30,9 @@ Weight sharing: every forward call *pushes* its cache onto a stack and every bac
 call *pops* the newest one. A module applied twice (a Siamese encoder, a block reused
 in a loop) therefore needs its backward calls in the reverse order of its forward calls,
 exactly as reverse-mode differentiation does; parameter gradients of the two uses add
-up. Inside :func:`plait.core.no_grad` nothing is pushed.
+up. A cache is kept in training mode unless inside :func:`plait.core.no_grad`, and in
+``eval()`` mode only inside :func:`plait.core.enable_grad`; a stack longer than
+``max_saved`` drops its oldest entry with a warning naming ``no_grad()``.
 
 Constructor arguments: ``Module.__new__`` records the arguments a module was built with
 (bound to the signature of its class's ``__init__``, inherited or its own), so
@@ -40,6 +42,7 @@ Constructor arguments: ``Module.__new__`` records the arguments a module was bui
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -48,13 +51,26 @@ import numpy as np
 from .backend import get_array_module, to_device
 from .checks import check_array, check_output_grad, dtype_of
 from .errors import ConfigError, DTypeError, PlaitError, ShapeError
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state
 from .jsonable import to_jsonable
 from .param import Param
 
 __all__ = ["IncompatibleKeys", "Module"]
 
 _NO_OPTIONS: dict[str, Any] = {}
+_WARNED: set[type] = set()
+
+
+def _warn_unconsumed(module: Module) -> None:
+    cls = type(module)
+    if cls in _WARNED:
+        return
+    _WARNED.add(cls)
+    warnings.warn(
+        f"{cls.__name__}: more than {module.max_saved} forward caches are waiting for a backward, so the "
+        "oldest are being dropped. Run inference inside plait.core.no_grad() (or put the model in eval() "
+        "mode); a backward that still needs a dropped cache fails with a clear error.",
+        ResourceWarning, stacklevel=4)
 _SIGNATURES: dict[type, inspect.Signature | None] = {}
 
 
@@ -90,6 +106,9 @@ class Module:
     training: bool
     #: False when backward need not return the input gradient (see :meth:`requires_input_grad`).
     needs_input_grad: bool = True
+    #: Forward caches one module keeps waiting for backward; past it the oldest is dropped
+    #: with a warning naming ``no_grad()`` (a forgotten ``no_grad`` cannot grow memory forever).
+    max_saved: int = 1024
     #: True for layers that only reshape their input: a container passes "no input gradient
     #: needed" through them to the next layer (they then return None from backward).
     shape_only: bool = False
@@ -191,11 +210,11 @@ class Module:
         get = self.__dict__["_params"].get
         arrays = [None if (p := get(name)) is None else p.data for name in self.maths_params]
         y, ctx = self.maths[0](x, *arrays, **options)
-        if is_grad_enabled():
+        if self.keeps_cache():
             try:
-                self.__dict__["_saved_stack"].append((ctx, y.shape, y.dtype))
+                self._push((ctx, y.shape, y.dtype))
             except AttributeError:  # a non-array handed through (Identity): keep what it would become
-                self.__dict__["_saved_stack"].append((ctx, np.shape(y), dtype_of(y)))
+                self._push((ctx, np.shape(y), dtype_of(y)))
         return y
 
     def backward(self, dy: Any) -> Any:
@@ -234,10 +253,23 @@ class Module:
         return []
 
     def save_for_backward(self, ctx: Any) -> None:
-        """Push what backward will need (skipped inside ``no_grad()``)."""
+        """Push what backward will need (see :meth:`keeps_cache` for when it is kept)."""
         self._ensure_state()
-        if is_grad_enabled():
-            self.__dict__["_saved_stack"].append(ctx)
+        if self.keeps_cache():
+            self._push(ctx)
+
+    def keeps_cache(self) -> bool:
+        """Whether a forward now keeps its cache: in training mode unless inside ``no_grad()``;
+        in ``eval()`` mode only inside ``enable_grad()``."""
+        mode = getattr(_grad_state, "enabled", None)
+        return self.__dict__["training"] if mode is None else mode
+
+    def _push(self, ctx: Any) -> None:
+        stack = self.__dict__["_saved_stack"]
+        stack.append(ctx)
+        if len(stack) > self.max_saved:
+            del stack[0]
+            _warn_unconsumed(self)
 
     def saved(self) -> Any:
         """Pop the cache of the most recent forward call not yet undone by backward."""
