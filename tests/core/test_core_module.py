@@ -352,3 +352,21 @@ def test_a_forgotten_no_grad_cannot_grow_the_stack_forever():
         layer.backward(np.ones((1, 2)))
     with pytest.raises(PlaitError, match="without a matching forward"):
         layer.backward(np.ones((1, 2)))
+
+
+def test_readme_plugin_example_runs_as_written():
+    """The "Writing a plugin" layer in the README: exec'd as written, then checked by gradcheck."""
+    import re
+    from pathlib import Path
+
+    from plait.core.testing import gradcheck
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(# my_package/plait_plugin\.py\n.*?)```", readme, re.S).group(1)
+    namespace: dict = {"__name__": "readme_plugin"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    layer = namespace["Scale"](3).astype(np.float64)
+    layer.weight.data[:] = [0.5, -2.0, 3.0]
+    gradcheck(layer, np.random.default_rng(0).standard_normal((2, 4, 3)))
+    with pytest.raises(ShapeError, match="Scale"):
+        layer(np.ones((2, 4)))
