@@ -207,14 +207,24 @@ class Module:
 
     def forward_maths(self, x: Any, options: dict[str, Any]) -> Any:
         """Run the forward function of :attr:`maths` on a checked ``x`` and keep its ctx."""
-        get = self.__dict__["_params"].get
-        arrays = [None if (p := get(name)) is None else p.data for name in self.maths_params]
-        y, ctx = self.maths[0](x, *arrays, **options)
-        if self.keeps_cache():
+        d = self.__dict__
+        params = d["_params"]
+        if self.maths_params:
+            y, ctx = self.maths[0](x, *[None if (p := params.get(n)) is None else p.data for n in self.maths_params],
+                                   **options)
+        else:
+            y, ctx = self.maths[0](x, **options)
+        mode = getattr(_grad_state, "enabled", None)
+        if d["training"] if mode is None else mode:  # inlined keeps_cache(): this runs on every call
             try:
-                self._push((ctx, y.shape, y.dtype))
+                entry = (ctx, y.shape, y.dtype)
             except AttributeError:  # a non-array handed through (Identity): keep what it would become
-                self._push((ctx, np.shape(y), dtype_of(y)))
+                entry = (ctx, np.shape(y), dtype_of(y))
+            stack = d["_saved_stack"]
+            stack.append(entry)
+            if len(stack) > self.max_saved:
+                del stack[0]
+                _warn_unconsumed(self)
         return y
 
     def backward(self, dy: Any) -> Any:
@@ -222,12 +232,14 @@ class Module:
         if self.maths is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement backward() and names no maths pair")
         ctx, shape, dtype = self.saved()
-        if dy is None and self.shape_only and not self.needs_input_grad:
-            return None  # the layer after us skipped the input gradient: nothing to hand on
-        dy = check_output_grad(dy, shape, dtype, type(self).__name__)
+        if type(dy) is not np.ndarray or dy.dtype != dtype or dy.shape != shape:  # the common case costs nothing
+            if dy is None and self.shape_only and not self.needs_input_grad:
+                return None  # the layer after us skipped the input gradient: nothing to hand on
+            dy = check_output_grad(dy, shape, dtype, type(self).__name__)
+        if not self.maths_params:
+            return self.maths[1](dy, ctx, need_dx=self.needs_input_grad)[0]
         params = self.__dict__["_params"]
-        names = self.maths_params
-        found = [params.get(name) for name in names]
+        found = [params.get(name) for name in self.maths_params]
         grads = self.maths[1](dy, ctx, *[None if p is None else p.data for p in found],
                               need_dx=self.needs_input_grad)
         for p, g in zip(found, grads[1:]):
