@@ -432,8 +432,15 @@ def _run_on_device(layer: Any, case: Case, x: np.ndarray) -> tuple[Any, Any, dic
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", NAMES)
-def test_layer_on_the_device_matches_the_cpu(name):
-    """Output, input gradient and every parameter gradient: on the device, of the device, equal to the CPU's."""
+def test_device_path_layer_matches_the_cpu(name):
+    """Output, input gradient and every parameter gradient: on the device, of the device, equal to the CPU's.
+
+    Device-path test: on a machine with CuPy and a GPU it compares the GPU with NumPy (numeric
+    parity); everywhere else it runs on the strict CuPy stand-in of tests/_device, whose maths is
+    NumPy's on both sides, so it proves the device code path (no host arrays, no implicit host
+    syncs), not the numbers. Named ``test_device_path_*`` to be counted apart from the numeric
+    parity tests.
+    """
     case = CASES[name]
     host = _build(name)
     device = copy.deepcopy(host).to("cuda")
