@@ -370,3 +370,43 @@ def test_readme_plugin_example_runs_as_written():
     gradcheck(layer, np.random.default_rng(0).standard_normal((2, 4, 3)))
     with pytest.raises(ShapeError, match="Scale"):
         layer(np.ones((2, 4)))
+
+
+# -- torch-like conveniences --------------------------------------------------------------------------
+def test_to_dtype_double_float_half_and_buffers():
+    net = Net()
+    assert net.to(np.float32) is net and all(p.dtype == np.float32 for p in net.parameters())
+    net.to("cpu", "float64")
+    assert all(p.dtype == np.float64 for p in net.parameters())
+    assert net.float().scale.dtype == np.float32 and net.half().scale.dtype == np.float16
+    assert net.double().scale.dtype == np.float64
+    net.to(device="cpu", dtype=np.float32)
+    assert net.scale.dtype == np.float32 and net.encoder[0].calls.dtype == np.int64  # int buffers stay
+    assert [n for n, _ in net.named_buffers()] == ["encoder.0.calls", "heads.a.calls", "heads.b.calls"]
+    assert len(list(net.buffers())) == 3
+
+
+@pytest.mark.parametrize("bad", ["tpu", np.int32, 3])
+def test_to_error_lists_what_it_accepts(bad):
+    from plait.core import DeviceError
+
+    with pytest.raises(DeviceError, match=r"cpu.*cuda.*float16, float32, float64"):
+        Net().to(bad)
+
+
+def test_modules_in_a_plain_list_warn_once():
+    class Holder(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = [Affine(2, 2), Affine(2, 2)]
+            self.sizes = [2, 2]  # plain values: no warning
+
+    with pytest.warns(UserWarning, match=r"Holder.blocks is a plain list holding modules.*ModuleList"):
+        Holder()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Holder()  # once per class and attribute
+    with pytest.warns(UserWarning, match="ModuleDict"):
+        Holder().table = {"a": Affine(2, 2)}

@@ -48,9 +48,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backend import get_array_module, to_device
+from .backend import _check_device, get_array_module, to_device
 from .checks import check_array, check_output_grad, dtype_of
-from .errors import ConfigError, DTypeError, PlaitError, ShapeError
+from .errors import ConfigError, DeviceError, DTypeError, PlaitError, ShapeError
 from .grad_mode import _state as _grad_state
 from .jsonable import to_jsonable
 from .param import Param
@@ -59,6 +59,37 @@ __all__ = ["IncompatibleKeys", "Module"]
 
 _NO_OPTIONS: dict[str, Any] = {}
 _WARNED: set[type] = set()
+
+
+def _floating_dtype(value: Any) -> np.dtype | None:
+    """``value`` as a floating NumPy dtype, or None when it names none (a device, say)."""
+    if isinstance(value, str) and (value.lower() == "cpu" or value.lower().startswith("cuda")):
+        return None
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        return None
+    return dtype if dtype.kind == "f" else None
+
+
+def _holds_module(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(item, Module) for item in items)
+
+
+_WARNED_CONTAINERS: set[tuple[type, str]] = set()
+
+
+def _warn_plain_container(module: Module, name: str, value: Any) -> None:
+    key = (type(module), name)
+    if key in _WARNED_CONTAINERS:
+        return
+    _WARNED_CONTAINERS.add(key)
+    holder = "ModuleDict" if isinstance(value, dict) else "ModuleList"
+    warnings.warn(
+        f"{type(module).__name__}.{name} is a plain {type(value).__name__} holding modules: their parameters are "
+        f"not registered (no parameters(), state_dict(), to() or train()); use plait.core.{holder} instead",
+        UserWarning, stacklevel=3)
 
 
 def _warn_unconsumed(module: Module) -> None:
@@ -155,6 +186,8 @@ class Module:
         else:
             d["_params"].pop(name, None) if name in d["_params"] else None
             d["_modules"].pop(name, None)
+            if isinstance(value, (list, tuple, dict)) and value and _holds_module(value):
+                _warn_plain_container(self, name, value)
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
@@ -339,7 +372,12 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def buffers(self) -> Iterator[Any]:
+        for _, b in self.named_buffers():
+            yield b
+
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """``(dotted name, array)`` of every buffer (non-persistent ones too), as torch."""
         for mod_name, module in self.named_modules(prefix):
             for name, b in module.__dict__["_buffers"].items():
                 if b is not None:
@@ -448,10 +486,44 @@ class Module:
                         bufs[name] = fn(b)
             module.__dict__["_saved_stack"].clear()
 
-    def to(self, device: str) -> Module:
-        """Move parameters, gradients and buffers to ``"cpu"`` or ``"cuda"``; returns self."""
-        self._map_arrays(lambda a: to_device(a, device))
+    def to(self, *args: Any, device: str | None = None, dtype: Any = None) -> Module:
+        """Move to a device and/or cast to a floating dtype, like ``torch.nn.Module.to``; returns self.
+
+        ``m.to("cuda")``, ``m.to(np.float64)``, ``m.to("cpu", "float32")``,
+        ``m.to(device="cuda", dtype="float16")``. Parameters, gradients and buffers move;
+        integer buffers keep their dtype.
+        """
+        for arg in args:
+            as_dtype = _floating_dtype(arg)
+            if as_dtype is not None and dtype is None:
+                dtype = as_dtype
+            elif isinstance(arg, str) and device is None and as_dtype is None:
+                device = arg
+            else:
+                raise DeviceError(f"{type(self).__name__}.to: unknown device or dtype {arg!r}; expected a device "
+                                  "('cpu' or 'cuda') and/or a floating dtype (float16, float32, float64)")
+        if device is not None:
+            try:
+                _check_device(device)
+            except DeviceError as exc:
+                raise DeviceError(f"{type(self).__name__}.to: {exc}, and/or a floating dtype "
+                                  "(float16, float32, float64)") from None
+            self._map_arrays(lambda a: to_device(a, device))
+        if dtype is not None:
+            self.astype(dtype)
         return self
+
+    def double(self) -> Module:
+        """Cast floating parameters and buffers to float64; returns self."""
+        return self.astype(np.float64)
+
+    def float(self) -> Module:
+        """Cast floating parameters and buffers to float32; returns self."""
+        return self.astype(np.float32)
+
+    def half(self) -> Module:
+        """Cast floating parameters and buffers to float16; returns self."""
+        return self.astype(np.float16)
 
     def astype(self, dtype: Any) -> Module:
         """Cast floating parameters and buffers to ``dtype`` (integer buffers stay); returns self."""

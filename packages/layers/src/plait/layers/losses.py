@@ -104,7 +104,7 @@ class Loss(Module):
         """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
         losses, denom, ctx = self._losses(pred, target)
         xp = get_array_module(losses)
-        self._cache = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
+        self.__dict__["_cache"] = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
         if self.reduction == "none":
             return losses
         total = losses.sum()
@@ -122,7 +122,7 @@ class Loss(Module):
                 "(was forward run inside no_grad(), or backward called twice?)"
             )
         shape, dtype, denom, ctx, xp = self._cache
-        self._cache = None
+        self.__dict__["_cache"] = None
         if self.reduction == "none":
             if grad_output is None:
                 g = xp.ones(shape, dtype=dtype)
