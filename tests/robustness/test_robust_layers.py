@@ -484,3 +484,70 @@ def test_predict_calls_in_eval_mode_keep_memory_flat():
         tracemalloc.stop()
     assert grown < 256 * 1024, f"200 predict calls grew memory by {grown} bytes"  # one call's activations: ~100 KB
     assert all(not m.__dict__["_saved_stack"] for m in model.modules())
+
+
+# -- 0-d inputs and empty sequences ---------------------------------------------------------------------
+ELEMENTWISE = sorted(n for n in NAMES if CASES[n].elementwise and not CASES[n].ints)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_zero_dim_input_gives_the_one_element_result_or_a_shape_error(name):
+    """A 0-d array (as torch allows): the same value and gradient as the 1-element array, 0-d again."""
+    x = np.array(0.7)
+    try:
+        y = _build(name)(x)
+    except ShapeError as err:
+        _assert_clear(err, _names(name, _build(name)))
+        return
+    layer = _build(name)
+    manual_seed(0)  # dropout: the same draw for both
+    y = layer(x)
+    assert np.shape(y) == (), f"{name}: 0-d input gave shape {np.shape(y)}"
+    dx = layer.backward(np.array(2.0))
+    ref = _build(name)
+    manual_seed(0)
+    np.testing.assert_allclose(np.reshape(y, 1), ref(x.reshape(1)), rtol=1e-12)
+    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(np.array([2.0])), rtol=1e-12)
+    assert np.shape(dx) == ()
+
+
+LOSS_NAMES = sorted(n for n in registry.losses.names() if registry.losses.get(n).__module__.startswith("plait."))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_zero_dim_loss_input_gives_the_one_element_result_or_a_shape_error(name, reduction):
+    loss = registry.losses.get(name)(reduction=reduction)
+    x, t = np.array(0.6), np.array(0.3)
+    try:
+        value = loss(x, t)
+    except (ShapeError, DTypeError) as err:
+        assert type(loss).__name__ in str(err)
+        return
+    dx = loss.backward()
+    ref = registry.losses.get(name)(reduction=reduction)
+    ref_value = ref(x.reshape(1), t.reshape(1))
+    np.testing.assert_allclose(np.reshape(value, -1), np.reshape(ref_value, -1), rtol=1e-12)
+    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(), rtol=1e-12)
+    assert np.shape(dx) == () and np.shape(value) == ()
+
+
+def test_empty_sequences_in_positions_and_attention():
+    """Learned positions: an empty sequence is a valid (empty) input; attention over no keys is a ShapeError."""
+    from plait.layers import LearnedPositionalEmbedding, MultiHeadAttention, TransformerEncoderLayer
+
+    for shape in [(2, 0, 4), (0, 4), (0, 3, 4)]:
+        layer = LearnedPositionalEmbedding(5, 4)
+        y = layer(np.zeros(shape, np.float32), offset=1)
+        assert y.shape == shape
+        assert layer.backward(np.zeros(shape, np.float32)).shape == shape
+        assert not layer.weight.grad.any()
+    for layer in (MultiHeadAttention(4, 2), MultiHeadAttention(4, 2, causal=True),
+                  TransformerEncoderLayer(4, 2, dim_feedforward=8, batch_first=True)):
+        with pytest.raises(ShapeError, match="empty key sequence"):
+            layer(np.zeros((2, 0, 4), np.float32))
+    attn = MultiHeadAttention(4, 2)
+    with pytest.raises(ShapeError, match="empty key sequence"):
+        attn(np.zeros((2, 3, 4), np.float32), context=np.zeros((2, 0, 4), np.float32))
+    y = attn(np.zeros((2, 0, 4), np.float32), context=np.ones((2, 3, 4), np.float32))  # no queries: empty output
+    assert y.shape == (2, 0, 4)

@@ -344,7 +344,7 @@ def hardtanh_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
 
 def sigmoid_forward(x: Any) -> tuple[Any, Any]:
     """y = 1 / (1 + e^-x); ctx = y."""
-    y = sigmoid(x)
+    y = blockwise(sigmoid, x)
     return y, y
 
 
@@ -370,27 +370,35 @@ def tanh_backward(dy: Any, y: Any, need_dx: bool = True) -> tuple[Any]:
     return (g,)
 
 
-def softplus_forward(x: Any, *, beta: float = 1.0, threshold: float = 20.0) -> tuple[Any, Any]:
-    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (torch's rule)."""
+def _softplus_beta(x: Any, beta: float, threshold: float) -> Any:
     bx = x * beta
     y = softplus(bx)
     y /= beta
     linear = bx > threshold
     if linear.any():
         y[linear] = x[linear]
-    return y, (x, beta, threshold)
+    return y
 
 
-def softplus_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """dx = dy * sigmoid(beta x), and dy where beta x > threshold."""
-    x, beta, threshold = ctx
+def _softplus_beta_grad(dy: Any, x: Any, beta: float, threshold: float) -> Any:
     bx = x * beta
     g = sigmoid(bx)
     linear = bx > threshold
     if linear.any():
         g[linear] = 1.0
     g *= dy
-    return (g,)
+    return g
+
+
+def softplus_forward(x: Any, *, beta: float = 1.0, threshold: float = 20.0) -> tuple[Any, Any]:
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (torch's rule)."""
+    return blockwise(lambda c: _softplus_beta(c, beta, threshold), x), (x, beta, threshold)
+
+
+def softplus_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * sigmoid(beta x), and dy where beta x > threshold."""
+    x, beta, threshold = ctx
+    return (blockwise(lambda d, c: _softplus_beta_grad(d, c, beta, threshold), dy, x),)
 
 
 # -- along a dimension ------------------------------------------------------------------------
@@ -449,8 +457,11 @@ _BLOCK = 1 << 16
 
 def blockwise(fn: Any, *arrays: Any) -> Any:
     """``fn(*arrays)`` over flat blocks of 64K elements (NumPy only), so that the chain of
-    element-wise temporaries stays in cache; about 2x faster on large arrays."""
+    element-wise temporaries stays in cache; about 2x faster on large arrays. A 0-d input
+    runs as one element and comes back 0-d."""
     first = arrays[0]
+    if first.ndim == 0:  # a 0-d array: NumPy would hand scalars to the in-place steps of ``fn``
+        return fn(*(a.reshape(1) for a in arrays)).reshape(())
     if get_array_module(first) is not np or first.size <= 2 * _BLOCK:
         return fn(*arrays)
     flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]

@@ -55,7 +55,7 @@ def learned_positional_forward(x: Any, weight: Any, *, offset: int = 0) -> tuple
 
 def learned_positional_backward(dy: Any, offset: int, weight: Any, need_dx: bool = True) -> tuple[Any, Any]:
     """(dx = dy, dW) with dW[offset + t] = sum over the batch of dy[..., t, :], zero elsewhere."""
-    steps, dim = dy.shape[-2], dy.shape[-1]
+    steps = dy.shape[-2]
     dweight = get_array_module(weight).zeros_like(weight)
-    dweight[offset : offset + steps] = dy.reshape(-1, steps, dim).sum(axis=0)
+    dweight[offset : offset + steps] = dy.sum(axis=tuple(range(dy.ndim - 2)))
     return dy, dweight

@@ -228,6 +228,9 @@ class MultiHeadAttention(Module):
         S_new = 0 if reuse else src.shape[1]
         S = kv_cache.length + S_new if kv_cache is not None else S_new
         # every check before any sub-layer runs, so a bad call leaves no stale forward cache behind
+        if S == 0:  # softmax over no keys is undefined (torch gives nan)
+            raise ShapeError(f"{where}: got an empty key sequence ({'context' if cross else 'input'} shape "
+                             f"{tuple(src.shape)}); attention needs at least one key")
         if kv_cache is not None and kv_cache.length and kv_cache.k.shape[0] != B:
             raise ShapeError(f"{where}: batch size {B} differs from the KV cache's {kv_cache.k.shape[0]}")
         kpm, am = self.check_masks(B, T, S, key_padding_mask, attn_mask, where)

@@ -244,6 +244,21 @@ class NLLLoss(_IndexTargetLoss):
 class _ElementwiseLoss(Loss):
     """pred and target of one shape, float; the mean divides by the number of elements."""
 
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._inputs(pred, target)
+        if x.ndim:
+            losses, denom, ctx = self.maths[0](x, t, **self.options(x))
+            return losses, denom, (False, ctx)
+        # a 0-d pair (as torch allows): the pair runs on one element, the results come back 0-d
+        losses, denom, ctx = self.maths[0](x.reshape(1), t.reshape(1), **self.options(x))
+        return losses.reshape(()), denom, (True, ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        scalar, inner = ctx
+        if not scalar:
+            return self.maths[1](g, inner)[0]
+        return self.maths[1](g.reshape(1) if getattr(g, "ndim", 0) else g, inner)[0].reshape(())
+
     def _inputs(self, pred: Any, target: Any) -> tuple[Any, Any]:
         name = type(self).__name__
         x = check_array(pred, name, what="input")
