@@ -551,3 +551,65 @@ def test_empty_sequences_in_positions_and_attention():
         attn(np.zeros((2, 3, 4), np.float32), context=np.zeros((2, 0, 4), np.float32))
     y = attn(np.zeros((2, 0, 4), np.float32), context=np.ones((2, 3, 4), np.float32))  # no queries: empty output
     assert y.shape == (2, 0, 4)
+
+
+# -- constructor sizes ------------------------------------------------------------------------------------
+SIZE_ARGS = {
+    "linear": ("in_features", {"in_features": 4, "out_features": 3}),
+    "embedding": ("num_embeddings", {"num_embeddings": 5, "embedding_dim": 3}),
+    "learned_positional_embedding": ("num_positions", {"num_positions": 5, "embedding_dim": 4}),
+    "sinusoidal_positional_embedding": ("embedding_dim", {"num_positions": 5, "embedding_dim": 4}),
+    "rotary_embedding": ("dim", {"dim": 4}),
+    "layer_norm": ("normalized_shape", {"normalized_shape": 4}),
+    "rms_norm": ("normalized_shape", {"normalized_shape": 4}),
+    "group_norm": ("num_channels", {"num_groups": 2, "num_channels": 4}),
+    "batch_norm1d": ("num_features", {"num_features": 4}),
+    "batch_norm2d": ("num_features", {"num_features": 4}),
+    "conv1d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "conv2d": ("out_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "conv_transpose2d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "rnn": ("hidden_size", {"input_size": 3, "hidden_size": 4}),
+    "lstm": ("num_layers", {"input_size": 3, "hidden_size": 4}),
+    "gru": ("input_size", {"input_size": 3, "hidden_size": 4}),
+    "multi_head_attention": ("embed_dim", {"embed_dim": 8, "num_heads": 2}),
+}
+
+
+@pytest.mark.parametrize("bad", [4.5, "4", True, -2, 4.0])
+@pytest.mark.parametrize("name", sorted(SIZE_ARGS))
+def test_constructor_refuses_non_integer_sizes(name, bad):
+    """Called directly (not through the registry): a ConfigError naming the layer and the argument."""
+    from plait.core import ConfigError
+
+    arg, kwargs = SIZE_ARGS[name]
+    cls = registry.layers.get(name)
+    with pytest.raises(ConfigError, match=rf"{cls.__name__}.*{arg}"):
+        cls(**{**kwargs, arg: bad})
+
+
+@pytest.mark.parametrize("make", [
+    lambda layers: layers.LSTM(4, 4, num_layers=10**15),
+    lambda layers: layers.Linear(2**20, 2**20),
+    lambda layers: layers.Embedding(10**12, 8),
+    lambda layers: layers.Conv2d(2**12, 2**12, 2**6),
+], ids=["lstm_layers", "linear", "embedding", "conv2d"])
+def test_absurd_sizes_are_refused_before_allocating(make):
+    import time
+
+    import plait.layers as layers
+    from plait.core import ConfigError
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="PLAIT_MAX_PARAMETERS"):
+        make(layers)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_parameter_limit_is_overridable(monkeypatch):
+    from plait.core import ConfigError
+    from plait.layers import Linear
+
+    monkeypatch.setenv("PLAIT_MAX_PARAMETERS", "100")
+    with pytest.raises(ConfigError, match="Linear"):
+        Linear(10, 10)
+    assert Linear(9, 9).num_parameters() == 90

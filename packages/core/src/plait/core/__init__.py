@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .backend import default_device, device_of, get_array_module, to_device, to_numpy
-from .checks import check_array, check_int_array, check_same_shape
+from .checks import check_array, check_int_array, check_parameter_count, check_same_shape, check_size
 from .containers import ModuleDict, ModuleList, leading_modules
 from .errors import (
     CheckpointError,
@@ -57,7 +57,9 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_parameter_count",
     "check_same_shape",
+    "check_size",
     "compute_fans",
     "default_device",
     "device_of",

@@ -29,6 +29,9 @@ def as_tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> 
 
 
 def check_groups(where: str, in_channels: int, out_channels: int, groups: int) -> None:
+    for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise ConfigError(f"{where}: {what} must be an integer, got {value!r} ({type(value).__name__})")
     if in_channels < 1 or out_channels < 1:
         raise ConfigError(f"{where}: in_channels and out_channels must be positive, got {in_channels} and {out_channels}")
     if groups < 1 or in_channels % groups or out_channels % groups:

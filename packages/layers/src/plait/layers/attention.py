@@ -31,6 +31,7 @@ from plait.core import (
     PlaitError,
     ShapeError,
     check_array,
+    check_size,
     get_array_module,
     get_rng,
     no_grad,
@@ -111,8 +112,10 @@ class MultiHeadAttention(Module):
                  dropout: float = 0.0, causal: bool = False, rope: bool = False, kdim: int | None = None,
                  rope_base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
         super().__init__()
-        E, H = int(embed_dim), int(num_heads)
-        Hkv = H if num_kv_heads is None else int(num_kv_heads)
+        E, H = check_size(embed_dim, "MultiHeadAttention", "embed_dim"), check_size(num_heads, "MultiHeadAttention", "num_heads")
+        Hkv = H if num_kv_heads is None else check_size(num_kv_heads, "MultiHeadAttention", "num_kv_heads")
+        if kdim is not None:
+            check_size(kdim, "MultiHeadAttention", "kdim")
         if E <= 0 or H <= 0 or E % H:
             raise ConfigError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
                               f"num_heads ({num_heads})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_rng
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, check_parameter_count, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
 from ._conv_args import IntOrTuple, Pads, as_tuple, check_groups
@@ -61,6 +61,7 @@ class _Conv(Module):
         self._d2 = (1,) * lift + self.dilation
         fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        check_parameter_count(self.out_channels * (fan_in + 1), name)
         rng = get_rng()
         self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.out_channels, rng, dtype))
         bound = 1.0 / math.sqrt(fan_in)
@@ -148,6 +149,7 @@ class ConvTranspose2d(Module):
                                   f"either stride {self.stride} or dilation {self.dilation}")
         fan_in = (self.out_channels // self.groups) * math.prod(self.kernel_size)  # torch: dim 1 of the weight
         shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        check_parameter_count(self.in_channels * fan_in + self.out_channels, name)
         rng = get_rng()
         self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.in_channels, rng, dtype))
         bound = 1.0 / math.sqrt(fan_in)

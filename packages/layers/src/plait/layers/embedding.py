@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.core import ConfigError, Module, Param, check_int_array, get_array_module, get_rng
+from plait.core import (
+    ConfigError,
+    Module,
+    Param,
+    check_int_array,
+    check_parameter_count,
+    check_size,
+    get_array_module,
+    get_rng,
+)
 from plait.core.initializers import Normal
 
 from ._embedding_maths import embedding_backward, embedding_forward
@@ -26,8 +35,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: str = "float32") -> None:
         super().__init__()
-        self.num_embeddings = int(num_embeddings)
-        self.embedding_dim = int(embedding_dim)
+        self.num_embeddings = check_size(num_embeddings, "Embedding", "num_embeddings")
+        self.embedding_dim = check_size(embedding_dim, "Embedding", "embedding_dim")
+        check_parameter_count(self.num_embeddings * self.embedding_dim, "Embedding")
         if self.num_embeddings <= 0 or self.embedding_dim <= 0:
             raise ConfigError(f"Embedding: num_embeddings and embedding_dim must be positive, got "
                               f"{num_embeddings} and {embedding_dim}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import Module, Param, check_array, get_rng
+from plait.core import Module, Param, check_array, check_parameter_count, check_size, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
 from ._linear_maths import identity_backward, identity_forward, linear_backward, linear_forward
@@ -25,8 +25,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = check_size(in_features, "Linear", "in_features", minimum=0)
+        self.out_features = check_size(out_features, "Linear", "out_features", minimum=0)
+        check_parameter_count((self.in_features + 1) * self.out_features, "Linear")
         rng = get_rng()
         shape = (self.out_features, self.in_features)
         self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, self.in_features, self.out_features, rng, dtype))

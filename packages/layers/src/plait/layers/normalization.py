@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, check_parameter_count, check_size
 
 from ._norm_maths import (
     batch_norm_backward,
@@ -31,9 +31,11 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
 
 
 def _shape_tuple(normalized_shape: int | Sequence[int], where: str) -> tuple[int, ...]:
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(int(s) for s in normalized_shape)
-    if not shape or any(s <= 0 for s in shape):
+    items = tuple(normalized_shape) if isinstance(normalized_shape, (list, tuple)) else (normalized_shape,)
+    if not items:
         raise ConfigError(f"{where}: normalized_shape must be positive sizes, got {normalized_shape!r}")
+    shape = tuple(check_size(s, where, "normalized_shape") for s in items)
+    check_parameter_count(2 * math.prod(shape), where)
     return shape
 
 
@@ -115,7 +117,9 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
                  bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
-        if num_groups <= 0 or num_channels % num_groups:
+        check_size(num_groups, "GroupNorm", "num_groups")
+        check_parameter_count(2 * check_size(num_channels, "GroupNorm", "num_channels"), "GroupNorm")
+        if num_channels % num_groups:
             raise ConfigError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels = int(num_groups), int(num_channels)
         self.eps, self.affine = float(eps), bool(affine)
@@ -144,8 +148,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
-        if num_features <= 0:
-            raise ConfigError(f"{self._name}: num_features must be positive, got {num_features}")
+        check_parameter_count(4 * check_size(num_features, self._name, "num_features"), self._name)
         self.num_features, self.eps = int(num_features), float(eps)
         self.momentum = None if momentum is None else float(momentum)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)

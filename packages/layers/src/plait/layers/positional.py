@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
+from plait.core import (
+    Module,
+    Param,
+    ShapeError,
+    check_array,
+    check_parameter_count,
+    check_size,
+    get_array_module,
+    get_rng,
+)
 from plait.core.initializers import Normal
 
 from ._positional_maths import (
@@ -53,9 +62,9 @@ class SinusoidalPositionalEmbedding(_Positional):
 
     def __init__(self, num_positions: int, embedding_dim: int, base: float = 10000.0) -> None:
         super().__init__()
-        if int(num_positions) <= 0 or int(embedding_dim) <= 0:
-            raise ConfigError(f"SinusoidalPositionalEmbedding: num_positions and embedding_dim must be positive, "
-                              f"got {num_positions} and {embedding_dim}")
+        check_size(num_positions, "SinusoidalPositionalEmbedding", "num_positions")
+        check_size(embedding_dim, "SinusoidalPositionalEmbedding", "embedding_dim")
+        check_parameter_count(num_positions * embedding_dim, "SinusoidalPositionalEmbedding")
         self.num_positions, self.embedding_dim, self.base = int(num_positions), int(embedding_dim), float(base)
         self.register_buffer("table", sinusoidal_table(self.num_positions, self.embedding_dim, self.base).astype(np.float32),
                              persistent=False)
@@ -82,9 +91,9 @@ class LearnedPositionalEmbedding(_Positional):
 
     def __init__(self, num_positions: int, embedding_dim: int, dtype: str = "float32") -> None:
         super().__init__()
-        if int(num_positions) <= 0 or int(embedding_dim) <= 0:
-            raise ConfigError(f"LearnedPositionalEmbedding: num_positions and embedding_dim must be positive, "
-                              f"got {num_positions} and {embedding_dim}")
+        check_size(num_positions, "LearnedPositionalEmbedding", "num_positions")
+        check_size(embedding_dim, "LearnedPositionalEmbedding", "embedding_dim")
+        check_parameter_count(num_positions * embedding_dim, "LearnedPositionalEmbedding")
         self.num_positions, self.embedding_dim = int(num_positions), int(embedding_dim)
         shape = (self.num_positions, self.embedding_dim)
         self.weight = Param(Normal(0.0, 0.02)(shape, self.embedding_dim, self.num_positions, get_rng(), dtype))

@@ -20,7 +20,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
+from plait.core import (
+    ConfigError,
+    Module,
+    Param,
+    ShapeError,
+    check_array,
+    check_parameter_count,
+    check_size,
+    get_array_module,
+    get_rng,
+)
 
 from ._dropout_maths import dropout_mask
 from ._recurrent_maths import gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward
@@ -46,9 +56,10 @@ class _RNNBase(Module):
     def _build(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
                batch_first: bool, dropout: float, bidirectional: bool, dtype: str) -> None:
         name = type(self).__name__
-        if int(input_size) <= 0 or int(hidden_size) <= 0 or int(num_layers) <= 0:
-            raise ConfigError(f"{name}: input_size, hidden_size and num_layers must be positive, got "
-                              f"{input_size}, {hidden_size}, {num_layers}")
+        input_size, hidden_size = check_size(input_size, name, "input_size"), check_size(hidden_size, name, "hidden_size")
+        num_layers = check_size(num_layers, name, "num_layers")
+        per_layer = self.gates * hidden_size * (max(input_size, 2 * hidden_size) + hidden_size + 2)
+        check_parameter_count(num_layers * (2 if bidirectional else 1) * per_layer, name)
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"{name}: dropout must lie in [0, 1), got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array
+from plait.core import ConfigError, Module, ShapeError, check_array, check_parameter_count, check_size
 
 from ._rotary_maths import rope_backward, rope_forward, rope_tables
 
@@ -35,7 +35,9 @@ class RotaryEmbedding(Module):
 
     def __init__(self, dim: int, base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
         super().__init__()
-        if int(dim) <= 0 or int(dim) % 2:
+        check_size(max_position, "RotaryEmbedding", "max_position")
+        check_parameter_count(2 * check_size(dim, "RotaryEmbedding", "dim") * max_position, "RotaryEmbedding")
+        if int(dim) % 2:
             raise ConfigError(f"RotaryEmbedding: dim must be a positive even number, got {dim}")
         if int(max_position) <= 0 or float(base) <= 0:
             raise ConfigError(f"RotaryEmbedding: max_position and base must be positive, got {max_position}, {base}")
