@@ -201,3 +201,212 @@ def test_bad_input_names_the_layer():
         Affine(4, 2)(np.ones((3, 5)))
     with pytest.raises(TypeError, match="Affine: expected input as a floating-point array"):
         Affine(4, 2)(np.ones((3, 4), dtype=np.int64))
+
+
+# -- the leaf-layer contract: a maths pair, bookkeeping in Module -----------------------------------
+def scale_shift_forward(x, weight, bias, *, power=1.0):
+    """y = x^power * w + b (power an option, to check that options reach the pair)."""
+    return x**power * weight + (0.0 if bias is None else bias), x
+
+
+def scale_shift_backward(dy, x, weight, bias, need_dx=True):
+    dweight = (dy * x).reshape(-1, weight.shape[0]).sum(axis=0)
+    dbias = None if bias is None else dy.reshape(-1, weight.shape[0]).sum(axis=0)
+    return (dy * weight if need_dx else None), dweight, dbias
+
+
+class ScaleShift(Module):
+    maths = (scale_shift_forward, scale_shift_backward)
+    maths_params = ("weight", "bias")
+
+    def __init__(self, features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = Param(np.arange(1.0, features + 1.0))
+        self.bias = Param(np.zeros(features)) if bias else None
+
+
+class ScaleShiftSub(ScaleShift):
+    """No __init__ of its own: the constructor arguments are still recorded."""
+
+
+def test_contract_layer_forward_backward_and_accumulation():
+    layer = ScaleShift(3)
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = layer(x)
+    np.testing.assert_array_equal(y, x * [1.0, 2.0, 3.0])
+    dx = layer.backward(np.ones_like(y))
+    np.testing.assert_array_equal(dx, np.ones_like(x) * [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(layer.weight.grad, [5.0, 7.0, 9.0])
+    np.testing.assert_array_equal(layer.bias.grad, [2.0, 2.0, 2.0])
+    layer(x)
+    layer.backward(np.ones_like(y))  # gradients add up
+    np.testing.assert_array_equal(layer.weight.grad, [10.0, 14.0, 18.0])
+
+
+def test_contract_checks_dy_shape_and_casts_dtype():
+    layer = ScaleShift(3)
+    layer(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"ScaleShift.backward: expected output gradient of shape \(2, 3\), got \(3,\)"):
+        layer.backward(np.ones(3))  # broadcastable, still refused
+    layer(np.ones((2, 3)))
+    dx = layer.backward(np.ones((2, 3), dtype=np.float32))
+    assert dx.dtype == np.float64  # dy cast to the output's dtype
+
+
+def test_contract_skips_dx_and_none_params():
+    layer = ScaleShift(2, bias=False).requires_input_grad(False)
+    layer(np.ones((1, 2)))
+    assert layer.backward(np.ones((1, 2))) is None
+    assert layer.weight.grad is not None and layer.bias is None
+
+
+def test_contract_options_reach_the_pair():
+    class Square(ScaleShift):
+        def options(self, x):
+            return {"power": 2.0}
+
+    np.testing.assert_array_equal(Square(1)(np.array([[3.0]])), [[9.0]])
+
+
+def test_contract_no_grad_keeps_nothing():
+    layer = ScaleShift(2)
+    with no_grad():
+        layer(np.ones((1, 2)))
+    assert layer.__dict__["_saved_stack"] == []
+    with pytest.raises(PlaitError, match="without a matching forward"):
+        layer.backward(np.ones((1, 2)))
+
+
+def test_layer_without_own_init_records_config_and_saves(tmp_path):
+    from plait.core import load_safetensors, registry, save_safetensors
+    from plait.core.testing import isolated_plugins
+
+    class Plugin:
+        @staticmethod
+        def register_layers(register):
+            register("scale_shift_sub", ScaleShiftSub)
+
+    from plait.core import hookimpl
+
+    Plugin.register_layers = staticmethod(hookimpl(Plugin.register_layers))
+    with isolated_plugins():
+        from plait.core.plugins import register_plugin
+
+        register_plugin(Plugin, "scale-shift-test")
+        layer = ScaleShiftSub(4, bias=False)
+        assert layer.config() == {"type": "scale_shift_sub", "features": 4, "bias": False}
+        layer.weight.data *= 3.0
+        save_safetensors(tmp_path / "w.safetensors", layer.state_dict())
+        again = registry.build(layer.config())
+        again.load_state_dict(load_safetensors(tmp_path / "w.safetensors"))
+        assert type(again) is ScaleShiftSub and again.bias is None
+        np.testing.assert_array_equal(again.weight.data, layer.weight.data)
+
+
+def test_old_style_layer_keeps_working_next_to_contract_layers():
+    """forward + backward written by hand (save_for_backward / saved) mixes with contract layers."""
+    old, new = Affine(3, 3, seed=4), ScaleShift(3)
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    y = new(old(x))
+    dx = old.backward(new.backward(np.ones_like(y)))
+    np.testing.assert_allclose(dx, np.ones((2, 3)) * [1.0, 2.0, 3.0] @ old.weight.data)
+    assert old.weight.grad is not None and new.weight.grad is not None
+
+
+def test_constructor_arguments_survive_copy():
+    import copy
+
+    layer = ScaleShift(2, bias=False)
+    assert copy.deepcopy(layer).__dict__["_init_args"] == {"features": 2, "bias": False}
+
+
+# -- bounded inference memory -------------------------------------------------------------------------
+def test_eval_mode_keeps_no_cache_unless_enable_grad():
+    from plait.core import enable_grad
+
+    layer, old = ScaleShift(2).eval(), Affine(2, 2).eval()
+    layer(np.ones((1, 2)))
+    old(np.ones((1, 2)))
+    assert layer.__dict__["_saved_stack"] == [] and old.__dict__["_saved_stack"] == []
+    with enable_grad():
+        layer(np.ones((1, 2)))
+        with no_grad():  # the innermost context wins
+            layer(np.ones((1, 2)))
+    assert len(layer.__dict__["_saved_stack"]) == 1
+    layer.backward(np.ones((1, 2)))
+    assert layer.weight.grad is not None
+
+
+def test_a_forgotten_no_grad_cannot_grow_the_stack_forever():
+    import warnings
+
+    layer = ScaleShift(2)
+    layer.max_saved = 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            layer(np.ones((1, 2)))
+    assert len(layer.__dict__["_saved_stack"]) == 3
+    assert any("no_grad()" in str(w.message) for w in caught)
+    for _ in range(3):  # the newest three still backpropagate, in reverse order
+        layer.backward(np.ones((1, 2)))
+    with pytest.raises(PlaitError, match="without a matching forward"):
+        layer.backward(np.ones((1, 2)))
+
+
+def test_readme_plugin_example_runs_as_written():
+    """The "Writing a plugin" layer in the README: exec'd as written, then checked by gradcheck."""
+    import re
+    from pathlib import Path
+
+    from plait.core.testing import gradcheck
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(# my_package/plait_plugin\.py\n.*?)```", readme, re.S).group(1)
+    namespace: dict = {"__name__": "readme_plugin"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    layer = namespace["Scale"](3).astype(np.float64)
+    layer.weight.data[:] = [0.5, -2.0, 3.0]
+    gradcheck(layer, np.random.default_rng(0).standard_normal((2, 4, 3)))
+    with pytest.raises(ShapeError, match="Scale"):
+        layer(np.ones((2, 4)))
+
+
+# -- torch-like conveniences --------------------------------------------------------------------------
+def test_to_dtype_double_float_half_and_buffers():
+    net = Net()
+    assert net.to(np.float32) is net and all(p.dtype == np.float32 for p in net.parameters())
+    net.to("cpu", "float64")
+    assert all(p.dtype == np.float64 for p in net.parameters())
+    assert net.float().scale.dtype == np.float32 and net.half().scale.dtype == np.float16
+    assert net.double().scale.dtype == np.float64
+    net.to(device="cpu", dtype=np.float32)
+    assert net.scale.dtype == np.float32 and net.encoder[0].calls.dtype == np.int64  # int buffers stay
+    assert [n for n, _ in net.named_buffers()] == ["encoder.0.calls", "heads.a.calls", "heads.b.calls"]
+    assert len(list(net.buffers())) == 3
+
+
+@pytest.mark.parametrize("bad", ["tpu", np.int32, 3])
+def test_to_error_lists_what_it_accepts(bad):
+    from plait.core import DeviceError
+
+    with pytest.raises(DeviceError, match=r"cpu.*cuda.*float16, float32, float64"):
+        Net().to(bad)
+
+
+def test_modules_in_a_plain_list_warn_once():
+    class Holder(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = [Affine(2, 2), Affine(2, 2)]
+            self.sizes = [2, 2]  # plain values: no warning
+
+    with pytest.warns(UserWarning, match=r"Holder.blocks is a plain list holding modules.*ModuleList"):
+        Holder()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Holder()  # once per class and attribute
+    with pytest.warns(UserWarning, match="ModuleDict"):
+        Holder().table = {"a": Affine(2, 2)}

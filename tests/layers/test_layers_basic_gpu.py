@@ -1,7 +1,11 @@
 """CuPy path of the dense/embedding/positional/activation/dropout/container/reshape layers and losses.
 
-Each case runs on the CPU and on the GPU from the same weights and compares outputs and
-every gradient. Skipped without CuPy and a GPU.
+Each case runs on the CPU and on the device from the same weights and compares outputs and
+every gradient. On a machine with CuPy and a GPU it compares the GPU with NumPy (numeric
+parity); everywhere else it runs on the strict CuPy stand-in of tests/_device, whose maths is
+NumPy's on both sides, so it proves the device code path (no host arrays, no implicit host
+syncs), not the numbers. Named ``test_device_path_*`` to be counted apart from the numeric
+parity tests.
 """
 
 from __future__ import annotations
@@ -49,11 +53,11 @@ LAYER_CASES = [
 @pytest.fixture(autouse=True)
 def _needs_gpu():
     if not cupy_available():
-        pytest.skip("needs CuPy and a GPU")
+        pytest.skip("needs CuPy (a GPU, or the stand-in conftest installs)")
 
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
-def test_layer_on_gpu_matches_cpu(case):
+def test_device_path_layer_matches_cpu(case):
     import cupy as cp
 
     _, make, x = case
@@ -72,7 +76,7 @@ def test_layer_on_gpu_matches_cpu(case):
         np.testing.assert_allclose(to_numpy(q.grad), p.grad, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-def test_dropout_on_gpu():
+def test_device_path_dropout():
     import cupy as cp
 
     manual_seed(0)
@@ -93,7 +97,7 @@ LOSS_CASES = [
 
 
 @pytest.mark.parametrize("case", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
-def test_loss_on_gpu_matches_cpu(case):
+def test_device_path_loss_matches_cpu(case):
     import cupy as cp
 
     _, make, x, t = case

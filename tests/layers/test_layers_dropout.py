@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from plait.core import DTypeError, PlaitError, ShapeError, manual_seed, registry
+from plait.core import DTypeError, PlaitError, ShapeError, enable_grad, manual_seed, registry
 from plait.core.testing import gradcheck, on_test_device
 from plait.layers import Dropout
 
@@ -36,7 +36,8 @@ def test_train_statistics_match_torch(p, dtype):
 def test_eval_and_p0_are_identity():
     x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
     layer = Dropout(0.5).eval()
-    assert layer(x) is x
+    with enable_grad():  # eval() mode keeps a cache for backward only when asked
+        assert layer(x) is x
     assert layer.backward(x) is x
     zero = Dropout(0.0)
     np.testing.assert_array_equal(zero(x), x)
@@ -83,3 +84,70 @@ def test_config_and_errors():
     layer(np.ones((2, 2)))
     with pytest.raises(ShapeError, match="Dropout.backward"):
         layer.backward(np.ones((2, 3)))
+
+
+# -- dropout inside attention and recurrent layers, on the real path (no injected mask) -------------------
+def _mean_matches_eval(layer, x, draws, out_of=lambda out: out):
+    """E[training output] = eval output: the mean of ``draws`` training outputs lies within 5 standard
+    errors of the eval output (inverted dropout's 1/keep rescaling is what makes this hold)."""
+    from plait.core import no_grad
+
+    with no_grad():
+        layer.eval()
+        expected = out_of(layer(x))
+        layer.train()
+        outs = np.stack([out_of(layer(x)) for _ in range(draws)])
+    mean, stderr = outs.mean(axis=0), outs.std(axis=0) / np.sqrt(draws)
+    assert outs.std(axis=0).max() > 0, "dropout drew no masks in training mode"
+    excess = np.abs(mean - expected) - (5 * stderr + 1e-7 * np.abs(expected).max())
+    assert excess.max() <= 0, f"training mean differs from eval output by up to {np.abs(mean - expected).max()}"
+
+
+def _backward_uses_forward_mask(layer, x, seed=7):
+    """The gradient of one training forward (one mask) equals finite differences with that same mask."""
+    from plait.core.testing import numerical_gradient
+
+    r = np.random.default_rng(1)
+    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731
+    manual_seed(seed)
+    out = first(layer(x))
+    weights = r.standard_normal(out.shape)
+    grad = layer.backward(weights)
+    dx = grad[0] if isinstance(grad, tuple) else grad
+
+    def f():
+        from plait.core import no_grad
+
+        manual_seed(seed)
+        with no_grad():
+            return float((first(layer(x)) * weights).sum())
+
+    idx = [tuple(i) for i in np.random.default_rng(2).integers(0, x.shape, size=(12, x.ndim))]
+    numeric = numerical_gradient(f, x, idx, 1e-6)
+    np.testing.assert_allclose([dx[i] for i in idx], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_attention_dropout_expectation_and_gradient_on_the_real_path():
+    from plait.layers import MultiHeadAttention
+
+    manual_seed(0)
+    m = MultiHeadAttention(8, 2, dropout=0.4, dtype="float64")
+    x = np.random.default_rng(3).standard_normal((2, 3, 8))
+    _mean_matches_eval(m, x, draws=3000)
+    _backward_uses_forward_mask(m.train(), x)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_recurrent_dropout_expectation_and_gradient_on_the_real_path(name):
+    """Dropout between layers; the second layer's weights are tiny, so it is linear to 1e-6 and the
+    expectation passes through it: E[training output] = eval output."""
+    from plait.layers import recurrent
+
+    manual_seed(0)
+    layer = getattr(recurrent, name)(3, 4, num_layers=2, dropout=0.5, bias=False, dtype="float64")
+    for pname, p in layer.named_parameters():
+        if pname.endswith("_l1"):
+            p.data *= 1e-3
+    x = np.random.default_rng(4).standard_normal((3, 2, 3))
+    _mean_matches_eval(layer, x, draws=3000, out_of=lambda out: out[0] * 1e3)
+    _backward_uses_forward_mask(layer.train(), x)

@@ -220,11 +220,17 @@ def test_float32_stays_float32():
 
 
 @pytest.mark.gpu
-def test_cuda_matches_cpu():
+def test_device_path_matches_cpu():
+    """Device-path test: on a machine with CuPy and a GPU it compares the GPU with NumPy (numeric
+    parity); everywhere else it runs on the strict CuPy stand-in of tests/_device, whose maths is
+    NumPy's on both sides, so it proves the device code path (no host arrays, no implicit host
+    syncs), not the numbers. Named ``test_device_path_*`` to be counted apart from the numeric
+    parity tests.
+    """
     from plait.core.backend import cupy_available, to_numpy
 
     if not cupy_available():
-        pytest.skip("CuPy with a GPU is not available")
+        pytest.skip("needs CuPy (a GPU, or the stand-in conftest installs)")
     import cupy
 
     for cls in (LSTM, GRU, RNN):

@@ -1,4 +1,10 @@
-"""Convolution, pooling and normalisation layers on CuPy give the CPU results (skipped without a GPU)."""
+"""Convolution, pooling and normalisation layers on the device give the CPU results.
+
+On a machine with CuPy and a GPU it compares the GPU with NumPy (numeric parity); everywhere
+else it runs on the strict CuPy stand-in of tests/_device, whose maths is NumPy's on both sides,
+so it proves the device code path (no host arrays, no implicit host syncs), not the numbers.
+Named ``test_device_path_*`` to be counted apart from the numeric parity tests.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +45,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("make, shape", CASES)
-def test_spatial_layers_cuda_match_cpu(make, shape):
+def test_device_path_spatial_layers_match_cpu(make, shape):
     if not cupy_available():
-        pytest.skip("CuPy with a GPU is not available")
+        pytest.skip("needs CuPy (a GPU, or the stand-in conftest installs)")
     cpu = make().astype(np.float64)
     gpu = make().astype(np.float64)
     gpu.load_state_dict(cpu.state_dict())

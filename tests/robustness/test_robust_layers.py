@@ -432,8 +432,15 @@ def _run_on_device(layer: Any, case: Case, x: np.ndarray) -> tuple[Any, Any, dic
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", NAMES)
-def test_layer_on_the_device_matches_the_cpu(name):
-    """Output, input gradient and every parameter gradient: on the device, of the device, equal to the CPU's."""
+def test_device_path_layer_matches_the_cpu(name):
+    """Output, input gradient and every parameter gradient: on the device, of the device, equal to the CPU's.
+
+    Device-path test: on a machine with CuPy and a GPU it compares the GPU with NumPy (numeric
+    parity); everywhere else it runs on the strict CuPy stand-in of tests/_device, whose maths is
+    NumPy's on both sides, so it proves the device code path (no host arrays, no implicit host
+    syncs), not the numbers. Named ``test_device_path_*`` to be counted apart from the numeric
+    parity tests.
+    """
     case = CASES[name]
     host = _build(name)
     device = copy.deepcopy(host).to("cuda")
@@ -455,3 +462,154 @@ def test_layer_on_the_device_matches_the_cpu(name):
     assert sorted(grads_d) == sorted(grads)
     for pname, g in grads.items():
         np.testing.assert_allclose(to_numpy(grads_d[pname]), g, rtol=1e-4, atol=1e-5, err_msg=f"{name}.{pname}")
+
+
+def test_predict_calls_in_eval_mode_keep_memory_flat():
+    """A model in eval() mode used for predictions without no_grad(): 200 calls, no growth."""
+    import tracemalloc
+
+    from plait.layers import GELU, LayerNorm, Linear, Sequential
+
+    model = Sequential(Linear(64, 256), GELU(), LayerNorm(256), Linear(256, 10)).eval()
+    x = np.random.default_rng(0).standard_normal((32, 64)).astype(np.float32)
+    for _ in range(5):
+        model(x)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(200):
+            model(x)
+        grown = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024, f"200 predict calls grew memory by {grown} bytes"  # one call's activations: ~100 KB
+    assert all(not m.__dict__["_saved_stack"] for m in model.modules())
+
+
+# -- 0-d inputs and empty sequences ---------------------------------------------------------------------
+ELEMENTWISE = sorted(n for n in NAMES if CASES[n].elementwise and not CASES[n].ints)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_zero_dim_input_gives_the_one_element_result_or_a_shape_error(name):
+    """A 0-d array (as torch allows): the same value and gradient as the 1-element array, 0-d again."""
+    x = np.array(0.7)
+    try:
+        y = _build(name)(x)
+    except ShapeError as err:
+        _assert_clear(err, _names(name, _build(name)))
+        return
+    layer = _build(name)
+    manual_seed(0)  # dropout: the same draw for both
+    y = layer(x)
+    assert np.shape(y) == (), f"{name}: 0-d input gave shape {np.shape(y)}"
+    dx = layer.backward(np.array(2.0))
+    ref = _build(name)
+    manual_seed(0)
+    np.testing.assert_allclose(np.reshape(y, 1), ref(x.reshape(1)), rtol=1e-12)
+    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(np.array([2.0])), rtol=1e-12)
+    assert np.shape(dx) == ()
+
+
+LOSS_NAMES = sorted(n for n in registry.losses.names() if registry.losses.get(n).__module__.startswith("plait."))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_zero_dim_loss_input_gives_the_one_element_result_or_a_shape_error(name, reduction):
+    loss = registry.losses.get(name)(reduction=reduction)
+    x, t = np.array(0.6), np.array(0.3)
+    try:
+        value = loss(x, t)
+    except (ShapeError, DTypeError) as err:
+        assert type(loss).__name__ in str(err)
+        return
+    dx = loss.backward()
+    ref = registry.losses.get(name)(reduction=reduction)
+    ref_value = ref(x.reshape(1), t.reshape(1))
+    np.testing.assert_allclose(np.reshape(value, -1), np.reshape(ref_value, -1), rtol=1e-12)
+    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(), rtol=1e-12)
+    assert np.shape(dx) == () and np.shape(value) == ()
+
+
+def test_empty_sequences_in_positions_and_attention():
+    """Learned positions: an empty sequence is a valid (empty) input; attention over no keys is a ShapeError."""
+    from plait.layers import LearnedPositionalEmbedding, MultiHeadAttention, TransformerEncoderLayer
+
+    for shape in [(2, 0, 4), (0, 4), (0, 3, 4)]:
+        layer = LearnedPositionalEmbedding(5, 4)
+        y = layer(np.zeros(shape, np.float32), offset=1)
+        assert y.shape == shape
+        assert layer.backward(np.zeros(shape, np.float32)).shape == shape
+        assert not layer.weight.grad.any()
+    for layer in (MultiHeadAttention(4, 2), MultiHeadAttention(4, 2, causal=True),
+                  TransformerEncoderLayer(4, 2, dim_feedforward=8, batch_first=True)):
+        with pytest.raises(ShapeError, match="empty key sequence"):
+            layer(np.zeros((2, 0, 4), np.float32))
+    attn = MultiHeadAttention(4, 2)
+    with pytest.raises(ShapeError, match="empty key sequence"):
+        attn(np.zeros((2, 3, 4), np.float32), context=np.zeros((2, 0, 4), np.float32))
+    y = attn(np.zeros((2, 0, 4), np.float32), context=np.ones((2, 3, 4), np.float32))  # no queries: empty output
+    assert y.shape == (2, 0, 4)
+
+
+# -- constructor sizes ------------------------------------------------------------------------------------
+SIZE_ARGS = {
+    "linear": ("in_features", {"in_features": 4, "out_features": 3}),
+    "embedding": ("num_embeddings", {"num_embeddings": 5, "embedding_dim": 3}),
+    "learned_positional_embedding": ("num_positions", {"num_positions": 5, "embedding_dim": 4}),
+    "sinusoidal_positional_embedding": ("embedding_dim", {"num_positions": 5, "embedding_dim": 4}),
+    "rotary_embedding": ("dim", {"dim": 4}),
+    "layer_norm": ("normalized_shape", {"normalized_shape": 4}),
+    "rms_norm": ("normalized_shape", {"normalized_shape": 4}),
+    "group_norm": ("num_channels", {"num_groups": 2, "num_channels": 4}),
+    "batch_norm1d": ("num_features", {"num_features": 4}),
+    "batch_norm2d": ("num_features", {"num_features": 4}),
+    "conv1d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "conv2d": ("out_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "conv_transpose2d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
+    "rnn": ("hidden_size", {"input_size": 3, "hidden_size": 4}),
+    "lstm": ("num_layers", {"input_size": 3, "hidden_size": 4}),
+    "gru": ("input_size", {"input_size": 3, "hidden_size": 4}),
+    "multi_head_attention": ("embed_dim", {"embed_dim": 8, "num_heads": 2}),
+}
+
+
+@pytest.mark.parametrize("bad", [4.5, "4", True, -2, 4.0])
+@pytest.mark.parametrize("name", sorted(SIZE_ARGS))
+def test_constructor_refuses_non_integer_sizes(name, bad):
+    """Called directly (not through the registry): a ConfigError naming the layer and the argument."""
+    from plait.core import ConfigError
+
+    arg, kwargs = SIZE_ARGS[name]
+    cls = registry.layers.get(name)
+    with pytest.raises(ConfigError, match=rf"{cls.__name__}.*{arg}"):
+        cls(**{**kwargs, arg: bad})
+
+
+@pytest.mark.parametrize("make", [
+    lambda layers: layers.LSTM(4, 4, num_layers=10**15),
+    lambda layers: layers.Linear(2**20, 2**20),
+    lambda layers: layers.Embedding(10**12, 8),
+    lambda layers: layers.Conv2d(2**12, 2**12, 2**6),
+], ids=["lstm_layers", "linear", "embedding", "conv2d"])
+def test_absurd_sizes_are_refused_before_allocating(make):
+    import time
+
+    import plait.layers as layers
+    from plait.core import ConfigError
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="PLAIT_MAX_PARAMETERS"):
+        make(layers)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_parameter_limit_is_overridable(monkeypatch):
+    from plait.core import ConfigError
+    from plait.layers import Linear
+
+    monkeypatch.setenv("PLAIT_MAX_PARAMETERS", "100")
+    with pytest.raises(ConfigError, match="Linear"):
+        Linear(10, 10)
+    assert Linear(9, 9).num_parameters() == 90

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import init
 from .backend import default_device, device_of, get_array_module, to_device, to_numpy
-from .checks import check_array, check_int_array, check_same_shape
+from .checks import check_array, check_int_array, check_parameter_count, check_same_shape, check_size
 from .containers import ModuleDict, ModuleList, leading_modules
 from .errors import (
     CheckpointError,
@@ -18,7 +18,7 @@ from .errors import (
     ShapeError,
 )
 from .files import atomic_write, atomic_write_bytes, atomic_write_text
-from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
 from .module import Module
@@ -65,8 +65,10 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_parameter_count",
     "check_rng_state",
     "check_same_shape",
+    "check_size",
     "compute_fans",
     "default_device",
     "device_of",
@@ -75,6 +77,7 @@ __all__ = [
     "get_rng",
     "init",
     "hookimpl",
+    "enable_grad",
     "is_grad_enabled",
     "leading_modules",
     "load_safetensors",

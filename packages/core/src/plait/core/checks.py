@@ -8,15 +8,17 @@ what it expected and what it got.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
 from .backend import get_array_module
-from .errors import DTypeError, ShapeError
+from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["check_array", "check_int_array", "check_same_shape", "dtype_of"]
+__all__ = ["check_array", "check_int_array", "check_output_grad", "check_parameter_count", "check_same_shape", "check_size", "dtype_of"]
 
 
 def _as_array(x: Any, where: str, what: str) -> Any:
@@ -87,6 +89,18 @@ def check_int_array(x: Any, where: str, *, what: str = "input", ndim: int | Sequ
     return arr
 
 
+def check_output_grad(dy: Any, shape: tuple[int, ...], dtype: Any, where: str) -> Any:
+    """The gradient handed to ``where.backward``: a float array of the forward output's exact
+    ``shape`` (never broadcast), returned in the output's ``dtype`` when that is a float."""
+    if type(dy) is not np.ndarray:
+        dy = check_array(dy, f"{where}.backward", what="output gradient")
+    elif dy.dtype.kind != "f":
+        check_array(dy, f"{where}.backward", what="output gradient")
+    if dy.shape != shape:
+        raise ShapeError(f"{where}.backward: expected output gradient of shape {tuple(shape)}, got {tuple(dy.shape)}")
+    return dy if dy.dtype == dtype or dtype.kind != "f" else dy.astype(dtype)
+
+
 def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("input", "target")) -> None:
     """Both arrays have the same shape (no silent broadcasting)."""
     if tuple(a.shape) != tuple(b.shape):
@@ -102,3 +116,26 @@ def dtype_of(value: Any) -> np.dtype:
         return np.asarray(value).dtype
     except (ValueError, TypeError, OverflowError):  # ragged lists and the like
         return np.dtype(object)
+
+
+def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
+    """A constructor's size argument as an int >= ``minimum``: bools, floats (4.5 and 4.0 alike),
+    strings and anything else that is not an integer are a :class:`ConfigError` naming both."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ConfigError(f"{where}: {what} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ConfigError(f"{where}: {what} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+#: Refuse to build a module estimated above this many parameter elements (override with
+#: ``PLAIT_MAX_PARAMETERS``): a typo such as ``num_layers=10**15`` fails at once, before allocating.
+DEFAULT_MAX_PARAMETERS = 2**34
+
+
+def check_parameter_count(count: int, where: str) -> None:
+    """ConfigError when a module would hold more than ``PLAIT_MAX_PARAMETERS`` (default 2**34) elements."""
+    limit = int(os.environ.get("PLAIT_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS))
+    if count > limit:
+        raise ConfigError(f"{where}: these arguments ask for about {count:.3g} parameters, above the limit of "
+                          f"{limit:.3g} (set PLAIT_MAX_PARAMETERS to raise it)")

@@ -1,77 +1,83 @@
 """``Module``: the base class of every layer and model.
 
-Bookkeeping lives here; the maths lives in each layer's pure functions.
+Bookkeeping lives here, written once; the maths lives in each layer's pure functions.
 
-Forward/backward contract
--------------------------
-``y = m(x)`` runs :meth:`Module.forward`, which stores what backward needs with
-:meth:`save_for_backward`. ``dx = m.backward(dy)`` takes it back with
-:meth:`saved`, accumulates parameter gradients into ``Param.grad`` and returns
-the input gradient (a tuple when there are several inputs).
+The leaf-layer contract
+-----------------------
+A leaf layer (Linear, LayerNorm, Conv2d, ...) writes no ``forward``/``backward``. It names
+its pure maths pair and the Params that pair takes::
+
+    class Linear(Module):
+        maths = (linear_forward, linear_backward)   # from _dense_maths.py
+        maths_params = ("weight", "bias")
+
+    y, ctx = linear_forward(x, weight, bias, **options)
+    dx, dweight, dbias = linear_backward(dy, ctx, weight, bias, need_dx=True)
+
+and may override :meth:`check_input` (validate/cast ``x``) and :meth:`options` (keyword
+options of the pair). ``Module.forward`` then checks the input, calls the forward
+function and keeps ``ctx``; ``Module.backward`` checks ``dy`` against the output's shape,
+casts it to the output's dtype, calls the backward function (``need_dx`` is False when
+the input needs no gradient, see :meth:`requires_input_grad`) and accumulates each
+returned gradient into its Param. A Param that is ``None`` (``bias=False``) is passed as
+``None`` and its gradient ignored.
+
+Composites (containers, attention, recurrent stacks, blocks, models) and layers written
+the older way override ``forward`` and ``backward`` themselves and use
+:meth:`save_for_backward` / :meth:`saved`; both kinds mix freely.
 
 Weight sharing: every forward call *pushes* its cache onto a stack and every backward
 call *pops* the newest one. A module applied twice (a Siamese encoder, a block reused
 in a loop) therefore needs its backward calls in the reverse order of its forward calls,
 exactly as reverse-mode differentiation does; parameter gradients of the two uses add
-up. Inside :func:`plait.core.no_grad` nothing is pushed.
+up. A cache is kept in training mode unless inside :func:`plait.core.no_grad`, and in
+``eval()`` mode only inside :func:`plait.core.enable_grad`; a stack longer than
+``max_saved`` drops its oldest entry with a warning naming ``no_grad()``.
+
+Constructor arguments: ``Module.__new__`` records the arguments a module was built with
+(bound to the signature of its class's ``__init__``, inherited or its own), so
+``config()`` and saving work for every subclass, with or without its own ``__init__``.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-from .backend import get_array_module, to_device
-from .checks import dtype_of
-from .errors import ConfigError, DTypeError, PlaitError, ShapeError
-from .grad_mode import is_grad_enabled
+from ._module_support import _NO_OPTIONS, bind_init_args, warn_plain_container, warn_unconsumed
+from .checks import check_array, check_output_grad, dtype_of
+from .errors import ConfigError, PlaitError
+from .grad_mode import _state as _grad_state
 from .jsonable import to_jsonable
+from .module_state import IncompatibleKeys, ModuleState
 from .param import Param
 
 __all__ = ["IncompatibleKeys", "Module"]
 
 
-class IncompatibleKeys(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
 
-
-class Module:
+class Module(ModuleState):
     """Base class of layers and models (like ``torch.nn.Module``, without autograd)."""
 
     training: bool
     #: False when backward need not return the input gradient (see :meth:`requires_input_grad`).
     needs_input_grad: bool = True
+    #: Forward caches one module keeps waiting for backward; past it the oldest is dropped
+    #: with a warning naming ``no_grad()`` (a forgotten ``no_grad`` cannot grow memory forever).
+    max_saved: int = 1024
     #: True for layers that only reshape their input: a container passes "no input gradient
     #: needed" through them to the next layer (they then return None from backward).
     shape_only: bool = False
 
     # -- construction --------------------------------------------------------------
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        original = cls.__dict__.get("__init__")
-        if original is None or getattr(original, "_plait_records_args", False):
-            return
-
-        @functools.wraps(original)
-        def __init__(self: Module, *args: Any, **kw: Any) -> None:
-            if type(self).__init__ is __init__ and "_init_args" not in self.__dict__:
-                try:
-                    bound = inspect.signature(original).bind(self, *args, **kw)
-                    bound.apply_defaults()
-                    params = dict(bound.arguments)
-                    params.pop(next(iter(params)))  # self
-                except TypeError:
-                    params = None
-                object.__setattr__(self, "_init_args", params)
-            original(self, *args, **kw)
-
-        __init__._plait_records_args = True  # type: ignore[attr-defined]
-        cls.__init__ = __init__  # type: ignore[method-assign]
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        self = super().__new__(cls)
+        d = self.__dict__
+        d["_init_args"] = bind_init_args(cls, args, kwargs)
+        return self
 
     def __init__(self) -> None:
         self._ensure_state()
@@ -108,6 +114,9 @@ class Module:
         else:
             d["_params"].pop(name, None) if name in d["_params"] else None
             d["_modules"].pop(name, None)
+            if isinstance(value, (list, tuple, dict)) and value and any(
+                    isinstance(item, Module) for item in (value.values() if isinstance(value, dict) else value)):
+                warn_plain_container(self, name, value)
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
@@ -136,11 +145,69 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+    # The leaf-layer contract: a pure pair (forward_fn, backward_fn) and the Params it takes.
+    #: ``(op_forward, op_backward)``: ``op_forward(x, *param_arrays, **options) -> (y, ctx)``,
+    #: ``op_backward(dy, ctx, *param_arrays, need_dx=True) -> (dx, *param_grads)``.
+    maths: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    #: Attribute names of the Params handed to the pair after ``x``, in order (None allowed).
+    maths_params: tuple[str, ...] = ()
 
-    def backward(self, *grads: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+    def check_input(self, x: Any) -> Any:
+        """Validate (and if needed convert) the input of a leaf layer; default: a float array."""
+        return check_array(x, type(self).__name__)
+
+    def options(self, x: Any) -> dict[str, Any]:
+        """Keyword options of the maths pair's forward for input ``x`` (default: none)."""
+        return _NO_OPTIONS
+
+    def forward(self, x: Any) -> Any:
+        """Leaf layers: ``y`` of the maths pair (composites override this)."""
+        if self.maths is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement forward() and names no maths pair")
+        x = self.check_input(x)
+        return self.forward_maths(x, self.options(x))
+
+    def forward_maths(self, x: Any, options: dict[str, Any]) -> Any:
+        """Run the forward function of :attr:`maths` on a checked ``x`` and keep its ctx."""
+        d = self.__dict__
+        params = d["_params"]
+        if self.maths_params:
+            y, ctx = self.maths[0](x, *[None if (p := params.get(n)) is None else p.data for n in self.maths_params],
+                                   **options)
+        else:
+            y, ctx = self.maths[0](x, **options)
+        mode = getattr(_grad_state, "enabled", None)
+        if d["training"] if mode is None else mode:  # inlined keeps_cache(): this runs on every call
+            try:
+                entry = (ctx, y.shape, y.dtype)
+            except AttributeError:  # a non-array handed through (Identity): keep what it would become
+                entry = (ctx, np.shape(y), dtype_of(y))
+            stack = d["_saved_stack"]
+            stack.append(entry)
+            if len(stack) > self.max_saved:
+                del stack[0]
+                warn_unconsumed(self)
+        return y
+
+    def backward(self, dy: Any) -> Any:
+        """Leaf layers: check ``dy``, call the backward function, accumulate parameter gradients."""
+        if self.maths is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement backward() and names no maths pair")
+        ctx, shape, dtype = self.saved()
+        if type(dy) is not np.ndarray or dy.dtype != dtype or dy.shape != shape:  # the common case costs nothing
+            if dy is None and self.shape_only and not self.needs_input_grad:
+                return None  # the layer after us skipped the input gradient: nothing to hand on
+            dy = check_output_grad(dy, shape, dtype, type(self).__name__)
+        if not self.maths_params:
+            return self.maths[1](dy, ctx, need_dx=self.needs_input_grad)[0]
+        params = self.__dict__["_params"]
+        found = [params.get(name) for name in self.maths_params]
+        grads = self.maths[1](dy, ctx, *[None if p is None else p.data for p in found],
+                              need_dx=self.needs_input_grad)
+        for p, g in zip(found, grads[1:]):
+            if p is not None and g is not None:
+                p.accumulate(g)
+        return grads[0]
 
     def requires_input_grad(self, enabled: bool = True) -> Module:
         """Say whether ``backward`` must return the gradient w.r.t. this module's input.
@@ -160,10 +227,23 @@ class Module:
         return []
 
     def save_for_backward(self, ctx: Any) -> None:
-        """Push what backward will need (skipped inside ``no_grad()``)."""
+        """Push what backward will need (see :meth:`keeps_cache` for when it is kept)."""
         self._ensure_state()
-        if is_grad_enabled():
-            self.__dict__["_saved_stack"].append(ctx)
+        if self.keeps_cache():
+            self._push(ctx)
+
+    def keeps_cache(self) -> bool:
+        """Whether a forward now keeps its cache: in training mode unless inside ``no_grad()``;
+        in ``eval()`` mode only inside ``enable_grad()``."""
+        mode = getattr(_grad_state, "enabled", None)
+        return self.__dict__["training"] if mode is None else mode
+
+    def _push(self, ctx: Any) -> None:
+        stack = self.__dict__["_saved_stack"]
+        stack.append(ctx)
+        if len(stack) > self.max_saved:
+            del stack[0]
+            warn_unconsumed(self)
 
     def saved(self) -> Any:
         """Pop the cache of the most recent forward call not yet undone by backward."""
@@ -221,7 +301,12 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def buffers(self) -> Iterator[Any]:
+        for _, b in self.named_buffers():
+            yield b
+
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """``(dotted name, array)`` of every buffer (non-persistent ones too), as torch."""
         for mod_name, module in self.named_modules(prefix):
             for name, b in module.__dict__["_buffers"].items():
                 if b is not None:
@@ -245,105 +330,6 @@ class Module:
     def apply(self, fn: Any) -> Module:
         for m in self.modules():
             fn(m)
-        return self
-
-    # -- state ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Parameters and persistent buffers by dotted name (the arrays themselves, not copies)."""
-        return {key: self._slot_array(module, name) for key, (module, name, _) in self._state_slots().items()}
-
-    def _state_slots(self) -> dict[str, tuple[Module, str, str]]:
-        """dotted name -> (owning module, attribute, "param"|"buffer")."""
-        slots: dict[str, tuple[Module, str, str]] = {}
-        seen: set[int] = set()
-        for mod_name, module in self.named_modules():
-            dot = f"{mod_name}." if mod_name else ""
-            for name, p in module.__dict__["_params"].items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    slots[dot + name] = (module, name, "param")
-            for name, b in module.__dict__["_buffers"].items():
-                if b is not None and name not in module.__dict__["_non_persistent"]:
-                    slots[dot + name] = (module, name, "buffer")
-        return slots
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into this module's parameters and buffers (in place, same dtype/device).
-
-        Shape mismatches are always an error; with ``strict`` missing and unexpected keys are
-        too. The error lists every problem at once.
-        """
-        slots = self._state_slots()
-        missing = sorted(k for k in slots if k not in state_dict)
-        unexpected = sorted(k for k in state_dict if k not in slots)
-        mismatched = []
-        for key, (module, name, _) in slots.items():
-            if key in state_dict:
-                target = self._slot_array(module, name)
-                dtype = dtype_of(state_dict[key])
-                if dtype.kind not in "biuf" and dtype.kind != target.dtype.kind:  # complex, objects, text, None
-                    raise DTypeError(f"load_state_dict into {type(self).__name__}: {key} has dtype "
-                                     f"{dtype}, cannot be stored in a {target.dtype} array")
-                got = tuple(np.shape(state_dict[key]))
-                if got != tuple(target.shape):
-                    mismatched.append(f"{key}: expected {tuple(target.shape)}, got {got}")
-        problems = []
-        if mismatched:
-            problems.append("shape mismatch: " + "; ".join(mismatched))
-        if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
-        if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if problems:
-            error = ShapeError if mismatched else ConfigError
-            raise error(f"load_state_dict into {type(self).__name__} failed: " + " | ".join(problems))
-        for key, (module, name, _) in slots.items():
-            if key in state_dict:
-                target = self._slot_array(module, name)
-                xp = get_array_module(target)
-                value = state_dict[key]
-                if xp is not np:
-                    value = to_device(value, "cuda")
-                target[...] = xp.asarray(value).astype(target.dtype, copy=False)
-        return IncompatibleKeys(missing, unexpected)
-
-    @staticmethod
-    def _slot_array(module: Module, name: str) -> Any:
-        d = module.__dict__
-        return d["_params"][name].data if name in d["_params"] else d["_buffers"][name]
-
-    # -- device and dtype -----------------------------------------------------------------
-    def _map_arrays(self, fn: Any, buffers_too: bool = True) -> None:
-        seen: set[int] = set()
-        for module in self.modules():
-            for p in module.__dict__["_params"].values():
-                if p is None or id(p) in seen:
-                    continue
-                seen.add(id(p))
-                p.data = fn(p.data)
-                if p.grad is not None:
-                    p.grad = fn(p.grad)
-            if buffers_too:
-                bufs = module.__dict__["_buffers"]
-                for name, b in bufs.items():
-                    if b is not None:
-                        bufs[name] = fn(b)
-            module.__dict__["_saved_stack"].clear()
-
-    def to(self, device: str) -> Module:
-        """Move parameters, gradients and buffers to ``"cpu"`` or ``"cuda"``; returns self."""
-        self._map_arrays(lambda a: to_device(a, device))
-        return self
-
-    def astype(self, dtype: Any) -> Module:
-        """Cast floating parameters and buffers to ``dtype`` (integer buffers stay); returns self."""
-
-        def cast(a: Any) -> Any:
-            if np.issubdtype(a.dtype, np.floating):
-                return a.astype(dtype, copy=False)
-            return a
-
-        self._map_arrays(cast)
         return self
 
     # -- config and repr ----------------------------------------------------------------

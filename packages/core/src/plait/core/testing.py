@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backend import default_device, to_device, to_numpy
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 from .module import Module
 from .testing_device import TOLERANCES, OnDevice, assert_close, move_to, on_test_device, to_host
 
@@ -112,7 +112,8 @@ def gradcheck(
         return float(sum(np.sum(to_numpy(o) * w) for o, w in zip(outs, weights)))
 
     module.zero_grad(set_to_none=True)
-    out = module(*inputs, **kwargs)
+    with enable_grad():  # a module in eval() mode is checked too
+        out = module(*inputs, **kwargs)
     dys = _unflatten_like(out, [to_device(w.astype(o.dtype), device) for o, w in zip(_flatten(out), weights)])
     grads = module.backward(dys) if not isinstance(out, tuple) else module.backward(*dys)
     grads = grads if isinstance(grads, tuple) else (grads,)

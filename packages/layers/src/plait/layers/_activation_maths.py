@@ -1,10 +1,13 @@
 """The maths of the activations: pure functions on NumPy/CuPy arrays, no bookkeeping.
 
-Element-wise pairs ``<name>_forward(x) -> (y, ctx)`` / ``<name>_backward(dy, ctx) -> dx``,
-where ``ctx`` is the smallest thing the gradient needs; ``softmax``/``log_softmax`` along
-a dim; the special functions they rest on (``erfc``, a stable ``sigmoid`` and ``softplus``).
+Every activation is a pair ``<op>_forward(x, **options) -> (y, ctx)`` /
+``<op>_backward(dy, ctx, need_dx=True) -> (dx,)``, where ``ctx`` is the smallest thing the
+gradient needs; ``softmax``/``log_softmax`` along a dim; the special functions they rest on
+(``erfc``, a stable ``sigmoid`` and ``softplus``).
 Every formula stays finite for inputs of magnitude 1e4 and avoids ``where`` on random masks
-(branch mispredictions make it ~10x slower than arithmetic with a 0/1 mask).
+(branch mispredictions make it ~10x slower than arithmetic with a 0/1 mask). The special
+functions (``erfc``, a stable ``sigmoid`` and ``softplus``) and ``blockwise`` are in
+:mod:`._special`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from plait.core import get_array_module
+
+from ._special import blockwise, erfc, sigmoid, softplus
 
 __all__ = [
     "SELU_ALPHA",
@@ -29,17 +32,22 @@ __all__ = [
     "hardtanh_forward",
     "leaky_relu_backward",
     "leaky_relu_forward",
+    "log_softmax",
     "log_softmax_backward",
     "log_softmax_forward",
     "mish_backward",
     "mish_forward",
+    "normal_cdf",
     "relu_backward",
     "relu_forward",
+    "selu_backward",
+    "selu_forward",
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_forward",
     "silu_backward",
     "silu_forward",
+    "softmax",
     "softmax_backward",
     "softmax_forward",
     "softplus",
@@ -52,133 +60,47 @@ __all__ = [
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
-# -- special functions ----------------------------------------------------------------------
-# erfc by Cephes' rational approximations (relative error ~1e-14 in float64):
-# |x| < 1: 1 - x T(x^2)/U(x^2);  1 <= |x| < 8: exp(-x^2) P(|x|)/Q(|x|);  |x| >= 8: exp(-x^2) R(|x|)/S(|x|).
-_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
-           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
-           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
-_ERFC_Q = (1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
-           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
-           1.65666309194161350182e3, 5.57535340817727675546e2)
-_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
-           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
-_ERFC_S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
-           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
-_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
-          7.00332514112805075473e3, 5.55923013010394962768e4)
-_ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
-          2.26290000613890934246e4, 4.92673942608635921086e4)
-
-
-def _horner(x: Any, coefs: tuple[float, ...], monic: bool = False) -> Any:
-    """sum c_k x^(n-k), highest power first; ``monic`` puts an implicit leading 1 in front."""
-    y = x + coefs[0] if monic else get_array_module(x).full_like(x, coefs[0])
-    for c in coefs[1:]:
-        y *= x
-        y += c
-    return y
-
-
-def _erfc_cephes(x: Any) -> Any:
-    xp = get_array_module(x)
-    a = xp.abs(x)
-    out = xp.empty_like(x)
-    small = a < 1.0
-    xs = x[small]
-    out[small] = 1.0 - xs * _horner(xs * xs, _ERF_T) / _horner(xs * xs, _ERF_U, monic=True)
-    for region, num, den in ((~small & (a < 8.0), _ERFC_P, _ERFC_Q), (a >= 8.0, _ERFC_R, _ERFC_S)):
-        xr, ar = x[region], a[region]
-        y = xp.exp(-ar * ar) * _horner(ar, num) / _horner(ar, den, monic=True)
-        out[region] = xp.where(xr < 0, 2.0 - y, y)
-    return out
-
-
-# Numerical Recipes' erfcc: one Chebyshev-fitted formula, relative error < 1.2e-7 for every x
-# (below float32's own rounding at the input); no masks, so it streams through large arrays.
-_ERFC_NR = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-            0.09678418, 0.37409196, 1.00002368, -1.26551223)
-
-
-def _erfc_fast(x: Any) -> Any:
-    xp = get_array_module(x)
-    z = xp.abs(x)
-    t = z * 0.5
-    t += 1.0
-    xp.reciprocal(t, out=t)
-    p = _horner(t, _ERFC_NR)
-    p -= z * z
-    xp.exp(p, out=p)
-    p *= t  # erfc(|x|)
-    flip = 1.0 - p
-    flip *= x < 0
-    flip *= 2.0
-    p += flip  # erfc(x) = 2 - erfc(-x) for x < 0
-    return p
-
-
-def erfc(x: Any) -> Any:
-    """Complementary error function, element-wise, in the dtype of ``x`` (NumPy or CuPy).
-
-    float64: Cephes' rational approximations (relative error ~1e-14); float32/16: a single
-    mask-free formula with relative error < 1.2e-7.
-    """
-    return _erfc_cephes(x) if x.dtype == np.float64 else _erfc_fast(x)
-
-
-def sigmoid(x: Any) -> Any:
-    """1 / (1 + exp(-x)); exp overflowing to inf for x < -88 (float32) correctly gives 0."""
-    xp = get_array_module(x)
-    with np.errstate(over="ignore"):
-        e = xp.exp(-x)
-    e += 1.0
-    xp.reciprocal(e, out=e)
-    return e
-
-
-def softplus(x: Any) -> Any:
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for any x."""
-    xp = get_array_module(x)
-    y = xp.log1p(xp.exp(-xp.abs(x)))
-    y += xp.maximum(x, 0)
-    return y
-
-
-# -- element-wise maths: forward(x) -> (y, ctx), backward(dy, ctx) -> dx ----------------------
+# -- element-wise pairs: <op>_forward(x, **options) -> (y, ctx), <op>_backward(dy, ctx) -> (dx,) ---
+# x, y, dy, dx: any shape (...), one float dtype. ``need_dx`` is accepted for the contract; an
+# activation has no parameters, so its backward is the input gradient alone.
 def relu_forward(x: Any) -> tuple[Any, Any]:
+    """y = max(x, 0); ctx = y."""
     y = get_array_module(x).maximum(x, 0)
     return y, y
 
 
-def relu_backward(dy: Any, y: Any) -> Any:
-    return dy * (y > 0)
+def relu_backward(dy: Any, y: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * [x > 0]  (= [y > 0])."""
+    return (dy * (y > 0),)
 
 
-def leaky_relu_forward(x: Any, slope: float) -> tuple[Any, Any]:
+def leaky_relu_forward(x: Any, *, negative_slope: float = 0.01) -> tuple[Any, Any]:
     """y = x * f with f = 1 where x > 0 else slope; f is also the derivative, so it is the ctx."""
     factor = (x > 0).astype(x.dtype)
-    factor *= 1.0 - slope
-    factor += slope
+    factor *= 1.0 - negative_slope
+    factor += negative_slope
     return x * factor, factor
 
 
-def leaky_relu_backward(dy: Any, factor: Any) -> Any:
-    return dy * factor
+def leaky_relu_backward(dy: Any, factor: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * f."""
+    return (dy * factor,)
 
 
-def elu_forward(x: Any, alpha: float, scale: float = 1.0) -> tuple[Any, Any]:
-    """scale * (x if x > 0 else alpha (e^x - 1)); SELU is ELU with fixed alpha and scale."""
+def elu_forward(x: Any, *, alpha: float = 1.0, scale: float = 1.0) -> tuple[Any, Any]:
+    """y = scale * (x if x > 0 else alpha (e^x - 1)); SELU is ELU with fixed alpha and scale."""
     xp = get_array_module(x)
     y = xp.expm1(xp.minimum(x, 0))
     y *= alpha
     y += xp.maximum(x, 0)
     if scale != 1.0:
         y *= scale
-    return y, x
+    return y, (x, alpha, scale)
 
 
-def elu_backward(dy: Any, x: Any, alpha: float, scale: float = 1.0) -> Any:
-    """scale * (1 if x > 0 else alpha e^x), written without a branchy ``where``."""
+def elu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * scale * (1 if x > 0 else alpha e^x), written without a branchy ``where``."""
+    x, alpha, scale = ctx
     xp = get_array_module(x)
     slope = xp.exp(xp.minimum(x, 0))
     slope *= alpha
@@ -188,33 +110,22 @@ def elu_backward(dy: Any, x: Any, alpha: float, scale: float = 1.0) -> Any:
     slope *= dy
     if scale != 1.0:
         slope *= scale
-    return slope
+    return (slope,)
 
+
+def selu_forward(x: Any) -> tuple[Any, Any]:
+    """y = SELU_SCALE * ELU(x, SELU_ALPHA) (Klambauer et al.); backward is :func:`elu_backward`."""
+    return elu_forward(x, alpha=SELU_ALPHA, scale=SELU_SCALE)
+
+
+def selu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * SELU_SCALE * (1 if x > 0 else SELU_ALPHA e^x) (:func:`elu_backward`)."""
+    return elu_backward(dy, ctx)
 
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_K = math.sqrt(2.0 / math.pi)
 _TANH_C = 0.044715
-
-
-def gelu_forward(x: Any, approximate: str = "none") -> tuple[Any, Any]:
-    """x Phi(x) with Phi the normal CDF (exact, through erfc), or the tanh approximation."""
-    xp = get_array_module(x)
-    if approximate == "tanh":
-        inner = x * x
-        inner *= _TANH_C
-        inner += 1.0
-        inner *= x
-        inner *= _TANH_K
-        y = xp.tanh(inner)
-        y += 1.0
-        y *= x
-        y *= 0.5
-        return y, x
-    phi = erfc(x * (-1.0 / _SQRT_2))
-    phi *= 0.5
-    phi *= x
-    return phi, x
 
 
 def normal_cdf(x: Any) -> Any:
@@ -224,10 +135,38 @@ def normal_cdf(x: Any) -> Any:
     return cdf
 
 
-def gelu_backward_from_cdf(dy: Any, x: Any, cdf: Any) -> Any:
-    """d/dx x Phi(x) = Phi(x) + x phi(x), given Phi(x) from the forward pass."""
-    xp = get_array_module(x)
-    grad = xp.exp(x * x * -0.5)
+def _gelu_tanh(x: Any) -> Any:
+    """0.5 x (1 + tanh(k (x + c x^3))), k = sqrt(2/pi), c = 0.044715."""
+    inner = x * x
+    inner *= _TANH_C
+    inner += 1.0
+    inner *= x
+    inner *= _TANH_K
+    y = get_array_module(x).tanh(inner)
+    y += 1.0
+    y *= x
+    y *= 0.5
+    return y
+
+
+def _gelu_tanh_grad(dy: Any, x: Any) -> Any:
+    """dy * [0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)], t = tanh(k (x + c x^3))."""
+    x2 = x * x
+    t = get_array_module(x).tanh(_TANH_K * x * (1.0 + _TANH_C * x2))
+    dinner = 3.0 * _TANH_C * x2
+    dinner += 1.0
+    dinner *= _TANH_K
+    dinner *= 1.0 - t * t
+    dinner *= x
+    dinner += 1.0 + t
+    dinner *= 0.5
+    dinner *= dy
+    return dinner
+
+
+def _gelu_grad_from_cdf(dy: Any, x: Any, cdf: Any) -> Any:
+    """dy * (Phi(x) + x phi(x)), given Phi(x) from the forward pass."""
+    grad = get_array_module(x).exp(x * x * -0.5)
     grad *= _INV_SQRT_2PI
     grad *= x
     grad += cdf
@@ -235,35 +174,30 @@ def gelu_backward_from_cdf(dy: Any, x: Any, cdf: Any) -> Any:
     return grad
 
 
-def gelu_backward(dy: Any, x: Any, approximate: str = "none") -> Any:
-    """d/dx x Phi(x) = Phi(x) + x phi(x); tanh form: 0.5(1+t) + 0.5 x (1-t^2) k (1 + 3c x^2)."""
-    xp = get_array_module(x)
+def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
+    """y = x Phi(x) with Phi the normal CDF (exact, through erfc), or the tanh approximation.
+
+    ctx keeps Phi(x) for the exact form, so backward needs no second erfc.
+    """
     if approximate == "tanh":
-        x2 = x * x
-        t = xp.tanh(_TANH_K * x * (1.0 + _TANH_C * x2))
-        dinner = 3.0 * _TANH_C * x2
-        dinner += 1.0
-        dinner *= _TANH_K
-        dinner *= 1.0 - t * t
-        dinner *= x
-        dinner += 1.0 + t
-        dinner *= 0.5
-        dinner *= dy
-        return dinner
-    grad = xp.exp(x * x * -0.5)
-    grad *= _INV_SQRT_2PI
-    grad *= x
-    grad += 0.5 * erfc(x * (-1.0 / _SQRT_2))
-    grad *= dy
-    return grad
+        return blockwise(_gelu_tanh, x), ("tanh", x, None)
+    cdf = blockwise(normal_cdf, x)
+    return x * cdf, ("none", x, cdf)
 
 
-def silu_forward(x: Any) -> tuple[Any, Any]:
-    return x * sigmoid(x), x
+def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * (Phi(x) + x phi(x)); tanh form: dy * [0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)]."""
+    approximate, x, cdf = ctx
+    if approximate == "tanh":
+        return (blockwise(_gelu_tanh_grad, dy, x),)
+    return (blockwise(_gelu_grad_from_cdf, dy, x, cdf),)
 
 
-def silu_backward(dy: Any, x: Any) -> Any:
-    """d/dx x s(x) = s (1 + x (1 - s))."""
+def _silu(x: Any) -> Any:
+    return x * sigmoid(x)
+
+
+def _silu_grad(dy: Any, x: Any) -> Any:
     s = sigmoid(x)
     g = 1.0 - s
     g *= x
@@ -273,12 +207,21 @@ def silu_backward(dy: Any, x: Any) -> Any:
     return g
 
 
-def mish_forward(x: Any) -> tuple[Any, Any]:
-    return x * get_array_module(x).tanh(softplus(x)), x
+def silu_forward(x: Any) -> tuple[Any, Any]:
+    """y = x s(x), s the logistic sigmoid; ctx = x."""
+    return blockwise(_silu, x), x
 
 
-def mish_backward(dy: Any, x: Any) -> Any:
-    """d/dx x tanh(sp(x)) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))."""
+def silu_backward(dy: Any, x: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * s (1 + x (1 - s))."""
+    return (blockwise(_silu_grad, dy, x),)
+
+
+def _mish(x: Any) -> Any:
+    return x * get_array_module(x).tanh(softplus(x))
+
+
+def _mish_grad(dy: Any, x: Any) -> Any:
     t = get_array_module(x).tanh(softplus(x))
     g = 1.0 - t * t
     g *= x
@@ -288,51 +231,66 @@ def mish_backward(dy: Any, x: Any) -> Any:
     return g
 
 
-def hardtanh_forward(x: Any, lo: float, hi: float) -> tuple[Any, Any]:
-    return get_array_module(x).clip(x, lo, hi), x
+def mish_forward(x: Any) -> tuple[Any, Any]:
+    """y = x tanh(softplus(x)); ctx = x."""
+    return blockwise(_mish, x), x
 
 
-def hardtanh_backward(dy: Any, x: Any, lo: float, hi: float) -> Any:
-    """Gradient flows strictly inside (lo, hi), as in torch."""
-    return dy * ((x > lo) & (x < hi))
+def mish_backward(dy: Any, x: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * (t + x (1 - t^2) s(x)), t = tanh(softplus(x))."""
+    return (blockwise(_mish_grad, dy, x),)
+
+
+def hardtanh_forward(x: Any, *, min_val: float = -1.0, max_val: float = 1.0) -> tuple[Any, Any]:
+    """y = clip(x, min_val, max_val)."""
+    return get_array_module(x).clip(x, min_val, max_val), (x, min_val, max_val)
+
+
+def hardtanh_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy where min_val < x < max_val (strictly, as torch), else 0."""
+    x, lo, hi = ctx
+    return (dy * ((x > lo) & (x < hi)),)
 
 
 def sigmoid_forward(x: Any) -> tuple[Any, Any]:
-    y = sigmoid(x)
+    """y = 1 / (1 + e^-x); ctx = y."""
+    y = blockwise(sigmoid, x)
     return y, y
 
 
-def sigmoid_backward(dy: Any, y: Any) -> Any:
+def sigmoid_backward(dy: Any, y: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * y (1 - y)."""
     g = 1.0 - y
     g *= y
     g *= dy
-    return g
+    return (g,)
 
 
 def tanh_forward(x: Any) -> tuple[Any, Any]:
+    """y = tanh(x); ctx = y."""
     y = get_array_module(x).tanh(x)
     return y, y
 
 
-def tanh_backward(dy: Any, y: Any) -> Any:
+def tanh_backward(dy: Any, y: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * (1 - y^2)."""
     g = y * y
     g -= 1.0
     g *= -dy
-    return g
+    return (g,)
 
 
-def softplus_forward(x: Any, beta: float, threshold: float) -> tuple[Any, Any]:
-    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (torch's rule)."""
+def _softplus_beta(x: Any, beta: float, threshold: float) -> Any:
     bx = x * beta
     y = softplus(bx)
     y /= beta
     linear = bx > threshold
     if linear.any():
         y[linear] = x[linear]
-    return y, x
+    return y
 
 
-def softplus_backward(dy: Any, x: Any, beta: float, threshold: float) -> Any:
+def _softplus_beta_grad(dy: Any, x: Any, beta: float, threshold: float) -> Any:
     bx = x * beta
     g = sigmoid(bx)
     linear = bx > threshold
@@ -342,8 +300,19 @@ def softplus_backward(dy: Any, x: Any, beta: float, threshold: float) -> Any:
     return g
 
 
+def softplus_forward(x: Any, *, beta: float = 1.0, threshold: float = 20.0) -> tuple[Any, Any]:
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (torch's rule)."""
+    return blockwise(lambda c: _softplus_beta(c, beta, threshold), x), (x, beta, threshold)
+
+
+def softplus_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = dy * sigmoid(beta x), and dy where beta x > threshold."""
+    x, beta, threshold = ctx
+    return (blockwise(lambda d, c: _softplus_beta_grad(d, c, beta, threshold), dy, x),)
+
+
 # -- along a dimension ------------------------------------------------------------------------
-def softmax_forward(x: Any, dim: int) -> Any:
+def softmax(x: Any, dim: int) -> Any:
     """exp(x - max) / sum exp(x - max) along ``dim`` (one output buffer, updated in place)."""
     xp = get_array_module(x)
     y = x - x.max(axis=dim, keepdims=True)
@@ -352,16 +321,7 @@ def softmax_forward(x: Any, dim: int) -> Any:
     return y
 
 
-def softmax_backward(dy: Any, y: Any, dim: int) -> Any:
-    """Full Jacobian-vector product: dx = y * (dy - sum(dy * y, dim))."""
-    dx = dy * y
-    s = dx.sum(axis=dim, keepdims=True)
-    get_array_module(dy).subtract(dy, s, out=dx)
-    dx *= y
-    return dx
-
-
-def log_softmax_forward(x: Any, dim: int) -> Any:
+def log_softmax(x: Any, dim: int) -> Any:
     """x - max - log(sum exp(x - max)) along ``dim``."""
     xp = get_array_module(x)
     y = x - x.max(axis=dim, keepdims=True)
@@ -370,28 +330,32 @@ def log_softmax_forward(x: Any, dim: int) -> Any:
     return y
 
 
-def log_softmax_backward(dy: Any, y: Any, dim: int) -> Any:
+def softmax_forward(x: Any, *, dim: int = -1) -> tuple[Any, Any]:
+    """y = softmax(x) along ``dim``; ctx = (y, dim)."""
+    y = softmax(x, dim)
+    return y, (y, dim)
+
+
+def softmax_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """The full Jacobian-vector product: dx = y * (dy - sum(dy * y, dim))."""
+    y, dim = ctx
+    dx = dy * y
+    s = dx.sum(axis=dim, keepdims=True)
+    get_array_module(dy).subtract(dy, s, out=dx)
+    dx *= y
+    return (dx,)
+
+
+def log_softmax_forward(x: Any, *, dim: int = -1) -> tuple[Any, Any]:
+    """y = x - logsumexp(x) along ``dim``; ctx = (y, dim)."""
+    y = log_softmax(x, dim)
+    return y, (y, dim)
+
+
+def log_softmax_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     """dx = dy - softmax(x) * sum(dy, dim), with softmax(x) = exp(y)."""
-    xp = get_array_module(dy)
-    dx = xp.exp(y)
+    y, dim = ctx
+    dx = get_array_module(dy).exp(y)
     dx *= -dy.sum(axis=dim, keepdims=True)
     dx += dy
-    return dx
-
-
-# -- large arrays -----------------------------------------------------------------------------
-_BLOCK = 1 << 16
-
-
-def blockwise(fn: Any, *arrays: Any) -> Any:
-    """``fn(*arrays)`` over flat blocks of 64K elements (NumPy only), so that the chain of
-    element-wise temporaries stays in cache; about 2x faster on large arrays."""
-    first = arrays[0]
-    if get_array_module(first) is not np or first.size <= 2 * _BLOCK:
-        return fn(*arrays)
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
-    out = np.empty(first.size, dtype=first.dtype)
-    for start in range(0, first.size, _BLOCK):
-        stop = start + _BLOCK
-        out[start:stop] = fn(*(f[start:stop] for f in flat))
-    return out.reshape(first.shape)
+    return (dx,)

@@ -1,15 +1,23 @@
-"""Argument checks shared by the convolution and pooling layers."""
+"""Argument checks and small helpers shared by the convolution and pooling layers and their maths."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral
+from typing import Any
 
 from plait.core import ConfigError
 
-__all__ = ["IntOrTuple", "as_tuple", "check_groups"]
+__all__ = ["IntOrTuple", "Pads", "Pair", "as_tuple", "bmm", "check_groups"]
 
 IntOrTuple = int | Sequence[int]
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+
+def bmm(a: Any, b: Any) -> Any:
+    """Batched matrix product over the leading group axis (a plain GEMM for one group)."""
+    return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
 
 
 def as_tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> tuple[int, ...]:
@@ -21,6 +29,9 @@ def as_tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> 
 
 
 def check_groups(where: str, in_channels: int, out_channels: int, groups: int) -> None:
+    for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise ConfigError(f"{where}: {what} must be an integer, got {value!r} ({type(value).__name__})")
     if in_channels < 1 or out_channels < 1:
         raise ConfigError(f"{where}: in_channels and out_channels must be positive, got {in_channels} and {out_channels}")
     if groups < 1 or in_channels % groups or out_channels % groups:

@@ -19,11 +19,9 @@ from typing import Any
 
 from plait.core import get_array_module
 
-from ._conv_maths import Pads, _bmm
+from ._conv_args import Pads, Pair, bmm
 
 __all__ = ["conv2d_backward_flat", "conv2d_forward_flat"]
-
-Pair = tuple[int, int]
 
 
 def _geometry(x_hw: Pair, kernel: Pair, pads: Pads, dilation: Pair) -> tuple[int, int, int, int, int]:
@@ -64,7 +62,7 @@ def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilat
     o, _, kh, kw = weight.shape
     _, wp, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
     cols = _flat_columns(x, (kh, kw), pads, dilation)
-    y_ext = _bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wp))
+    y_ext = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wp))
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
     y_view = y_ext.reshape(o, n, ho, wp)[:, :, :, :wo].transpose(1, 0, 2, 3)
     if bias is None:
@@ -86,11 +84,11 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
     dy_ext[:, :, :, :wo] = dy.transpose(1, 0, 2, 3)
     dy_g = dy_ext.reshape(groups, o // groups, n * q)
     cols_g = cols.reshape(groups, -1, n * q)
-    dweight = _bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
+    dweight = bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dbias = dy_g.reshape(o, -1).sum(axis=1)
     if not need_dx:
         return None, dweight, dbias
-    dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
+    dcols = bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
     dpadded = xp.zeros((c, n, hp + 1, wp), dtype=dy.dtype)  # one spare row takes the junk tail
     dflat = dpadded.reshape(c, n, (hp + 1) * wp)
     for i in range(kh):  # col2im: kh*kw adds of contiguous runs

@@ -21,18 +21,19 @@ from typing import Any
 
 from plait.core import get_array_module
 
+from ._conv_args import Pads, Pair, bmm
+from ._conv_flat import conv2d_backward_flat, conv2d_forward_flat
+
 __all__ = [
     "col2im",
-    "conv2d_backward",
-    "conv2d_forward",
+    "conv_backward",
+    "conv_forward",
     "conv_transpose2d_backward",
     "conv_transpose2d_forward",
     "im2col",
     "pad2d",
 ]
 
-Pair = tuple[int, int]
-Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
 def _span(kernel: int, dilation: int) -> int:
@@ -88,11 +89,6 @@ def col2im(cols: Any, padded_hw: Pair, stride: Pair, dilation: Pair) -> Any:
     return out
 
 
-def _bmm(a: Any, b: Any) -> Any:
-    """Batched matrix product over the leading group axis (a plain GEMM for one group)."""
-    return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
-
-
 def _nchw_from_cnhw(a: Any, pads: Pads | None = None) -> Any:
     """(C, N, H, W) -> contiguous (N, C, H', W'), cropping pads first."""
     xp = get_array_module(a)
@@ -114,7 +110,7 @@ def out_size(size: int, kernel: int, stride: int, pad: Pair, dilation: int) -> i
 
 
 # -- convolution ----------------------------------------------------------------------------------
-def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pads, dilation: Pair,
+def _conv_gemm_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pads, dilation: Pair,
                    groups: int) -> tuple[Any, Any]:
     """y (N, O, Ho, Wo) and the columns cols (C, kh, kw, N, Ho, Wo) that backward needs."""
     xp = get_array_module(x)
@@ -122,7 +118,7 @@ def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pa
     o, _, kh, kw = weight.shape
     ho, wo = out_size(h, kh, stride[0], pads[0], dilation[0]), out_size(w, kw, stride[1], pads[1], dilation[1])
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation, (ho, wo))
-    y_onhw = _bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
+    y_onhw = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
     y_view = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
     if bias is None:
@@ -132,24 +128,24 @@ def conv2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads: Pa
     return y, cols
 
 
-def conv2d_backward(dy: Any, cols: Any, weight: Any, x_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
+def _conv_gemm_backward(dy: Any, cols: Any, weight: Any, x_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
                     groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """(dx (N, C, H, W) or None, dweight like weight, dbias (O,)) from dy (N, O, Ho, Wo)."""
     o = weight.shape[0]
     dy_g = _group_rows(dy, groups)  # (G, Og, N*Ho*Wo)
     cols_g = cols.reshape(groups, -1, dy_g.shape[-1])
-    dweight = _bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
+    dweight = bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dbias = dy_g.reshape(o, -1).sum(axis=1)
     if not need_dx:
         return None, dweight, dbias
-    dcols = _bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
+    dcols = bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
     padded = (x_hw[0] + sum(pads[0]), x_hw[1] + sum(pads[1]))
     dx = _nchw_from_cnhw(col2im(dcols, padded, stride, dilation), pads)
     return dx, dweight, dbias
 
 
 # -- transposed convolution ----------------------------------------------------------------------------
-def conv_transpose2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, padding: Pair,
+def _conv_transpose_gemm_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, padding: Pair,
                              output_padding: Pair, dilation: Pair, groups: int) -> tuple[Any, Any]:
     """y (N, Cout, Ho, Wo) from x (N, Cin, H, W), weight (Cin, Cout/G, kh, kw); also x as group rows."""
     n, cin, h, w = x.shape
@@ -158,7 +154,7 @@ def conv_transpose2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair
                  zip((h, w), stride, (kh, kw), dilation, output_padding))
     x_g = _group_rows(x, groups)  # (G, Cin_g, N*H*W)
     w_g = weight.reshape(groups, cin // groups, -1)  # (G, Cin_g, Cout_g*kh*kw)
-    dcols = _bmm(w_g.transpose(0, 2, 1), x_g).reshape(cout_g * groups, kh, kw, n, h, w)
+    dcols = bmm(w_g.transpose(0, 2, 1), x_g).reshape(cout_g * groups, kh, kw, n, h, w)
     pads = ((padding[0], padding[0]), (padding[1], padding[1]))
     y = _nchw_from_cnhw(col2im(dcols, full, stride, dilation), pads)
     if bias is not None:
@@ -166,7 +162,7 @@ def conv_transpose2d_forward(x: Any, weight: Any, bias: Any | None, stride: Pair
     return y, x_g
 
 
-def conv_transpose2d_backward(dy: Any, x_g: Any, weight: Any, x_hw: Pair, stride: Pair, padding: Pair,
+def _conv_transpose_gemm_backward(dy: Any, x_g: Any, weight: Any, x_hw: Pair, stride: Pair, padding: Pair,
                               dilation: Pair, groups: int) -> tuple[Any, Any, Any]:
     """(dx (N, Cin, H, W), dweight, dbias (Cout,)) from dy (N, Cout, Ho, Wo): a convolution of dy."""
     xp = get_array_module(dy)
@@ -175,8 +171,69 @@ def conv_transpose2d_backward(dy: Any, x_g: Any, weight: Any, x_hw: Pair, stride
     pads = ((padding[0], padding[0]), (padding[1], padding[1]))
     cols = im2col(pad2d(dy, pads), (kh, kw), stride, dilation, x_hw)  # (Cout, kh, kw, N, H, W)
     cols_g = cols.reshape(groups, -1, x_g.shape[-1])
-    dweight = _bmm(cols_g, x_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
-    dx_g = _bmm(weight.reshape(groups, cin // groups, -1), cols_g)  # (G, Cin_g, N*H*W)
+    dweight = bmm(cols_g, x_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
+    dx_g = bmm(weight.reshape(groups, cin // groups, -1), cols_g)  # (G, Cin_g, N*H*W)
     dx = xp.ascontiguousarray(dx_g.reshape(cin, n, *x_hw).transpose(1, 0, 2, 3))
     dbias = xp.einsum("ncp->c", dy.reshape(n, cout, -1))
     return dx, dweight, dbias
+
+
+# -- the layers' pairs ------------------------------------------------------------------------------
+def _lift(a: Any) -> Any:
+    """(N, C, L) as (N, C, 1, L): Conv1d runs as Conv2d with H = 1 (weights (O, Cg, k) likewise)."""
+    return a if a.ndim == 4 else a[:, :, None, :]
+
+
+def conv_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, pads: Pads, dilation: Pair,
+                 groups: int = 1) -> tuple[Any, Any]:
+    """y[n, o] = b[o] + sum over c in o's group, i, j of W[o, c, i, j] x_pad[n, c, s h + d i, s w + d j].
+
+    x (N, C, H, W) or (N, C, L); weight (O, C/G, kh, kw) or (O, C/G, k); bias (O,) or None;
+    geometry as 2-D pairs (1-D: height 1). Stride 1 runs on the row-extended grid of
+    :mod:`._conv_flat` (long contiguous copies), any other stride on im2col columns; ctx
+    records which, so :func:`conv_backward` takes the same layout.
+    """
+    x4 = _lift(x)
+    w4 = _lift(weight).astype(x.dtype, copy=False)
+    b = None if bias is None else bias.astype(x.dtype, copy=False)
+    flat = tuple(stride) == (1, 1)
+    if flat:
+        y, cols = conv2d_forward_flat(x4, w4, b, pads, dilation, groups)
+    else:
+        y, cols = _conv_gemm_forward(x4, w4, b, stride, pads, dilation, groups)
+    y = y if x.ndim == 4 else y[:, :, 0, :]
+    return y, (cols, tuple(x4.shape[2:]), flat, stride, pads, dilation, groups)
+
+
+def conv_backward(dy: Any, ctx: Any, weight: Any, bias: Any | None, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx like x or None, dW like weight, db (O,) or None) from dy like y, in the forward's layout:
+    dW_g = dy_g cols_g^T, db = sum(dy), dcols = W_g^T dy_g then col2im into dx."""
+    cols, x_hw, flat, stride, pads, dilation, groups = ctx
+    dy4 = _lift(dy)
+    w4 = _lift(weight).astype(dy.dtype, copy=False)
+    if flat:
+        dx, dweight, dbias = conv2d_backward_flat(dy4, cols, w4, x_hw, pads, dilation, groups, need_dx)
+    else:
+        dx, dweight, dbias = _conv_gemm_backward(dy4, cols, w4, x_hw, stride, pads, dilation, groups, need_dx)
+    if dx is not None and dy.ndim == 3:
+        dx = dx[:, :, 0, :]
+    return dx, dweight.reshape(weight.shape), (dbias if bias is not None else None)
+
+
+def conv_transpose2d_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, padding: Pair,
+                                  output_padding: Pair, dilation: Pair, groups: int = 1) -> tuple[Any, Any]:
+    """y = the input gradient of a convolution with ``weight`` applied to x; see
+    :func:`_conv_transpose_gemm_forward`. ctx = (x as group rows, x's (H, W), geometry)."""
+    w = weight.astype(x.dtype, copy=False)
+    b = None if bias is None else bias.astype(x.dtype, copy=False)
+    y, x_g = _conv_transpose_gemm_forward(x, w, b, stride, padding, output_padding, dilation, groups)
+    return y, (x_g, tuple(x.shape[2:]), stride, padding, dilation, groups)
+
+
+def conv_transpose2d_backward(dy: Any, ctx: Any, weight: Any, bias: Any | None,
+                                   need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx, dW, db): a transposed convolution's input gradient is a convolution of dy."""
+    x_g, x_hw, stride, padding, dilation, groups = ctx
+    dx, dweight, dbias = _conv_transpose_gemm_backward(dy, x_g, weight.astype(dy.dtype, copy=False), x_hw, stride,
+                                                   padding, dilation, groups)
+    return dx, dweight, (dbias if bias is not None else None)

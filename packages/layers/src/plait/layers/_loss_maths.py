@@ -1,19 +1,38 @@
-"""The maths of the classification losses over (M, C) rows: pure functions, no bookkeeping.
+"""The maths of the losses: pure pairs, no bookkeeping.
 
-Each forward returns ``(per-row losses (M,), mean denominator, ctx)``; each backward takes
-that ``ctx`` and the per-row upstream gradient ``g`` (an (M,) array or a scalar) and returns
-d loss / d input, (M, C).
+``<loss>_forward(x, target, **options) -> (per-element losses l, mean denominator n, ctx)`` and
+``<loss>_backward(g, ctx, need_dx=True) -> (dx,)`` with ``g`` the upstream gradient of each
+element loss (an array shaped like ``l``, or a scalar). The loss class reduces ``l``
+("mean": sum(l) / n). Classification losses work on (M, C) rows and (M,) class ids (or
+(M, C) probabilities); element-wise losses on any shape, x and target alike.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from plait.core import ShapeError, get_array_module
 
-from ._activation_maths import log_softmax_forward
+from ._activation_maths import log_softmax, sigmoid, softplus
 
-__all__ = ["cross_entropy_backward", "cross_entropy_forward", "nll_backward", "nll_forward"]
+__all__ = [
+    "bce_backward",
+    "bce_forward",
+    "bce_with_logits_backward",
+    "bce_with_logits_forward",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "huber_backward",
+    "huber_forward",
+    "l1_backward",
+    "l1_forward",
+    "mse_backward",
+    "mse_forward",
+    "nll_backward",
+    "nll_forward",
+]
 
 
 def _gather_targets(target: Any, weight: Any | None, ignore_index: int, num_classes: int, where: str,
@@ -34,7 +53,14 @@ def _gather_targets(target: Any, weight: Any | None, ignore_index: int, num_clas
     return safe, w_rows, valid
 
 
-def nll_forward(logp: Any, target: Any, weight: Any | None, ignore_index: int, where: str = "NLLLoss") -> tuple[Any, Any, Any]:
+def _per_row(g: Any) -> Any:
+    """The upstream gradient as a column (M, 1) to scale rows, or the scalar itself."""
+    return g[:, None] if getattr(g, "ndim", 0) else g
+
+
+# -- classification over (M, C) rows -----------------------------------------------------------
+def nll_forward(logp: Any, target: Any, *, weight: Any | None = None, ignore_index: int = -100,
+                where: str = "NLLLoss") -> tuple[Any, Any, Any]:
     """l_i = -w[y_i] logp[i, y_i] (0 where y_i == ignore_index); n = sum_i w[y_i]."""
     xp = get_array_module(logp)
     safe, w_rows, _ = _gather_targets(target, weight, ignore_index, logp.shape[1], where, logp.dtype)
@@ -43,26 +69,28 @@ def nll_forward(logp: Any, target: Any, weight: Any | None, ignore_index: int, w
     return losses, w_rows.sum(), (logp.shape, safe, w_rows)
 
 
-def nll_backward(ctx: Any, g: Any) -> Any:
-    """d l_i / d logp[i, c] = -w[y_i] [c == y_i]."""
+def nll_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """d l_i / d logp[i, c] = -w[y_i] [c == y_i], times g_i."""
     shape, safe, w_rows = ctx
     xp = get_array_module(w_rows)
     dlogp = xp.zeros(shape, dtype=w_rows.dtype)
     dlogp[xp.arange(shape[0]), safe] = -w_rows * g
-    return dlogp
+    return (dlogp,)
 
 
-def cross_entropy_forward(logits: Any, target: Any, weight: Any | None, ignore_index: int, smoothing: float,
-                          where: str = "CrossEntropyLoss") -> tuple[Any, Any, Any]:
+def cross_entropy_forward(logits: Any, target: Any, *, weight: Any | None = None, ignore_index: int = -100,
+                          label_smoothing: float = 0.0, where: str = "CrossEntropyLoss") -> tuple[Any, Any, Any]:
     """Cross entropy of (M, C) logits against (M,) class ids or (M, C) probabilities.
 
-    Both are ``l_i = -sum_c q_ic logp_ic`` with target weights ``q``:
+    Both are ``l_i = -sum_c q_ic logp_ic``, logp = log_softmax(x), with target weights ``q``
+    (e = label_smoothing, w = class weight):
     ids: ``q_ic = (1-e) w_c [c == y_i] + (e/C) w_c`` (0 for ignored rows), n = sum_i w[y_i];
     probabilities: ``q_ic = w_c ((1-e) t_ic + e/C)``, n = M. (torch's definitions exactly.)
     """
     xp = get_array_module(logits)
     m, c = logits.shape
-    logp = log_softmax_forward(logits, -1)
+    smoothing = label_smoothing
+    logp = log_softmax(logits, -1)
     if target.ndim == 2:  # probabilities
         q = target.astype(logits.dtype, copy=True)
         if smoothing:
@@ -81,25 +109,138 @@ def cross_entropy_forward(logits: Any, target: Any, weight: Any | None, ignore_i
     return losses, w_rows.sum(), ("ids", logp, safe, w_rows, valid, weight, smoothing)
 
 
-def cross_entropy_backward(ctx: Any, g: Any) -> Any:
-    """d l_i / d x_ic = p_ic sum_k q_ik - q_ic, with p = softmax(x) = exp(logp); times g_i."""
-    xp = get_array_module(ctx[1])
+def cross_entropy_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """d l_i / d x_i, times g_i.
+
+    Class ids, no weight, no smoothing (the textbook case)::
+
+        dx_i = softmax(x_i) - onehot(y_i)              (0 for an ignored row)
+
+    With class weights w and label smoothing e (and for probability targets) the same
+    rule with the target weights q of the forward: ``dx_i = softmax(x_i) sum_c q_ic - q_i``;
+    for ids ``q_i = (1-e) w[y_i] onehot(y_i) + (e/C) w``.
+    """
     logp = ctx[1]
-    dx = xp.exp(logp)
+    xp = get_array_module(logp)
+    p = xp.exp(logp)  # softmax(x)
     if ctx[0] == "probs":
         q = ctx[2]
-        dx *= q.sum(axis=1, keepdims=True)
-        dx -= q
+        p *= q.sum(axis=1, keepdims=True)
+        p -= q
+        p *= _per_row(g)
+        return (p,)
+    _, _, safe, w_rows, valid, weight, eps = ctx
+    m, c = logp.shape
+    rows = xp.arange(m)
+    if weight is None and not eps:
+        p[rows, safe] -= 1.0  # softmax - onehot
+        p *= valid[:, None]  # w_rows is the 0/1 mask of kept rows here
     else:
-        _, _, safe, w_rows, valid, weight, eps = ctx
-        m, c = logp.shape
-        total = (1.0 - eps) * w_rows
+        total = (1.0 - eps) * w_rows  # sum_c q_ic
         if eps:
             w_sum = float(weight.sum()) if weight is not None else float(c)
             total += (eps / c) * w_sum * valid
-        dx *= total[:, None]
-        dx[xp.arange(m), safe] -= (1.0 - eps) * w_rows
+        p *= total[:, None]
+        p[rows, safe] -= (1.0 - eps) * w_rows
         if eps:
-            dx -= (eps / c) * (valid[:, None] * (weight[None, :] if weight is not None else 1.0))
-    dx *= g[:, None] if getattr(g, "ndim", 0) else g
-    return dx
+            p -= (eps / c) * (valid[:, None] * (weight[None, :] if weight is not None else 1.0))
+    p *= _per_row(g)
+    return (p,)
+
+
+# -- element-wise: x and target of one shape ------------------------------------------------------
+def mse_forward(x: Any, target: Any) -> tuple[Any, Any, Any]:
+    """l = (x - t)^2; n = number of elements; ctx = x - t."""
+    d = x - target
+    return d * d, float(x.size), d
+
+
+def mse_backward(g: Any, d: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = 2 (x - t) g."""
+    return ((2.0 * g) * d,)
+
+
+def l1_forward(x: Any, target: Any) -> tuple[Any, Any, Any]:
+    """l = |x - t|; ctx = x - t."""
+    d = x - target
+    return get_array_module(d).abs(d), float(x.size), d
+
+
+def l1_backward(g: Any, d: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = sign(x - t) g (0 at a tie, as torch)."""
+    dx = get_array_module(d).sign(d)
+    dx *= g
+    return (dx,)
+
+
+def huber_forward(x: Any, target: Any, *, delta: float = 1.0) -> tuple[Any, Any, Any]:
+    """l = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t."""
+    xp = get_array_module(x)
+    d = x - target
+    a = xp.abs(d)
+    c = xp.minimum(a, delta)  # c (a - c/2): a^2/2 inside the band, delta (a - delta/2) outside
+    losses = c * 0.5
+    xp.subtract(a, losses, out=losses)
+    losses *= c
+    return losses, float(x.size), (d, delta)
+
+
+def huber_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = clip(x - t, -delta, delta) g."""
+    d, delta = ctx
+    dx = get_array_module(d).clip(d, -delta, delta)
+    dx *= g
+    return (dx,)
+
+
+def bce_forward(x: Any, target: Any, *, weight: Any | None = None) -> tuple[Any, Any, Any]:
+    """l = -w [t log p + (1 - t) log(1 - p)] on probabilities p = x in [0, 1]; logs clamped at -100 as torch."""
+    xp = get_array_module(x)
+    with np.errstate(divide="ignore"):
+        log_p = xp.maximum(xp.log(x), -100.0)
+        log_q = xp.maximum(xp.log1p(-x), -100.0)
+    losses = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        losses *= weight
+    return losses, float(x.size), (x, target, weight)
+
+
+def bce_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = w (p - t) / max(p (1 - p), 1e-12) g  (torch's clamp)."""
+    x, t, w = ctx
+    xp = get_array_module(x)
+    dx = (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
+    if w is not None:
+        dx *= w
+    dx *= g
+    return (dx,)
+
+
+def bce_with_logits_forward(x: Any, target: Any, *, weight: Any | None = None,
+                            pos_weight: Any | None = None) -> tuple[Any, Any, Any]:
+    """Sigmoid + BCE in one stable formula: l = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)]."""
+    t = target
+    log_weight = 1.0 + (pos_weight - 1.0) * t if pos_weight is not None else None
+    sp = softplus(-x)
+    if log_weight is not None:
+        sp *= log_weight
+    losses = (1.0 - t) * x
+    losses += sp
+    if weight is not None:
+        losses *= weight
+    return losses, float(x.size), (x, t, weight, pos_weight, log_weight)
+
+
+def bce_with_logits_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = w (sigmoid(x) - t) g; with pos_weight pw: w (lw sigmoid(x) - pw t) g, lw = 1 + (pw - 1) t."""
+    x, t, w, pw, log_weight = ctx
+    dx = sigmoid(x)
+    if pw is not None:
+        dx *= log_weight
+        dx -= pw * t
+    else:
+        dx -= t
+    if w is not None:
+        dx *= w
+    dx *= g
+    return (dx,)

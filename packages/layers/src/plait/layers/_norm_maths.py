@@ -12,6 +12,10 @@ standardisation over ``D`` elements is the compact closed form::
     dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
 
 (RMSNorm drops the ``mean(g)`` term because it does not centre.)
+
+Each layer's pair, ``<op>_forward(x, weight, bias, **options) -> (y, ctx)`` and
+``<op>_backward(dy, ctx, weight, bias, need_dx=True) -> (dx, dweight, dbias)``, sits at the
+end of this file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ from typing import Any
 from plait.core import get_array_module
 
 __all__ = [
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "group_norm_backward",
+    "group_norm_forward",
+    "layer_norm_backward",
+    "layer_norm_forward",
+    "rms_norm_backward",
+    "rms_norm_forward",
+    "update_running_stats",
     "channel_affine_grads",
     "channel_moments",
     "channel_standardize",
@@ -111,3 +124,161 @@ def channel_standardize_backward(dy: Any, xhat: Any, scale: Any, dweight: Any, d
     dx += (dbias / count)[None, :, None]
     dx *= -scale[None, :, None]
     return dx
+
+
+# -- the layers' pairs ----------------------------------------------------------------------
+def _as(a: Any | None, dtype: Any) -> Any:
+    return None if a is None else a.astype(dtype, copy=False)
+
+
+def _affine_rows(xhat: Any, weight: Any | None, bias: Any | None) -> Any:
+    """xhat (M, D) * weight + bias (each flattened to (D,)); a fresh array."""
+    w, b = _as(weight, xhat.dtype), _as(bias, xhat.dtype)
+    if w is None:
+        return xhat.copy() if b is None else xhat + b.reshape(-1)
+    y = xhat * w.reshape(-1)
+    if b is not None:
+        y += b.reshape(-1)
+    return y
+
+
+def _affine_rows_backward(dy2: Any, xhat: Any, weight: Any | None, bias: Any | None) -> tuple[Any, Any, Any]:
+    """(dweight, dbias, g = dL/dxhat as a fresh array) of y = xhat * weight + bias over rows."""
+    xp = get_array_module(dy2)
+    dbias = None if bias is None else dy2.sum(axis=0).reshape(bias.shape)
+    if weight is None:
+        return None, dbias, dy2.copy()
+    dweight = xp.einsum("md,md->d", dy2, xhat).reshape(weight.shape)
+    return dweight, dbias, dy2 * weight.astype(dy2.dtype, copy=False).reshape(-1)
+
+
+def layer_norm_forward(x: Any, weight: Any | None, bias: Any | None, *, normalized_shape: tuple[int, ...],
+                       eps: float = 1e-5) -> tuple[Any, Any]:
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the trailing ``normalized_shape``.
+
+    x: (*, *normalized_shape); weight, bias: normalized_shape or None. ctx = (xhat (M, D), rstd (M, 1)).
+    """
+    xhat, rstd = row_standardize(x.reshape(-1, xhat_width(normalized_shape)), eps)
+    return _affine_rows(xhat, weight, bias).reshape(x.shape), (xhat, rstd)
+
+
+def layer_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
+                        need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias): g = dy * weight, dx = rstd (g - mean(g) - xhat mean(g xhat)),
+    dweight = sum(dy * xhat), dbias = sum(dy) over the rows."""
+    xhat, rstd = ctx
+    dweight, dbias, g = _affine_rows_backward(dy.reshape(xhat.shape), xhat, weight, bias)
+    dx = row_standardize_backward(g, xhat, rstd).reshape(dy.shape) if need_dx else None
+    return dx, dweight, dbias
+
+
+def rms_norm_forward(x: Any, weight: Any | None, *, normalized_shape: tuple[int, ...], eps: float) -> tuple[Any, Any]:
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing ``normalized_shape``; ctx = (xhat, rstd)."""
+    xhat, rstd = row_rms_normalize(x.reshape(-1, xhat_width(normalized_shape)), eps)
+    return _affine_rows(xhat, weight, None).reshape(x.shape), (xhat, rstd)
+
+
+def rms_norm_backward(dy: Any, ctx: Any, weight: Any | None, need_dx: bool = True) -> tuple[Any, Any]:
+    """(dx, dweight): g = dy * weight, dx = rstd (g - xhat mean(g xhat)), dweight = sum(dy * xhat)."""
+    xhat, rstd = ctx
+    dweight, _, g = _affine_rows_backward(dy.reshape(xhat.shape), xhat, weight, None)
+    dx = row_rms_normalize_backward(g, xhat, rstd).reshape(dy.shape) if need_dx else None
+    return dx, dweight
+
+
+def xhat_width(normalized_shape: tuple[int, ...]) -> int:
+    """D: the number of elements one statistic is taken over."""
+    width = 1
+    for s in normalized_shape:
+        width *= s
+    return width
+
+
+def group_norm_forward(x: Any, weight: Any | None, bias: Any | None, *, num_groups: int,
+                       eps: float = 1e-5) -> tuple[Any, Any]:
+    """Standardise each of ``num_groups`` channel groups per sample, then y = xhat * weight[c] + bias[c].
+
+    x: (N, C, *); weight, bias: (C,) or None. ctx = (xhat (N*G, C/G*S), rstd (N*G, 1)).
+    """
+    n, c = x.shape[:2]
+    per_channel = xhat_width(x.shape[2:])
+    xhat, rstd = row_standardize(x.reshape(n * num_groups, c // num_groups * per_channel), eps)
+    y = xhat.reshape(n, c, per_channel)
+    w, b = _as(weight, x.dtype), _as(bias, x.dtype)
+    y = y * w[:, None] if w is not None else y.copy()
+    if b is not None:
+        y += b[:, None]
+    return y.reshape(x.shape), (xhat, rstd)
+
+
+def group_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
+                        need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx, dweight (C,), dbias (C,)): the LayerNorm gradient over each group's rows, g = dy * weight[c]."""
+    xhat, rstd = ctx
+    xp = get_array_module(dy)
+    n, c = dy.shape[:2]
+    dy3 = dy.reshape(n, c, xhat_width(dy.shape[2:]))
+    dbias = None if bias is None else xp.einsum("ncs->c", dy3)
+    if weight is not None:
+        dweight = xp.einsum("ncs,ncs->c", dy3, xhat.reshape(dy3.shape))
+        g = dy3 * weight.astype(dy.dtype, copy=False)[:, None]
+    else:
+        dweight, g = None, dy3.copy()
+    dx = row_standardize_backward(g.reshape(xhat.shape), xhat, rstd).reshape(dy.shape) if need_dx else None
+    return dx, dweight, dbias
+
+
+def update_running_stats(running_mean: Any, running_var: Any, num_batches_tracked: Any, mean: Any, var: Any,
+                         count: int, momentum: float | None) -> None:
+    """In place, as torch: r = (1 - m) r + m s, the variance unbiased; ``momentum=None``: cumulative average."""
+    num_batches_tracked += 1
+    factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
+    unbiased = var * (count / (count - 1))
+    running_mean *= 1.0 - factor
+    running_mean += factor * mean.astype(running_mean.dtype, copy=False)
+    running_var *= 1.0 - factor
+    running_var += factor * unbiased.astype(running_var.dtype, copy=False)
+
+
+def batch_norm_forward(x: Any, weight: Any | None, bias: Any | None, *, running_mean: Any | None,
+                       running_var: Any | None, num_batches_tracked: Any | None, training: bool,
+                       momentum: float | None = 0.1, eps: float = 1e-5) -> tuple[Any, Any]:
+    """y = (x - mean_c) / sqrt(var_c + eps) * weight[c] + bias[c], x: (N, C, *).
+
+    Batch statistics (over N and space) in training or without running statistics, which
+    training then updates in place (like ``torch.nn.functional.batch_norm``); else the running
+    ones. ctx = (xhat (N, C, S), rstd (C,), batch_stats).
+    """
+    xp = get_array_module(x)
+    x3 = x.reshape(x.shape[0], x.shape[1], xhat_width(x.shape[2:]))
+    batch_stats = training or running_mean is None
+    if batch_stats:
+        mean, var, xhat = channel_moments(x3)
+        if training and running_mean is not None:
+            update_running_stats(running_mean, running_var, num_batches_tracked, mean, var,
+                                 x3.shape[0] * x3.shape[2], momentum)
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat *= rstd[:, None]
+    else:
+        rstd = (1.0 / xp.sqrt(running_var.astype(x.dtype, copy=False) + eps)).astype(x.dtype, copy=False)
+        xhat = channel_standardize(x3, running_mean.astype(x.dtype, copy=False), rstd)
+    w, b = _as(weight, x.dtype), _as(bias, x.dtype)
+    y = xhat * w[:, None] if w is not None else xhat.copy()
+    if b is not None:
+        y += b[:, None]
+    return y.reshape(x.shape), (xhat, rstd, batch_stats)
+
+
+def batch_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
+                        need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias); with batch statistics dx = w rstd (dy - dbias/M - xhat dweight/M),
+    M = N * S; with running statistics (constants) dx = w rstd dy."""
+    xhat, rstd, batch_stats = ctx
+    dy3 = dy.reshape(xhat.shape)
+    dweight, dbias = channel_affine_grads(dy3, xhat)
+    dx = None
+    if need_dx:
+        scale = rstd if weight is None else rstd * weight.astype(dy.dtype, copy=False)
+        dx = channel_standardize_backward(dy3, xhat, scale, dweight, dbias) if batch_stats else dy3 * scale[:, None]
+        dx = dx.reshape(dy.shape)
+    return dx, (dweight if weight is not None else None), (dbias if bias is not None else None)

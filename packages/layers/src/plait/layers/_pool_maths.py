@@ -16,13 +16,13 @@ from ._conv_maths import window_view
 __all__ = [
     "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool2d_forward",
-    "adaptive_matrix",
     "avg_divisors",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
+    "avg_pool_backward",
+    "avg_pool_forward",
+    "max_pool_backward",
+    "max_pool_forward",
     "pool_out_size",
-    "sum_pool2d_backward",
-    "sum_pool2d_forward",
+    "pool_output_hw",
 ]
 
 Pair = tuple[int, int]
@@ -75,7 +75,7 @@ def _scatter_windows(grads: Any, x_shape: tuple[int, ...], kernel: Pair, stride:
 
 
 # -- max pooling ---------------------------------------------------------------------------------------
-def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> tuple[Any, Any]:
+def _max_windows(x: Any, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> tuple[Any, Any]:
     """y (N, C, Ho, Wo) and the window position of each maximum (first one on ties, as torch)."""
     xp = get_array_module(x)
     padded = _padded_shape(x.shape[2:], kernel, stride, pad, dilation, out_hw)
@@ -88,7 +88,7 @@ def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, pad: Pair, dilation: 
     return y, arg
 
 
-def max_pool2d_backward(dy: Any, arg: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair,
+def _max_windows_backward(dy: Any, arg: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair,
                         dilation: Pair) -> Any:
     """dx (N, C, H, W): each output gradient goes to the input pixel that was its maximum."""
     xp = get_array_module(dy)
@@ -140,13 +140,13 @@ def avg_divisors(xp: Any, x_hw: Pair, kernel: Pair, stride: Pair, pad: Pair, out
     return (rows[:, None] * cols[None, :]).astype(float)
 
 
-def sum_pool2d_forward(x: Any, kernel: Pair, stride: Pair, pad: Pair, out_hw: Pair) -> Any:
+def _sum_windows(x: Any, kernel: Pair, stride: Pair, pad: Pair, out_hw: Pair) -> Any:
     """Window sums (N, C, Ho, Wo) over the zero-padded input."""
     padded = _padded_shape(x.shape[2:], kernel, stride, pad, (1, 1), out_hw)
     return _window_stack(_pad_fill(x, pad, padded, 0.0), kernel, stride, (1, 1), out_hw).sum(axis=0)
 
 
-def sum_pool2d_backward(dy: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair) -> Any:
+def _sum_windows_backward(dy: Any, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, pad: Pair) -> Any:
     """dx (N, C, H, W) of window sums: every input pixel collects the gradient of each window it is in."""
     xp = get_array_module(dy)
     count = kernel[0] * kernel[1]
@@ -166,7 +166,7 @@ def adaptive_matrix(xp: Any, size: int, out: int, dtype: Any) -> Any:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def adaptive_avg_pool2d_forward(x: Any, out_hw: Pair) -> Any:
+def _adaptive_mean(x: Any, out_hw: Pair) -> Any:
     """(N, C, H, W) -> (N, C, Ho, Wo); a reshape-mean when the sizes divide, else A_h @ x @ A_w^T."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
@@ -177,7 +177,7 @@ def adaptive_avg_pool2d_forward(x: Any, out_hw: Pair) -> Any:
     return a_h @ (x @ a_w.T)
 
 
-def adaptive_avg_pool2d_backward(dy: Any, x_hw: Pair) -> Any:
+def _adaptive_mean_backward(dy: Any, x_hw: Pair) -> Any:
     """dx (N, C, H, W) = A_h^T @ dy @ A_w (spread each mean evenly over its window)."""
     xp = get_array_module(dy)
     n, c, ho, wo = dy.shape
@@ -188,3 +188,61 @@ def adaptive_avg_pool2d_backward(dy: Any, x_hw: Pair) -> Any:
         return dx.reshape(n, c, h, w)
     a_h, a_w = adaptive_matrix(xp, h, ho, dy.dtype), adaptive_matrix(xp, w, wo, dy.dtype)
     return a_h.T @ (dy @ a_w)
+
+
+# -- the layers' pairs: x (N, C, H, W), or (N, C, L) pooled as H = 1; geometry as (h, w) pairs ----------
+def _lift(a: Any) -> Any:
+    return a if a.ndim == 4 else a[:, :, None, :]
+
+
+def _drop(a4: Any, ndim: int) -> Any:
+    return a4 if ndim == 4 else a4[:, :, 0, :]
+
+
+def pool_output_hw(x_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, ceil_mode: bool) -> Pair:
+    """(Ho, Wo) = floor_or_ceil((H + 2p - d (k - 1) - 1) / s) + 1 per axis, as torch."""
+    return tuple(pool_out_size(size, k, s, p, d, ceil_mode)  # type: ignore[return-value]
+                 for size, k, s, p, d in zip(x_hw, kernel, stride, padding, dilation))
+
+
+def max_pool_forward(x: Any, *, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1),
+                     ceil_mode: bool = False) -> tuple[Any, Any]:
+    """y[n, c, i, j] = max of x over window (i, j) (padding counts as -inf); ctx keeps which element won."""
+    x4 = _lift(x)
+    out_hw = pool_output_hw(x4.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    y, arg = _max_windows(x4, kernel, stride, padding, dilation, out_hw)
+    return _drop(y, x.ndim), (arg, x4.shape, x.ndim, kernel, stride, padding, dilation)
+
+
+def max_pool_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx: each dy[n, c, i, j] goes to the first maximum of window (i, j); the other pixels get 0."""
+    arg, x_shape, ndim, kernel, stride, padding, dilation = ctx
+    return (_drop(_max_windows_backward(_lift(dy), arg, x_shape, kernel, stride, padding, dilation), ndim),)
+
+
+def avg_pool_forward(x: Any, *, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool = False,
+                     count_include_pad: bool = True, divisor_override: int | None = None) -> tuple[Any, Any]:
+    """y[n, c, i, j] = sum of window (i, j) / divisor[i, j] (torch's divisor rule, see :func:`avg_divisors`)."""
+    x4 = _lift(x)
+    out_hw = pool_output_hw(x4.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
+    divisor = avg_divisors(get_array_module(x4), x4.shape[2:], kernel, stride, padding, out_hw, count_include_pad,
+                           divisor_override).astype(x4.dtype)
+    y = _sum_windows(x4, kernel, stride, padding, out_hw)
+    y /= divisor
+    return _drop(y, x.ndim), (divisor, x4.shape, x.ndim, kernel, stride, padding)
+
+
+def avg_pool_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx: every pixel collects dy[i, j] / divisor[i, j] of each window (i, j) it lies in."""
+    divisor, x_shape, ndim, kernel, stride, padding = ctx
+    return (_drop(_sum_windows_backward(_lift(dy) / divisor, x_shape, kernel, stride, padding), ndim),)
+
+
+def adaptive_avg_pool2d_forward(x: Any, *, output_hw: Pair) -> tuple[Any, Any]:
+    """y = A_h @ x @ A_w^T: (N, C, H, W) -> (N, C, Ho, Wo), rows of A averaging torch's adaptive windows."""
+    return _adaptive_mean(x, output_hw), tuple(x.shape[2:])
+
+
+def adaptive_avg_pool2d_backward(dy: Any, x_hw: Pair, need_dx: bool = True) -> tuple[Any]:
+    """dx = A_h^T @ dy @ A_w (each mean spread evenly over its window)."""
+    return (_adaptive_mean_backward(dy, x_hw),)

@@ -31,6 +31,7 @@ from plait.core import (
     PlaitError,
     ShapeError,
     check_array,
+    check_size,
     get_array_module,
     get_rng,
     no_grad,
@@ -38,6 +39,7 @@ from plait.core import (
 from plait.core.initializers import XavierUniform, Zeros
 
 from ._attn_core import attention_backward, attention_forward
+from ._dropout_maths import dropout_mask
 from .linear import Linear
 from .rotary import RotaryEmbedding, rope_backward, rope_forward
 
@@ -110,8 +112,10 @@ class MultiHeadAttention(Module):
                  dropout: float = 0.0, causal: bool = False, rope: bool = False, kdim: int | None = None,
                  rope_base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
         super().__init__()
-        E, H = int(embed_dim), int(num_heads)
-        Hkv = H if num_kv_heads is None else int(num_kv_heads)
+        E, H = check_size(embed_dim, "MultiHeadAttention", "embed_dim"), check_size(num_heads, "MultiHeadAttention", "num_heads")
+        Hkv = H if num_kv_heads is None else check_size(num_kv_heads, "MultiHeadAttention", "num_kv_heads")
+        if kdim is not None:
+            check_size(kdim, "MultiHeadAttention", "kdim")
         if E <= 0 or H <= 0 or E % H:
             raise ConfigError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
                               f"num_heads ({num_heads})")
@@ -185,8 +189,7 @@ class MultiHeadAttention(Module):
         return additive, blocked
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
-        keep = 1.0 - self.dropout
-        return xp.asarray(get_rng().random(shape) < keep).astype(dtype) / keep
+        return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- forward / backward ----------------------------------------------------------------------
     def _heads(self, y: Any, B: int, L: int, heads: int) -> Any:
@@ -228,6 +231,9 @@ class MultiHeadAttention(Module):
         S_new = 0 if reuse else src.shape[1]
         S = kv_cache.length + S_new if kv_cache is not None else S_new
         # every check before any sub-layer runs, so a bad call leaves no stale forward cache behind
+        if S == 0:  # softmax over no keys is undefined (torch gives nan)
+            raise ShapeError(f"{where}: got an empty key sequence ({'context' if cross else 'input'} shape "
+                             f"{tuple(src.shape)}); attention needs at least one key")
         if kv_cache is not None and kv_cache.length and kv_cache.k.shape[0] != B:
             raise ShapeError(f"{where}: batch size {B} differs from the KV cache's {kv_cache.k.shape[0]}")
         kpm, am = self.check_masks(B, T, S, key_padding_mask, attn_mask, where)
@@ -236,7 +242,8 @@ class MultiHeadAttention(Module):
 
         q = self._heads(self.q_proj(x), B, T, H)
         if self.use_rope:
-            q = rope_forward(q, *self.rotary.tables(offset, T, where))
+            cos, sin = self.rotary.tables(offset, T, where)
+            q = rope_forward(q, cos=cos, sin=sin)[0]
         q *= 1.0 / math.sqrt(D)
         if reuse:
             k, v = kv_cache.k, kv_cache.v
@@ -244,7 +251,8 @@ class MultiHeadAttention(Module):
             k = self._heads(self.k_proj(src), B, S_new, Hkv)
             v = self._heads(self.v_proj(src), B, S_new, Hkv)
             if self.use_rope and not cross:
-                k = rope_forward(k, *self.rotary.tables(offset, S_new, where))
+                cos, sin = self.rotary.tables(offset, S_new, where)
+                k = rope_forward(k, cos=cos, sin=sin)[0]
             if kv_cache is not None:
                 kv_cache.append(k, v)
                 kv_cache.cross = cross
@@ -277,9 +285,9 @@ class MultiHeadAttention(Module):
         dq = dq.reshape(B, H, T, D)
         dq *= 1.0 / math.sqrt(D)
         if self.use_rope:
-            dq = rope_backward(dq, *self.rotary.tables(offset, T))
+            dq = rope_backward(dq, self.rotary.tables(offset, T))[0]
             if not cross:
-                dk = rope_backward(dk, *self.rotary.tables(offset, S))
+                dk = rope_backward(dk, self.rotary.tables(offset, S))[0]
         dx = self.q_proj.backward(dq.transpose(0, 2, 1, 3).reshape(B, T, self.embed_dim))
         dsrc = self.k_proj.backward(dk.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))
         dsrc += self.v_proj.backward(dv.transpose(0, 2, 1, 3).reshape(B, S, Hkv * D))

@@ -3,8 +3,9 @@
 ``Conv2d.weight`` is (out, in/groups, kh, kw), ``ConvTranspose2d.weight`` is
 (in, out/groups, kh, kw) and ``Conv1d.weight`` is (out, in/groups, k), each initialised
 as torch does (Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
-The maths (im2col GEMMs, col2im) is in :mod:`._conv_maths`, with a faster layout for
-stride 1 in :mod:`._conv_flat`; 1-D runs as 2-D with H = 1.
+The maths is one pair, :func:`._conv_maths.conv_forward` / ``conv_backward`` (im2col GEMMs,
+col2im), which picks the faster layout of :mod:`._conv_flat` for stride 1 itself; 1-D runs
+as 2-D with H = 1.
 """
 
 from __future__ import annotations
@@ -12,25 +13,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_rng
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, check_parameter_count, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
-from ._conv_args import IntOrTuple, as_tuple, check_groups
-from ._conv_flat import conv2d_backward_flat, conv2d_forward_flat
-from ._conv_maths import (
-    Pads,
-    conv2d_backward,
-    conv2d_forward,
-    conv_transpose2d_backward,
-    conv_transpose2d_forward,
-    out_size,
-)
+from ._conv_args import IntOrTuple, Pads, as_tuple, check_groups
+from ._conv_maths import conv_backward, conv_forward, conv_transpose2d_backward, conv_transpose2d_forward, out_size
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
 
 class _Conv(Module):
-    """Bookkeeping shared by Conv1d and Conv2d; the geometry is kept in 2-D form."""
+    """Shared by Conv1d and Conv2d: the geometry, kept in 2-D form; the maths is one pair."""
+
+    maths = (conv_forward, conv_backward)
+    maths_params = ("weight", "bias")
 
     _name = ""
     _nd = 2
@@ -65,55 +61,26 @@ class _Conv(Module):
         self._d2 = (1,) * lift + self.dilation
         fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        check_parameter_count(self.out_channels * (fan_in + 1), name)
         rng = get_rng()
         self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.out_channels, rng, dtype))
         bound = 1.0 / math.sqrt(fan_in)
         self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
 
-    def _as_4d(self, a: Any) -> Any:
-        return a if self._nd == 2 else a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
-
-    def forward(self, x: Any) -> Any:
+    def check_input(self, x: Any) -> Any:
         x = check_array(x, self._name, ndim=self._nd + 2, dims={1: self.in_channels})
         if x.shape[0] == 0:  # the GEMM layout cannot infer sizes from an empty array
             raise ShapeError(f"{self._name}: got an empty batch (input shape {tuple(x.shape)}); pass at least one sample")
-        x4 = self._as_4d(x)
-        h, w = x4.shape[2:]
+        h, w = (1, x.shape[2]) if self._nd == 1 else x.shape[2:]
         ho = out_size(h, self._k2[0], self._s2[0], self._pads2[0], self._d2[0])
         wo = out_size(w, self._k2[1], self._s2[1], self._pads2[1], self._d2[1])
         if ho < 1 or wo < 1:
             raise ShapeError(f"{self._name}: input of shape {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} (dilation {self.dilation}, padding {self.padding})")
-        weight = self.weight.data.astype(x.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
-        bias = None if self.bias is None else self.bias.data.astype(x.dtype, copy=False)
-        if self._s2 == (1, 1):
-            y, cols = conv2d_forward_flat(x4, weight, bias, self._pads2, self._d2, self.groups)
-        else:
-            y, cols = conv2d_forward(x4, weight, bias, self._s2, self._pads2, self._d2, self.groups)
-        self.save_for_backward((cols, (h, w), y.shape))
-        return y if self._nd == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
+        return x
 
-    def backward(self, dy: Any) -> Any:
-        cols, x_hw, y_shape = self.saved()
-        dy = check_array(dy, f"{self._name}.backward", what="output gradient", ndim=self._nd + 2)
-        dy4 = self._as_4d(dy)
-        if tuple(dy4.shape) != tuple(y_shape):
-            want = y_shape if self._nd == 2 else (y_shape[0], y_shape[1], y_shape[3])
-            raise ShapeError(f"{self._name}.backward: expected output gradient of shape {tuple(want)}, got shape {tuple(dy.shape)}")
-        weight = self.weight.data.astype(dy.dtype, copy=False).reshape(self.out_channels, -1, *self._k2)
-        need_dx = self.needs_input_grad
-        if self._s2 == (1, 1):
-            dx, dweight, dbias = conv2d_backward_flat(dy4, cols, weight, x_hw, self._pads2, self._d2, self.groups,
-                                                      need_dx)
-        else:
-            dx, dweight, dbias = conv2d_backward(dy4, cols, weight, x_hw, self._s2, self._pads2, self._d2,
-                                                 self.groups, need_dx)
-        self.weight.accumulate(dweight.reshape(self.weight.shape))
-        if self.bias is not None:
-            self.bias.accumulate(dbias)
-        if dx is None or self._nd == 2:
-            return dx
-        return dx.reshape(dx.shape[0], dx.shape[1], dx.shape[3])
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"stride": self._s2, "pads": self._pads2, "dilation": self._d2, "groups": self.groups}
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -158,6 +125,9 @@ class ConvTranspose2d(Module):
     ``weight`` is (C_in, C_out/groups, kh, kw).
     """
 
+    maths = (conv_transpose2d_forward, conv_transpose2d_backward)
+    maths_params = ("weight", "bias")
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                  padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
                  dilation: IntOrTuple = 1, padding_mode: str = "zeros", dtype: str = "float32") -> None:
@@ -179,12 +149,13 @@ class ConvTranspose2d(Module):
                                   f"either stride {self.stride} or dilation {self.dilation}")
         fan_in = (self.out_channels // self.groups) * math.prod(self.kernel_size)  # torch: dim 1 of the weight
         shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        check_parameter_count(self.in_channels * fan_in + self.out_channels, name)
         rng = get_rng()
         self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.in_channels, rng, dtype))
         bound = 1.0 / math.sqrt(fan_in)
         self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
 
-    def forward(self, x: Any) -> Any:
+    def check_input(self, x: Any) -> Any:
         x = check_array(x, "ConvTranspose2d", ndim=4, dims={1: self.in_channels})
         if x.shape[0] == 0:  # the GEMM layout cannot infer sizes from an empty array
             raise ShapeError(f"ConvTranspose2d: got an empty batch (input shape {tuple(x.shape)}); pass at least one sample")
@@ -192,26 +163,11 @@ class ConvTranspose2d(Module):
                   zip(x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size, self.output_padding)]
         if min(out_hw) < 1:
             raise ShapeError(f"ConvTranspose2d: input of shape {tuple(x.shape)} gives an empty output {tuple(out_hw)}")
-        weight = self.weight.data.astype(x.dtype, copy=False)
-        bias = None if self.bias is None else self.bias.data.astype(x.dtype, copy=False)
-        y, x_g = conv_transpose2d_forward(x, weight, bias, self.stride, self.padding, self.output_padding,
-                                          self.dilation, self.groups)
-        self.save_for_backward((x_g, tuple(x.shape[2:]), y.shape))
-        return y
+        return x
 
-    def backward(self, dy: Any) -> Any:
-        x_g, x_hw, y_shape = self.saved()
-        dy = check_array(dy, "ConvTranspose2d.backward", what="output gradient", ndim=4)
-        if tuple(dy.shape) != tuple(y_shape):
-            raise ShapeError(f"ConvTranspose2d.backward: expected output gradient of shape {tuple(y_shape)}, "
-                             f"got shape {tuple(dy.shape)}")
-        weight = self.weight.data.astype(dy.dtype, copy=False)
-        dx, dweight, dbias = conv_transpose2d_backward(dy, x_g, weight, x_hw, self.stride, self.padding,
-                                                       self.dilation, self.groups)
-        self.weight.accumulate(dweight)
-        if self.bias is not None:
-            self.bias.accumulate(dbias)
-        return dx
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+                "dilation": self.dilation, "groups": self.groups}
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

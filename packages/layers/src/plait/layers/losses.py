@@ -34,7 +34,7 @@ from plait.core import (
     to_numpy,
 )
 
-from ._activation_maths import sigmoid, softplus
+from . import _loss_maths as m
 from ._loss_maths import cross_entropy_backward, cross_entropy_forward, nll_backward, nll_forward
 
 __all__ = [
@@ -59,9 +59,11 @@ REDUCTIONS = ("mean", "sum", "none")
 class Loss(Module):
     """Base of every loss (a :class:`Module`, so ``config()`` and the registry work).
 
-    Subclasses implement ``_losses(pred, target) -> (per-element losses, mean denominator, ctx)``
-    and ``_grad(ctx, g) -> dpred`` with ``g`` the per-element upstream gradient (an array of
-    the losses' shape, or a scalar).
+    A loss names its maths pair in :mod:`._loss_maths` (``maths``), checks its inputs
+    (``_inputs(pred, target) -> (x, t)``) and gives the pair's keyword options
+    (``options(x)``); this base does the rest: caching, the reduction, the upstream
+    gradient. Losses whose layout differs from the pair's (class ids over (N, C, d1, ...))
+    override ``_losses(pred, target) -> (losses, denominator, ctx)`` and ``_grad(ctx, g) -> dpred``.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -88,17 +90,21 @@ class Loss(Module):
     def _like(arr: np.ndarray | None, x: Any) -> Any:
         return None if arr is None else get_array_module(x).asarray(arr, dtype=x.dtype)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+    def _inputs(self, pred: Any, target: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._inputs(pred, target)
+        return self.maths[0](x, t, **self.options(x))
+
     def _grad(self, ctx: Any, g: Any) -> Any:
-        raise NotImplementedError
+        return self.maths[1](g, ctx)[0]
 
     def forward(self, pred: Any, target: Any) -> Any:
         """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
         losses, denom, ctx = self._losses(pred, target)
         xp = get_array_module(losses)
-        self._cache = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
+        self.__dict__["_cache"] = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
         if self.reduction == "none":
             return losses
         total = losses.sum()
@@ -116,7 +122,7 @@ class Loss(Module):
                 "(was forward run inside no_grad(), or backward called twice?)"
             )
         shape, dtype, denom, ctx, xp = self._cache
-        self._cache = None
+        self.__dict__["_cache"] = None
         if self.reduction == "none":
             if grad_output is None:
                 g = xp.ones(shape, dtype=dtype)
@@ -183,6 +189,16 @@ class _IndexTargetLoss(Loss):
             raise ShapeError(f"{name}: input of shape {tuple(x.shape)} needs class-index target of shape {id_shape}, got {tuple(t.shape)}")
         return _classes_last(x), t.reshape(-1), id_shape
 
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x2, t2, out_shape = self._split(pred, target)
+        losses, denom, ctx = self.maths[0](x2, t2, **self.options(x2))
+        return losses.reshape(out_shape), denom, (tuple(np.shape(pred)), ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        shape, inner = ctx
+        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
+        return _classes_back(self.maths[1](g, inner)[0], shape)
+
 
 class CrossEntropyLoss(_IndexTargetLoss):
     """Softmax cross entropy on logits (N, C) / (N, C, d1, ...) / (C,).
@@ -194,6 +210,7 @@ class CrossEntropyLoss(_IndexTargetLoss):
     """
 
     allow_probabilities = True
+    maths = (cross_entropy_forward, cross_entropy_backward)
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
@@ -204,42 +221,45 @@ class CrossEntropyLoss(_IndexTargetLoss):
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x2, t2, out_shape = self._split(pred, target)
-        losses, denom, ctx = cross_entropy_forward(x2, t2, self._like(self._weight, x2), self.ignore_index,
-                                                   self.label_smoothing)
-        return losses.reshape(out_shape), denom, (tuple(np.shape(pred)), ctx)
-
-    def _grad(self, ctx: Any, g: Any) -> Any:
-        shape, inner = ctx
-        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
-        return _classes_back(cross_entropy_backward(inner, g), shape)
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"weight": self._like(self._weight, x), "ignore_index": self.ignore_index,
+                "label_smoothing": self.label_smoothing}
 
 
 class NLLLoss(_IndexTargetLoss):
     """Negative log likelihood of log-probabilities (N, C) / (N, C, d1, ...) / (C,) at class ids."""
+
+    maths = (nll_forward, nll_backward)
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self._weight = self._array_arg("weight", weight)
         self.ignore_index = int(ignore_index)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x2, t, out_shape = self._split(pred, target)
-        losses, denom, ctx = nll_forward(x2, t, self._like(self._weight, x2), self.ignore_index)
-        return losses.reshape(out_shape), denom, (tuple(np.shape(pred)), ctx)
-
-    def _grad(self, ctx: Any, g: Any) -> Any:
-        shape, inner = ctx
-        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
-        return _classes_back(nll_backward(inner, g), shape)
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"weight": self._like(self._weight, x), "ignore_index": self.ignore_index}
 
 
 # -- element-wise ---------------------------------------------------------------------------------
 class _ElementwiseLoss(Loss):
     """pred and target of one shape, float; the mean divides by the number of elements."""
 
-    def _pair(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        x, t = self._inputs(pred, target)
+        if x.ndim:
+            losses, denom, ctx = self.maths[0](x, t, **self.options(x))
+            return losses, denom, (False, ctx)
+        # a 0-d pair (as torch allows): the pair runs on one element, the results come back 0-d
+        losses, denom, ctx = self.maths[0](x.reshape(1), t.reshape(1), **self.options(x))
+        return losses.reshape(()), denom, (True, ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        scalar, inner = ctx
+        if not scalar:
+            return self.maths[1](g, inner)[0]
+        return self.maths[1](g.reshape(1) if getattr(g, "ndim", 0) else g, inner)[0].reshape(())
+
+    def _inputs(self, pred: Any, target: Any) -> tuple[Any, Any]:
         name = type(self).__name__
         x = check_array(pred, name, what="input")
         t = check_array(target, name, what="target")
@@ -261,33 +281,20 @@ class _ElementwiseLoss(Loss):
 class BCELoss(_ElementwiseLoss):
     """-w [t log p + (1 - t) log(1 - p)] on probabilities p in [0, 1]; logs clamped at -100 as torch."""
 
+    maths = (m.bce_forward, m.bce_backward)
+
     def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self._weight = self._array_arg("weight", weight)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x, t = self._pair(pred, target)
-        xp = get_array_module(x)
+    def _inputs(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        x, t = super()._inputs(pred, target)
         if x.size and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
             raise ShapeError(f"BCELoss: input values must lie in [0, 1] (probabilities), got range [{float(x.min())}, {float(x.max())}]")
-        w = self._broadcast_arg(self._weight, x, "weight")
-        with np.errstate(divide="ignore"):
-            log_p = xp.maximum(xp.log(x), -100.0)
-            log_q = xp.maximum(xp.log1p(-x), -100.0)
-        losses = -(t * log_p + (1.0 - t) * log_q)
-        if w is not None:
-            losses *= w
-        return losses, float(x.size), (x, t, w)
+        return x, t
 
-    def _grad(self, ctx: Any, g: Any) -> Any:
-        """d/dp = w (p - t) / max(p (1 - p), 1e-12)  (torch's clamp)."""
-        x, t, w = ctx
-        xp = get_array_module(x)
-        dx = (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
-        if w is not None:
-            dx *= w
-        dx *= g
-        return dx
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"weight": self._broadcast_arg(self._weight, x, "weight")}
 
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
@@ -296,74 +303,34 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     ``pos_weight`` (broadcast over the input, usually (C,)) weighs positive targets.
     """
 
+    maths = (m.bce_with_logits_forward, m.bce_with_logits_backward)
+
     def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
         super().__init__(reduction)
         self._weight = self._array_arg("weight", weight)
         self._pos_weight = self._array_arg("pos_weight", pos_weight)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x, t = self._pair(pred, target)
-        w = self._broadcast_arg(self._weight, x, "weight")
-        pw = self._broadcast_arg(self._pos_weight, x, "pos_weight")
-        log_weight = 1.0 + (pw - 1.0) * t if pw is not None else None
-        sp = softplus(-x)
-        if log_weight is not None:
-            sp *= log_weight
-        losses = (1.0 - t) * x
-        losses += sp
-        if w is not None:
-            losses *= w
-        return losses, float(x.size), (x, t, w, pw, log_weight)
-
-    def _grad(self, ctx: Any, g: Any) -> Any:
-        """d/dx = w (lw sigmoid(x) - pw t), lw = 1 + (pw - 1) t; without pos_weight w (sigmoid(x) - t)."""
-        x, t, w, pw, log_weight = ctx
-        dx = sigmoid(x)
-        if pw is not None:
-            dx *= log_weight
-            dx -= pw * t
-        else:
-            dx -= t
-        if w is not None:
-            dx *= w
-        dx *= g
-        return dx
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"weight": self._broadcast_arg(self._weight, x, "weight"),
+                "pos_weight": self._broadcast_arg(self._pos_weight, x, "pos_weight")}
 
 
 class MSELoss(_ElementwiseLoss):
     """(x - t)^2."""
 
-    def __init__(self, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x, t = self._pair(pred, target)
-        d = x - t
-        return d * d, float(x.size), d
-
-    def _grad(self, d: Any, g: Any) -> Any:
-        return (2.0 * g) * d
+    maths = (m.mse_forward, m.mse_backward)
 
 
 class L1Loss(_ElementwiseLoss):
     """|x - t| (gradient sign(x - t), 0 at a tie, as torch)."""
 
-    def __init__(self, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x, t = self._pair(pred, target)
-        d = x - t
-        return get_array_module(d).abs(d), float(x.size), d
-
-    def _grad(self, d: Any, g: Any) -> Any:
-        dx = get_array_module(d).sign(d)
-        dx *= g
-        return dx
+    maths = (m.l1_forward, m.l1_backward)
 
 
 class HuberLoss(_ElementwiseLoss):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t."""
+
+    maths = (m.huber_forward, m.huber_backward)
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
@@ -371,21 +338,8 @@ class HuberLoss(_ElementwiseLoss):
             raise ConfigError(f"HuberLoss: delta must be positive, got {delta}")
         self.delta = float(delta)
 
-    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
-        x, t = self._pair(pred, target)
-        xp = get_array_module(x)
-        d = x - t
-        a = xp.abs(d)
-        c = xp.minimum(a, self.delta)  # c (a - c/2): a^2/2 inside the band, delta (a - delta/2) outside
-        losses = c * 0.5
-        xp.subtract(a, losses, out=losses)
-        losses *= c
-        return losses, float(x.size), d
-
-    def _grad(self, d: Any, g: Any) -> Any:
-        dx = get_array_module(d).clip(d, -self.delta, self.delta)
-        dx *= g
-        return dx
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"delta": self.delta}
 
 
 LOSSES: dict[str, type] = {

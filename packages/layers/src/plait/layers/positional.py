@@ -2,32 +2,36 @@
 
 Both are drop-in layers: ``y = layer(x, offset=0)`` with x (B, T, D) (or (T, D)) returns
 ``x + P[offset : offset + T]``; ``offset`` is the position of the first step (for decoding
-with a KV cache). ``backward(dy) -> dy``; the learned table also accumulates
-``dP[offset + t] += sum over the batch of dy[:, t]``.
+with a KV cache). The maths pairs are in :mod:`._positional_maths`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
+from plait.core import (
+    Module,
+    Param,
+    ShapeError,
+    check_array,
+    check_parameter_count,
+    check_size,
+    get_array_module,
+    get_rng,
+)
 from plait.core.initializers import Normal
 
+from ._positional_maths import (
+    learned_positional_backward,
+    learned_positional_forward,
+    sinusoidal_positional_backward,
+    sinusoidal_positional_forward,
+    sinusoidal_table,
+)
+
 __all__ = ["LearnedPositionalEmbedding", "SinusoidalPositionalEmbedding", "sinusoidal_table"]
-
-
-def sinusoidal_table(num_positions: int, dim: int, base: float = 10000.0) -> np.ndarray:
-    """P[p, 2i] = sin(p / base^(2i/D)), P[p, 2i+1] = cos(p / base^(2i/D)); shape (num_positions, dim), float64."""
-    pos = np.arange(num_positions, dtype=np.float64)[:, None]
-    inv_freq = np.exp(np.arange(0, dim, 2, dtype=np.float64) * (-math.log(base) / dim))
-    angles = pos * inv_freq
-    table = np.empty((num_positions, dim))
-    table[:, 0::2] = np.sin(angles)
-    table[:, 1::2] = np.cos(angles[:, : dim // 2])
-    return table
 
 
 class _Positional(Module):
@@ -46,13 +50,6 @@ class _Positional(Module):
             )
         return x, offset, steps
 
-    def _check_grad(self, dy: Any, shape: tuple[int, ...]) -> Any:
-        name = type(self).__name__
-        dy = check_array(dy, f"{name}.backward", what="output gradient")
-        if tuple(dy.shape) != shape:
-            raise ShapeError(f"{name}.backward: expected output gradient of shape {shape}, got {tuple(dy.shape)}")
-        return dy
-
 
 class SinusoidalPositionalEmbedding(_Positional):
     """Adds the fixed sine/cosine table of "Attention Is All You Need" (no parameters).
@@ -61,11 +58,13 @@ class SinusoidalPositionalEmbedding(_Positional):
     rebuilt from the config, not saved with the weights.
     """
 
+    maths = (sinusoidal_positional_forward, sinusoidal_positional_backward)
+
     def __init__(self, num_positions: int, embedding_dim: int, base: float = 10000.0) -> None:
         super().__init__()
-        if int(num_positions) <= 0 or int(embedding_dim) <= 0:
-            raise ConfigError(f"SinusoidalPositionalEmbedding: num_positions and embedding_dim must be positive, "
-                              f"got {num_positions} and {embedding_dim}")
+        check_size(num_positions, "SinusoidalPositionalEmbedding", "num_positions")
+        check_size(embedding_dim, "SinusoidalPositionalEmbedding", "embedding_dim")
+        check_parameter_count(num_positions * embedding_dim, "SinusoidalPositionalEmbedding")
         self.num_positions, self.embedding_dim, self.base = int(num_positions), int(embedding_dim), float(base)
         self.register_buffer("table", sinusoidal_table(self.num_positions, self.embedding_dim, self.base).astype(np.float32),
                              persistent=False)
@@ -81,41 +80,27 @@ class SinusoidalPositionalEmbedding(_Positional):
 
     def forward(self, x: Any, offset: int = 0) -> Any:
         x, offset, steps = self._check(x, offset)
-        self.save_for_backward(tuple(x.shape))
-        return x + self._rows(x, offset, steps)
-
-    def backward(self, dy: Any) -> Any:
-        return self._check_grad(dy, self.saved())
+        return self.forward_maths(x, {"rows": self._rows(x, offset, steps)})
 
 
 class LearnedPositionalEmbedding(_Positional):
     """Adds a trained table ``weight`` (num_positions, embedding_dim), initialised N(0, 0.02^2) as in GPT-2."""
 
+    maths = (learned_positional_forward, learned_positional_backward)
+    maths_params = ("weight",)
+
     def __init__(self, num_positions: int, embedding_dim: int, dtype: str = "float32") -> None:
         super().__init__()
-        if int(num_positions) <= 0 or int(embedding_dim) <= 0:
-            raise ConfigError(f"LearnedPositionalEmbedding: num_positions and embedding_dim must be positive, "
-                              f"got {num_positions} and {embedding_dim}")
+        check_size(num_positions, "LearnedPositionalEmbedding", "num_positions")
+        check_size(embedding_dim, "LearnedPositionalEmbedding", "embedding_dim")
+        check_parameter_count(num_positions * embedding_dim, "LearnedPositionalEmbedding")
         self.num_positions, self.embedding_dim = int(num_positions), int(embedding_dim)
         shape = (self.num_positions, self.embedding_dim)
         self.weight = Param(Normal(0.0, 0.02)(shape, self.embedding_dim, self.num_positions, get_rng(), dtype))
 
     def forward(self, x: Any, offset: int = 0) -> Any:
-        x, offset, steps = self._check(x, offset)
-        self.save_for_backward((tuple(x.shape), offset))
-        rows = self.weight.data[offset : offset + steps]
-        return x + rows.astype(x.dtype, copy=False)
-
-    def backward(self, dy: Any) -> Any:
-        shape, offset = self.saved()
-        dy = self._check_grad(dy, shape)
-        w = self.weight
-        if w.requires_grad:
-            if w.grad is None:
-                w.grad = get_array_module(w.data).zeros_like(w.data)
-            steps = shape[-2]
-            w.grad[offset : offset + steps] += dy.reshape(-1, steps, self.embedding_dim).sum(axis=0)
-        return dy
+        x, offset, _ = self._check(x, offset)
+        return self.forward_maths(x, {"offset": offset})
 
 
 LAYERS: dict[str, type] = {

@@ -9,8 +9,9 @@ Names, argument names, parameter names and layouts follow ``torch.nn.RNN/LSTM/GR
     dx = lstm.backward(dout, (dh_n, dc_n))       # final-state gradients optional (None)
     dx, (dh0, dc0) = lstm.backward(dout)         # when an initial state was passed
 
-Per layer and direction the input projection of all steps is one matmul, the loop runs over
-time only (see :mod:`._rnn_cells`) and the weight gradients are one matmul each.
+Per layer and direction each class runs its cell's pure pair (:mod:`._recurrent_maths`: the
+input projection of all steps is one matmul, the loop runs over time only, the weight
+gradients are one matmul each); the stack over layers and directions is written once here.
 Dropout (inverted) is applied to the outputs of every layer but the last, in training mode.
 """
 
@@ -19,33 +20,53 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, get_array_module, get_rng
+from plait.core import (
+    ConfigError,
+    Module,
+    Param,
+    ShapeError,
+    check_array,
+    check_parameter_count,
+    check_size,
+    get_array_module,
+    get_rng,
+)
 
-from . import _rnn_cells as cells
+from ._dropout_maths import dropout_mask
+from ._recurrent_maths import gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
 class _RNNBase(Module):
-    """Shared bookkeeping: parameters, input layouts, layer/direction loops, dropout."""
+    """Shared bookkeeping: parameters, input layouts, layer/direction loops, dropout.
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int, bias: bool,
-                 batch_first: bool, dropout: float, bidirectional: bool, dtype: str) -> None:
-        super().__init__()
+    A subclass names its cell's pure pair (``cell``, from :mod:`._recurrent_maths`) and its
+    number of gates; the stack over layers and directions is written once here.
+    """
+
+    #: (cell_forward, cell_backward) of one layer in one direction.
+    cell: tuple[Any, Any]
+    #: gates per hidden unit: RNN 1, LSTM 4, GRU 3.
+    gates: int = 1
+
+    def cell_options(self) -> dict[str, Any]:
+        """Keyword options of the cell pair (the RNN's nonlinearity)."""
+        return {}
+
+    def _build(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
+               batch_first: bool, dropout: float, bidirectional: bool, dtype: str) -> None:
         name = type(self).__name__
-        if int(input_size) <= 0 or int(hidden_size) <= 0 or int(num_layers) <= 0:
-            raise ConfigError(f"{name}: input_size, hidden_size and num_layers must be positive, got "
-                              f"{input_size}, {hidden_size}, {num_layers}")
+        input_size, hidden_size = check_size(input_size, name, "input_size"), check_size(hidden_size, name, "hidden_size")
+        num_layers = check_size(num_layers, name, "num_layers")
+        per_layer = self.gates * hidden_size * (max(input_size, 2 * hidden_size) + hidden_size + 2)
+        check_parameter_count(num_layers * (2 if bidirectional else 1) * per_layer, name)
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"{name}: dropout must lie in [0, 1), got {dropout}")
-        self.mode = mode
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.dropout = float(dropout)
         self.num_directions = 2 if bidirectional else 1
-        gh = _GATES[mode] * self.hidden_size
+        gh = self.gates * self.hidden_size
         bound = 1.0 / math.sqrt(self.hidden_size)
         rng = get_rng()
         for layer in range(self.num_layers):
@@ -68,9 +89,7 @@ class _RNNBase(Module):
         return get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx), get("bias_hh" + sfx)
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
-        keep = 1.0 - self.dropout
-        draw = xp.asarray(get_rng().random(shape) < keep)
-        return draw.astype(dtype) / keep
+        return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- layouts ---------------------------------------------------------------------------
     def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool) -> Any:
@@ -98,92 +117,61 @@ class _RNNBase(Module):
 
     # -- the stack of layers -----------------------------------------------------------------
     def _run(self, x: Any, states: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], list[Any]]:
-        """Time-major forward through every layer and direction; returns (out, final states, caches)."""
+        """Time-major forward through every layer and direction; returns (out, final states, caches).
+
+        Each layer and direction is one call of the cell's pure pair (:attr:`cell`); between
+        layers the outputs of both directions are concatenated and, in training, dropped out.
+        """
         xp = get_array_module(x)
-        T, B = x.shape[:2]
         D = self.num_directions
+        cell_forward, options = self.cell[0], self.cell_options()
         finals = tuple(xp.empty_like(s) for s in states)
         layer_input, caches = x, []
         for layer in range(self.num_layers):
-            outs, dir_caches = [], []
+            outs, ctxs = [], []
             for d in range(D):
                 k = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
-                xproj = (layer_input.reshape(T * B, -1) @ w_ih.data.T).reshape(T, B, -1)
-                if b_ih is not None:  # the GRU keeps b_hn apart: it sits inside the reset gate's product
-                    xproj += b_ih.data if self.mode == "GRU" else b_ih.data + b_hh.data
-                cache = self._cell_forward(xproj, w_hh.data, b_hh, [s[k] for s in states], bool(d))
-                hs = cache[0]
-                last = 0 if d else T - 1
-                finals[0][k] = hs[last]
-                if self.mode == "LSTM":
-                    finals[1][k] = cache[1][last]
+                arrays = [None if p is None else p.data for p in self._weights(layer, d)]
+                (hs, last), ctx = cell_forward(layer_input, *arrays, state=tuple(s[k] for s in states),
+                                               reverse=bool(d), **options)
+                for final, value in zip(finals, last):
+                    final[k] = value
                 outs.append(hs)
-                dir_caches.append(cache)
+                ctxs.append(ctx)
             # a fresh array: the caller may modify the output in place, the cached hs must not change
             out = outs[0].copy() if D == 1 else xp.concatenate(outs, axis=2)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 mask = self._dropout_mask(out.shape, xp, out.dtype)
                 out = out * mask
-            caches.append((layer_input, dir_caches, [s[layer * D : layer * D + D] for s in states], mask))
+            caches.append((ctxs, mask))
             layer_input = out
         return layer_input, finals, caches
 
-    def _cell_forward(self, xproj: Any, w_hh: Any, b_hh: Param | None, init: list[Any], reverse: bool) -> tuple:
-        if self.mode == "LSTM":
-            return cells.lstm_forward(xproj, w_hh, init[0], init[1], reverse)
-        if self.mode == "GRU":
-            return cells.gru_forward(xproj, w_hh, None if b_hh is None else b_hh.data, init[0], reverse)
-        return (cells.rnn_forward(xproj, w_hh, init[0], reverse, self.mode == "RNN_RELU"),)
-
-    def _cell_backward(self, dhs: Any, dfinal: list[Any], cache: tuple, init: list[Any], w_hh: Any,
-                       reverse: bool) -> tuple[Any, Any, list[Any]]:
-        """Returns (dgi, dgh, [dh0, (dc0)]) for one layer and direction."""
-        if self.mode == "LSTM":
-            hs, cs, tcs, gates = cache
-            cprev = cells.previous_states(cs, init[1], reverse)
-            dg, dh0, dc0 = cells.lstm_backward(dhs, dfinal[0], dfinal[1], cprev, tcs, gates, w_hh, reverse)
-            return dg, dg, [dh0, dc0]
-        if self.mode == "GRU":
-            hs, gates, hn = cache
-            hprev = cells.previous_states(hs, init[0], reverse)
-            dgi, dgh, dh0 = cells.gru_backward(dhs, dfinal[0], hprev, gates, hn, w_hh, reverse)
-            return dgi, dgh, [dh0]
-        da, dh0 = cells.rnn_backward(dhs, dfinal[0], cache[0], w_hh, reverse, self.mode == "RNN_RELU")
-        return da, da, [dh0]
-
     def _run_backward(self, dout: Any, dfinals: tuple[Any, ...], caches: list[Any]) -> tuple[Any, tuple[Any, ...]]:
+        """Back through the layers (last first): each direction's cell pair, then its parameters' gradients."""
         xp = get_array_module(dout)
-        T, B = dout.shape[:2]
         D, H = self.num_directions, self.hidden_size
+        cell_backward = self.cell[1]
         dinits = tuple(xp.empty_like(s) for s in dfinals)
         d_layer_out = dout
         for layer in range(self.num_layers - 1, -1, -1):
-            layer_input, dir_caches, inits, mask = caches[layer]
+            ctxs, mask = caches[layer]
             if mask is not None:
-                d_layer_out = d_layer_out * mask
-            x2d = layer_input.reshape(T * B, -1)
+                d_layer_out = d_layer_out * mask  # the same mask as forward
             dinput = None
             for d in range(D):
                 k = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
-                dhs = d_layer_out[:, :, d * H : (d + 1) * H]
-                dgi, dgh, dstate = self._cell_backward(dhs, [s[k] for s in dfinals], dir_caches[d],
-                                                       [s[d] for s in inits], w_hh.data, bool(d))
-                hprev = cells.previous_states(dir_caches[d][0], inits[0][d], bool(d))
-                dgi2d, dgh2d = dgi.reshape(T * B, -1), dgh.reshape(T * B, -1)
-                w_ih.accumulate(dgi2d.T @ x2d)
-                w_hh.accumulate(dgh2d.T @ hprev.reshape(T * B, H))
-                if b_ih is not None:
-                    db_ih = dgi2d.sum(axis=0)
-                    b_ih.accumulate(db_ih)
-                    b_hh.accumulate(db_ih if dgh is dgi else dgh2d.sum(axis=0))
-                part = dgi2d @ w_ih.data
-                dinput = part if dinput is None else dinput + part
+                params = self._weights(layer, d)
+                dy = (d_layer_out[:, :, d * H : (d + 1) * H], tuple(s[k] for s in dfinals))
+                (dx, dstate), *grads = cell_backward(dy, ctxs[d], *[None if p is None else p.data for p in params])
+                for p, g in zip(params, grads):
+                    if p is not None:
+                        p.accumulate(g)
+                dinput = dx if dinput is None else dinput + dx
                 for target, value in zip(dinits, dstate):
                     target[k] = value
-            d_layer_out = dinput.reshape(T, B, -1)
+            d_layer_out = dinput
         return d_layer_out, dinits
 
     # -- public API ------------------------------------------------------------------------------
@@ -206,8 +194,9 @@ class _RNNBase(Module):
     def _backward(self, dout: Any, dfinals: tuple[Any, ...] | None, names: tuple[str, ...]) -> tuple[Any, Any]:
         name = f"{type(self).__name__}.backward"
         caches, batched, given, (T, B, _) = self.saved()
-        xp = get_array_module(caches[0][0])
-        dtype = caches[0][0].dtype
+        first_input = caches[0][0][0][0]  # layer 0, direction 0: the cell's ctx starts with its input
+        xp = get_array_module(first_input)
+        dtype = first_input.dtype
         D, H = self.num_directions, self.hidden_size
         if dout is None:
             dt = xp.zeros((T, B, D * H), dtype=dtype)
@@ -228,8 +217,8 @@ class _RNNBase(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-        if self.mode == "RNN_RELU":
-            s += ", nonlinearity='relu'"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity!r}"
         for flag in ("batch_first", "bidirectional"):
             if getattr(self, flag):
                 s += f", {flag}=True"
@@ -257,34 +246,47 @@ class _SingleStateRNN(_RNNBase):
 class RNN(_SingleStateRNN):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
 
+    cell = (rnn_forward, rnn_backward)
+    gates = 1
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: str = "float32") -> None:
+        super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ConfigError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, dtype)
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+    def cell_options(self) -> dict[str, Any]:
+        return {"nonlinearity": self.nonlinearity}
 
 
 class GRU(_SingleStateRNN):
     """GRU with torch's equations: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h."""
 
+    cell = (gru_forward, gru_backward)
+    gates = 3
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: str = "float32") -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__()
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
 
 
 class LSTM(_RNNBase):
     """LSTM: gates (i, f, g, o); c' = f c + i g; h' = o tanh(c'). ``forward`` returns (out, (h_n, c_n))."""
 
     _NAMES = ("initial hidden state", "initial cell state")
+    cell = (lstm_forward, lstm_backward)
+    gates = 4
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: str = "float32") -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__()
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
         """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each (L*D, B, H), or None."""

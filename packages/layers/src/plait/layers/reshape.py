@@ -1,7 +1,7 @@
 """Shape-only layers: ``Flatten``, ``Unflatten``, ``Reshape`` (torch/keras semantics).
 
-Forward is a reshape (a view where NumPy can make one); backward reshapes ``dy`` back
-to the input's shape. Any real dtype passes through (ids may be flattened too).
+Each computes its target shape; the pair in :mod:`._reshape_maths` reshapes (a view where
+NumPy can make one) and reshapes ``dy`` back to the input's shape. Any real dtype passes through (ids may be flattened too).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from plait.core import ConfigError, Module, ShapeError, check_array
+
+from ._reshape_maths import reshape_backward, reshape_forward
 
 __all__ = ["Flatten", "Reshape", "Unflatten"]
 
@@ -32,20 +34,19 @@ def _axis(dim: int, ndim: int) -> int | None:
 
 
 class _ShapeLayer(Module):
-    shape_only = True
+    """Shared by the shape-only layers: any real dtype passes; ``options`` computes the target shape."""
 
-    def _input(self, x: Any) -> Any:
+    shape_only = True
+    maths = (reshape_forward, reshape_backward)
+
+    def check_input(self, x: Any) -> Any:
         return check_array(x, type(self).__name__, floating=False)
 
-    def backward(self, dy: Any) -> Any:
-        in_shape, out_shape = self.saved()
-        if dy is None and not self.needs_input_grad:
-            return None  # the layer after us skipped the input gradient: nothing to reshape
-        name = type(self).__name__
-        dy = check_array(dy, f"{name}.backward", what="output gradient")
-        if tuple(dy.shape) != out_shape:
-            raise ShapeError(f"{name}.backward: expected output gradient of shape {out_shape}, got {tuple(dy.shape)}")
-        return dy.reshape(in_shape)
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"shape": self.output_shape(tuple(x.shape))}
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        raise NotImplementedError
 
 
 class Flatten(_ShapeLayer):
@@ -55,15 +56,11 @@ class Flatten(_ShapeLayer):
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
-    def forward(self, x: Any) -> Any:
-        x = self._input(x)
-        start, end = _axis(self.start_dim, x.ndim), _axis(self.end_dim, x.ndim)
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        start, end = _axis(self.start_dim, len(shape)), _axis(self.end_dim, len(shape))
         if start is None or end is None or start > end:
-            raise ShapeError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do not fit an input of shape {tuple(x.shape)}")
-        shape = tuple(x.shape)
-        out = (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
-        self.save_for_backward((shape, out))
-        return x.reshape(out)
+            raise ShapeError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do not fit an input of shape {shape}")
+        return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
 
 class Unflatten(_ShapeLayer):
@@ -76,16 +73,12 @@ class Unflatten(_ShapeLayer):
         if not self.unflattened_size or self.unflattened_size.count(-1) > 1:
             raise ConfigError(f"Unflatten: unflattened_size must be non-empty with at most one -1, got {unflattened_size}")
 
-    def forward(self, x: Any) -> Any:
-        x = self._input(x)
-        shape = tuple(x.shape)
-        if not -x.ndim <= self.dim < x.ndim:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not -len(shape) <= self.dim < len(shape):
             raise ShapeError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
-        d = self.dim % x.ndim
+        d = self.dim % len(shape)
         sizes = _resolve_sizes(self.unflattened_size, shape[d], "Unflatten", shape)
-        out = (*shape[:d], *sizes, *shape[d + 1 :])
-        self.save_for_backward((shape, out))
-        return x.reshape(out)
+        return (*shape[:d], *sizes, *shape[d + 1 :])
 
 
 class Reshape(_ShapeLayer):
@@ -105,15 +98,10 @@ class Reshape(_ShapeLayer):
         if self.shape.count(-1) > 1 or any(s < -1 for s in self.shape):
             raise ConfigError(f"Reshape: target shape may hold at most one -1 and no other negative size, got {self.shape}")
 
-    def forward(self, x: Any) -> Any:
-        x = self._input(x)
-        shape = tuple(x.shape)
-        if x.ndim < 1:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) < 1:
             raise ShapeError(f"Reshape: expected input with a batch dimension, got shape {shape}")
-        sizes = _resolve_sizes(self.shape, math.prod(shape[1:]), "Reshape", shape)
-        out = (shape[0], *sizes)
-        self.save_for_backward((shape, out))
-        return x.reshape(out)
+        return (shape[0], *_resolve_sizes(self.shape, math.prod(shape[1:]), "Reshape", shape))
 
     def config(self) -> dict[str, Any]:
         cfg = {k: v for k, v in super().config().items() if k in ("type", "kind")}

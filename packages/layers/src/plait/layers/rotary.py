@@ -15,44 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from plait.core import ConfigError, Module, ShapeError, check_array, check_parameter_count, check_size
 
-from plait.core import ConfigError, Module, ShapeError, check_array, get_array_module
+from ._rotary_maths import rope_backward, rope_forward, rope_tables
 
 __all__ = ["RotaryEmbedding", "rope_backward", "rope_forward", "rope_tables"]
-
-
-# -- maths ----------------------------------------------------------------------------------
-def rope_tables(dim: int, max_position: int, base: float) -> tuple[np.ndarray, np.ndarray]:
-    """(cos, sin), each (max_position, dim), computed in float64."""
-    inv_freq = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
-    angles = np.outer(np.arange(max_position, dtype=np.float64), inv_freq)
-    angles = np.concatenate([angles, angles], axis=-1)
-    return np.cos(angles), np.sin(angles)
-
-
-def _rotate_half(x: Any) -> Any:
-    """concat(-x2, x1) over the last axis."""
-    xp = get_array_module(x)
-    half = x.shape[-1] // 2
-    return xp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-
-
-def _rotate_half_t(u: Any) -> Any:
-    """The transpose of rotate_half: concat(u2, -u1)."""
-    xp = get_array_module(u)
-    half = u.shape[-1] // 2
-    return xp.concatenate([u[..., half:], -u[..., :half]], axis=-1)
-
-
-def rope_forward(x: Any, cos: Any, sin: Any) -> Any:
-    """x: (..., T, dim); cos, sin: (T, dim) of the positions of x."""
-    return x * cos + _rotate_half(x) * sin
-
-
-def rope_backward(dy: Any, cos: Any, sin: Any) -> Any:
-    """The input gradient of :func:`rope_forward`: the inverse rotation of dy."""
-    return dy * cos + _rotate_half_t(dy * sin)
 
 
 # -- layer ------------------------------------------------------------------------------------
@@ -61,11 +28,16 @@ class RotaryEmbedding(Module):
 
     No parameters; the cos/sin tables (max_position, dim) are non-persistent buffers kept in
     the module's dtype. ``forward(x, offset=0)``; ``backward(dy)`` applies the inverse rotation.
+    The maths pair is in :mod:`._rotary_maths`.
     """
+
+    maths = (rope_forward, rope_backward)
 
     def __init__(self, dim: int, base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
         super().__init__()
-        if int(dim) <= 0 or int(dim) % 2:
+        check_size(max_position, "RotaryEmbedding", "max_position")
+        check_parameter_count(2 * check_size(dim, "RotaryEmbedding", "dim") * max_position, "RotaryEmbedding")
+        if int(dim) % 2:
             raise ConfigError(f"RotaryEmbedding: dim must be a positive even number, got {dim}")
         if int(max_position) <= 0 or float(base) <= 0:
             raise ConfigError(f"RotaryEmbedding: max_position and base must be positive, got {max_position}, {base}")
@@ -90,15 +62,7 @@ class RotaryEmbedding(Module):
         cos, sin = self.tables(offset, x.shape[-2])
         if x.dtype != cos.dtype:
             x = x.astype(cos.dtype)
-        self.save_for_backward((cos, sin, tuple(x.shape)))
-        return rope_forward(x, cos, sin)
-
-    def backward(self, dy: Any) -> Any:
-        cos, sin, shape = self.saved()
-        dy = check_array(dy, "RotaryEmbedding.backward", what="output gradient", ndim=len(shape))
-        if tuple(dy.shape) != shape:
-            raise ShapeError(f"RotaryEmbedding.backward: expected output gradient of shape {shape}, got {dy.shape}")
-        return rope_backward(dy, cos, sin)
+        return self.forward_maths(x, {"cos": cos, "sin": sin})
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base}, max_position={self.max_position}"

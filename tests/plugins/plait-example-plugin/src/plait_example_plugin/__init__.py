@@ -7,26 +7,35 @@ import numpy as np
 from plait.core import Module, Param, ShapeError, check_array, hookimpl
 
 
+# -- the maths: a pure pair (arrays in, arrays out; no Module, no Param) -----------------------
+def scale_forward(x, weight):
+    """y = x * w, w (features,) broadcast over the leading dims of x (..., features); ctx = x."""
+    return x * weight, x
+
+
+def scale_backward(dy, x, weight, need_dx=True):
+    """(dx, dw): dx = dy * w; dw = sum of dy * x over every leading dim."""
+    dweight = (dy * x).reshape(-1, weight.shape[0]).sum(axis=0)
+    return (dy * weight if need_dx else None), dweight
+
+
+# -- the layer: constructor, parameters, input check, the names of its pair ---------------------
 class Scale(Module):
-    """y = x * w, one learnable factor per feature; x: (..., features)."""
+    """y = x * w, one learnable factor per feature; x: (..., features).
+
+    Module does the bookkeeping: caching ctx, checking dy's shape, accumulating dw.
+    """
+
+    maths = (scale_forward, scale_backward)
+    maths_params = ("weight",)
 
     def __init__(self, features: int) -> None:
         super().__init__()
         self.features = features
         self.weight = Param(np.ones(features, dtype=np.float32))
 
-    def forward(self, x):
-        x = check_array(x, "Scale", last_dim=self.features)
-        self.save_for_backward(x)
-        return x * self.weight.data
-
-    def backward(self, dy):
-        x = self.saved()
-        dy = check_array(dy, "Scale.backward", what="output gradient")
-        if dy.shape != x.shape:  # never let a broadcastable gradient through
-            raise ShapeError(f"Scale.backward: expected output gradient of shape {x.shape}, got {dy.shape}")
-        self.weight.accumulate((dy * x).reshape(-1, self.features).sum(axis=0))
-        return dy * self.weight.data
+    def check_input(self, x):
+        return check_array(x, "Scale", last_dim=self.features)
 
 
 class SignSGD:

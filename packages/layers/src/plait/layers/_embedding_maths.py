@@ -1,0 +1,49 @@
+"""The maths of token embeddings: a pure pair.
+
+ids: int array of any shape (...), W: (num_embeddings, D)::
+
+    y[..., :]       = W[ids[...], :]
+    dW[v, :]        = sum of dy[...] over every position whose id is v   (repeated ids add up)
+    dW[padding_idx] = 0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import get_array_module
+
+__all__ = ["embedding_backward", "embedding_forward", "scatter_add_rows"]
+
+
+def scatter_add_rows(target: Any, rows: Any, values: Any) -> None:
+    """``target[rows[i]] += values[i]`` for every i, in place, repeated rows adding up.
+
+    ``np.add.at`` (``cupyx.scatter_add`` on the GPU): a plain ``target[rows] += values``
+    would keep only one of the repeats.
+    """
+    xp = get_array_module(target)
+    if xp.__name__ == "numpy":
+        xp.add.at(target, rows, values)
+    else:  # GPU
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, rows, values)
+
+
+def embedding_forward(ids: Any, weight: Any, *, padding_idx: int | None = None) -> tuple[Any, Any]:
+    """y = W[ids]: (...) -> (..., D); ctx = (ids, padding_idx)."""
+    return weight[ids], (ids, padding_idx)
+
+
+def embedding_backward(dy: Any, ctx: Any, weight: Any, need_dx: bool = True) -> tuple[None, Any]:
+    """(None (ids have no gradient), dW (V, D)): rows of dy (..., D) scatter-added at their ids."""
+    ids, padding_idx = ctx
+    ids1d = ids.reshape(-1)
+    dy2d = dy.reshape(-1, weight.shape[1])
+    if padding_idx is not None:
+        keep = ids1d != padding_idx
+        ids1d, dy2d = ids1d[keep], dy2d[keep]
+    dweight = get_array_module(weight).zeros_like(weight)
+    scatter_add_rows(dweight, ids1d, dy2d)
+    return None, dweight
