@@ -31,15 +31,32 @@ def _first_party(table: Any) -> list[str]:
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "adagrad": {"lr": 0.1},
     "adam": {"lr": 0.1, "amsgrad": True},
+    "adamax": {"lr": 0.1, "weight_decay": 0.01},
     "adamw": {"lr": 0.1, "weight_decay": 0.1},
     "lion": {"lr": 0.01},
+    "nadam": {"lr": 0.1, "weight_decay": 0.01, "decoupled_weight_decay": True},
+    "radam": {"lr": 0.1, "weight_decay": 0.01},
     "rmsprop": {"lr": 0.01, "momentum": 0.9, "centered": True},
     "sgd": {"lr": 0.1, "momentum": 0.9},
 }
 OPT_NAMES = _first_party(registry.optimizers)
 
-SCHEDULERS: dict[str, dict[str, Any]] = {
+def _sched(name: str, opt: Any, **args: Any) -> Any:
+    return registry.schedulers.get(name)(opt, **args)
+
+
+# constructor arguments, or (composite schedulers) a function of the optimizer that builds one
+SCHEDULERS: dict[str, Any] = {
+    "chained_scheduler": lambda opt: registry.schedulers.get("chained_scheduler")(
+        [_sched("exponential_lr", opt, gamma=0.9), _sched("step_lr", opt, step_size=2)], opt),
+    "constant_lr": {"factor": 0.5, "total_iters": 2},
     "cosine_annealing_lr": {"T_max": 10},
+    "cosine_annealing_warm_restarts": {"T_0": 2, "T_mult": 2},
+    "cyclic_lr": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "mode": "triangular2"},
+    "linear_lr": {"start_factor": 0.5, "total_iters": 3},
+    "polynomial_lr": {"total_iters": 5, "power": 2.0},
+    "sequential_lr": lambda opt: _sched("sequential_lr", opt, milestones=[2], schedulers=[
+        _sched("constant_lr", opt, factor=0.5, total_iters=2), _sched("exponential_lr", opt, gamma=0.9)]),
     "exponential_lr": {"gamma": 0.9},
     "lambda_lr": {"lr_lambda": lambda epoch: 0.95**epoch},
     "linear_warmup": {"warmup_steps": 3},
@@ -207,7 +224,8 @@ def test_merge_state_dict_refuses_hostile_metadata(meta, match):
 # -- schedulers --------------------------------------------------------------------------------
 def _scheduler(name: str, steps: int = 3) -> Any:
     opt = registry.optimizers.get("sgd")(_params(), lr=0.1, momentum=0.9)
-    sched = registry.schedulers.get(name)(opt, **SCHEDULERS[name])
+    spec = SCHEDULERS[name]
+    sched = spec(opt) if callable(spec) else _sched(name, opt, **spec)
     for _ in range(steps):
         sched.step(1.0) if name == "reduce_lr_on_plateau" else sched.step()
     return sched

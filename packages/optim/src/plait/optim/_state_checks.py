@@ -63,8 +63,9 @@ def _leaf(field: str) -> str:
 
 
 class _Checker:
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, choices: Mapping[str, Iterable[str]] | None = None) -> None:
         self.owner = owner
+        self.choices = {**_CHOICES, **{k: frozenset(v) for k, v in (choices or {}).items()}}
 
     def fail(self, field: str, expected: str, value: Any) -> SerializationError:
         return SerializationError(f"{self.owner}: state dict field {field!r} must be {expected}, got {short(value)}")
@@ -112,7 +113,7 @@ class _Checker:
         return x
 
     def string(self, value: Any, field: str) -> str:
-        allowed = _CHOICES.get(re.sub(r"\[\d+\]", "[]", field))
+        allowed = self.choices.get(re.sub(r"\[\d+\]", "[]", field))
         if not isinstance(value, str) or (allowed is not None and value not in allowed):
             raise self.fail(field, f"one of {sorted(allowed)}" if allowed else "a string", value)
         return value
@@ -141,12 +142,14 @@ class _Checker:
 
 
 def checked_state(
-    saved: Any, current: Mapping[str, Any], *, owner: str, required: Iterable[str] = ("last_epoch",)
+    saved: Any, current: Mapping[str, Any], *, owner: str, required: Iterable[str] = ("last_epoch",),
+    choices: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """The entries of ``saved`` checked against ``current`` (the owner's own state dict).
 
     Unknown keys are refused; keys in ``required`` must be present; a key left out keeps
-    its current value (the caller assigns only what is returned).
+    its current value (the caller assigns only what is returned). ``choices`` names the
+    strings a field of this owner may hold (beyond the common ones, e.g. ``mode``).
     """
     if not isinstance(saved, Mapping):
         raise SerializationError(f"{owner}: a state dict must be a mapping, got {type(saved).__name__}")
@@ -156,7 +159,7 @@ def checked_state(
     unknown = sorted(map(str, set(saved) - set(current)))
     if unknown:
         raise SerializationError(f"{owner}: unknown state dict keys {unknown}; expected some of {sorted(current)}")
-    check = _Checker(owner)
+    check = _Checker(owner, choices)
     return {key: check.like(value, current[key], key) for key, value in saved.items()}
 
 

@@ -83,6 +83,7 @@ class CyclicLR(ConfigurableScheduler):
     """
 
     _not_saved = ("optimizer", "_scale_fn_custom")
+    _state_choices = {"mode": ("triangular", "triangular2", "exp_range"), "scale_mode": ("cycle", "iterations")}
 
     def __init__(
         self,

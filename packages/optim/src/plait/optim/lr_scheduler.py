@@ -31,6 +31,8 @@ class LRScheduler:
 
     #: Attributes that :meth:`state_dict` leaves out (never the hyper-parameters).
     _not_saved: tuple[str, ...] = ("optimizer",)
+    #: The strings a saved string field may hold, by field name (checked by :meth:`load_state_dict`).
+    _state_choices: Mapping[str, tuple[str, ...]] = {}
 
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
         self.optimizer = check_optimizer(optimizer, self.name)
@@ -108,7 +110,7 @@ class LRScheduler:
         self._assign(self._checked(state_dict))
 
     def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
-        return checked_state(state_dict, self.state_dict(), owner=self.name)
+        return checked_state(state_dict, self.state_dict(), owner=self.name, choices=self._state_choices)
 
     def _assign(self, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
