@@ -312,7 +312,8 @@ def check_requirements(config: Mapping[str, Any], path: str | os.PathLike[str], 
 
 def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: type[PlaitError] = SerializationError,
                 required: bool = False) -> bytes:
-    """The bytes of ``folder/name``, read once and checked against config.json's record."""
+    """The bytes of ``folder/name``, read once and checked against config.json's record
+    (``required``: a file config.json records nothing for is refused)."""
     path = folder / name
     data = reading.read_file_bytes(path, FILE_LIMIT, error=error,
                                    what="weights file" if name == WEIGHTS_FILE else "file")
@@ -326,7 +327,8 @@ def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: ty
     return data
 
 
-def _arrays(data: bytes, path: Path) -> dict[str, np.ndarray]:
+def safetensors_from_bytes(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file already read into memory (``path`` names it in errors)."""
     from safetensors import SafetensorError  # noqa: PLC0415
     from safetensors.numpy import load  # noqa: PLC0415
 
@@ -348,7 +350,7 @@ def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray
             if attempt == 0 and config.get("files", {}).get(WEIGHTS_FILE) is not None:
                 continue  # replaced while we read: read the new pair
             raise
-        return config, _arrays(data, folder / WEIGHTS_FILE)
+        return config, safetensors_from_bytes(data, folder / WEIGHTS_FILE)
     raise AssertionError("unreachable")
 
 
