@@ -55,6 +55,7 @@ __all__ = [
     "load_model_tokenizer",
     "load_model_weights",
     "read_model_config",
+    "read_model_folder",
     "save_model",
     "verify_file",
     "write_model_folder",
@@ -340,8 +341,14 @@ def safetensors_from_bytes(data: bytes, path: Path) -> dict[str, np.ndarray]:
         raise SerializationError(f"{path}: cannot decode safetensors file: {type(exc).__name__}: {exc}") from exc
 
 
-def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """config.json and the weights it records, from one save (a load racing a save retries once)."""
+def read_model_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The validated config.json and the weights of one save, without building the model.
+
+    The weights' bytes are checked against the SHA-256 config.json records; a read that
+    raced a save (the folder replaced between the two files) is retried once, and a
+    second mismatch raises :class:`SerializationError`: never a mixed pair.
+    """
+    folder = Path(path)
     for attempt in (0, 1):
         config = read_model_config(folder)
         try:
@@ -365,7 +372,7 @@ def _put_weights(model: Module, arrays: dict[str, np.ndarray], folder: Path, nam
 def load_model_weights(model: Module, path: str | os.PathLike[str], *, architecture: str | None = None) -> Module:
     """Copy a folder's weights into ``model`` (whose architecture, if given, must match the folder's)."""
     folder = Path(path)
-    config, arrays = _read_consistent(folder)
+    config, arrays = read_model_folder(folder)
     saved = config["architecture"]
     if architecture is not None and saved is not None and architecture != saved:
         raise SerializationError(f"{folder / CONFIG_FILE}: holds a {saved!r} model; cannot load it into a "
@@ -388,7 +395,7 @@ def load_model(path: str | os.PathLike[str], *, architecture: str | None = None,
     default rebuild (``registry.models.get(name)(**args)``).
     """
     folder = Path(path)
-    config, arrays = _read_consistent(folder)
+    config, arrays = read_model_folder(folder)
     cfg_path = folder / CONFIG_FILE
     name = config["architecture"]
     if name is None:
@@ -417,19 +424,43 @@ def load_model(path: str | os.PathLike[str], *, architecture: str | None = None,
 
 
 def load_model_tokenizer(path: str | os.PathLike[str]) -> Any | None:
-    """The tokenizer saved in a model folder (through ``registry.tokenizers``), or None if it has none."""
+    """The tokenizer saved in a model folder (through ``registry.tokenizers``), or None if it has none.
+
+    The tokenizer class reads its file by path; on Linux that path goes through an open
+    handle of the folder, so a save replacing the folder meanwhile cannot hand it another
+    save's file (the read then fails instead).
+    """
     folder = Path(path)
-    config = read_model_config(folder)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        dir_fd = None  # read_model_config names the problem
+    try:
+        pinned = Path(f"/proc/self/fd/{dir_fd}")
+        base = pinned if dir_fd is not None and pinned.is_dir() else folder
+        try:
+            return _load_tokenizer(folder, base)
+        except PlaitError as exc:
+            if base == folder:
+                raise
+            raise SerializationError(str(exc).replace(str(base), str(folder))) from exc
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
+def _load_tokenizer(folder: Path, base: Path) -> Any | None:
+    cfg_path = folder / CONFIG_FILE
+    config = read_model_config(base)
     entry = config.get("tokenizer")
     if entry is None:
         return None
-    cfg_path = folder / CONFIG_FILE
     _check(isinstance(entry, dict) and entry.get("file") == TOKENIZER_FILE and isinstance(entry.get("type"), str),
            cfg_path, "'tokenizer' must name the registered tokenizer type saved as tokenizer.json")
     if "distribution" in entry:
         _check_requires([entry], cfg_path)
         check_requirements(config, cfg_path, [entry])
-    verify_file(folder, config, TOKENIZER_FILE)
+    verify_file(base, config, TOKENIZER_FILE)
     try:
         cls = registry.tokenizers.get(entry["type"])
     except PlaitError as exc:
@@ -437,4 +468,4 @@ def load_model_tokenizer(path: str | os.PathLike[str]) -> Any | None:
     loader = getattr(cls, "load", None)
     if not callable(loader):
         raise SerializationError(f"{cfg_path}: tokenizer {entry['type']!r} has no load(path)")
-    return loader(folder / TOKENIZER_FILE)
+    return loader(base / TOKENIZER_FILE)
