@@ -42,7 +42,7 @@ from .errors import ConfigError, PlaitError, SerializationError
 from .files import atomic_folder, atomic_write_text, recover_folder
 from .module import Module
 from .registry import registry
-from .weights import save_safetensors
+from .weights import load_safetensors_bytes, save_safetensors
 
 __all__ = [
     "CONFIG_FILE",
@@ -158,7 +158,16 @@ def file_record(data: bytes) -> dict[str, Any]:
 
 
 def _record_of_file(path: Path) -> dict[str, Any]:
-    return file_record(reading.read_file_bytes(path, FILE_LIMIT))
+    """The record of a file this save just wrote (hashed in chunks; never read from elsewhere)."""
+    h, size = hashlib.sha256(), 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        while chunk := os.read(fd, 1 << 22):
+            h.update(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return {"size": size, "sha256": h.hexdigest()}
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -330,15 +339,7 @@ def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: ty
 
 def safetensors_from_bytes(data: bytes, path: Path) -> dict[str, np.ndarray]:
     """The arrays of a safetensors file already read into memory (``path`` names it in errors)."""
-    from safetensors import SafetensorError  # noqa: PLC0415
-    from safetensors.numpy import load  # noqa: PLC0415
-
-    try:
-        return dict(load(data))
-    except SafetensorError as exc:
-        raise SerializationError(f"{path}: malformed safetensors file: {exc}") from exc
-    except (ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
-        raise SerializationError(f"{path}: cannot decode safetensors file: {type(exc).__name__}: {exc}") from exc
+    return load_safetensors_bytes(data, source=path)
 
 
 def read_model_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from plait.core import CheckpointError, ConfigError, PlaitError, describe_model, get_rng
+from plait.core.random import check_rng_state, set_rng_state
 
 from . import checkpoint as ckpt
 
@@ -24,21 +25,6 @@ def _count(state: dict[str, Any], key: str, file: Path, default: int | None = No
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
         raise _field_error(file, key, "an integer from 0 to 2**62", value)
     return value
-
-
-def _check_rng_state(saved: Any, current: Any, file: Path, field: str = "global_rng") -> None:
-    """``saved`` has the structure of ``current`` (a NumPy bit generator state), with ints in range."""
-    if isinstance(current, dict):
-        if not isinstance(saved, dict) or set(saved) != set(current):
-            raise _field_error(file, field, f"an object with keys {sorted(current)}", saved)
-        for key in current:
-            _check_rng_state(saved[key], current[key], file, f"{field}.{key}")
-    elif isinstance(current, str):
-        if saved != current:
-            raise _field_error(file, field, repr(current), saved)
-    elif isinstance(current, int):
-        if isinstance(saved, bool) or not isinstance(saved, int) or not 0 <= saved < 2**256:
-            raise _field_error(file, field, "an integer from 0 to 2**256", saved)
 
 
 def _check_progress(progress: Any, metrics: list[Any], file: Path) -> None:
@@ -134,7 +120,7 @@ class TrainerState:
             raise CheckpointError(f"{file}: trainer: unknown key(s) {', '.join(sorted(map(repr, unknown)))[:200]}")
         epoch, step = _count(state, "epoch", file), _count(state, "step", file)
         skipped = _count(state, "skipped_batches", file, 0)
-        _check_rng_state(state.get("global_rng"), get_rng().bit_generator.state, file)
+        rng_state = check_rng_state(state.get("global_rng"), source=f"{file}: trainer.global_rng", error=CheckpointError)
         _check_progress(state.get("epoch_progress"), self.metrics, file)
         if not isinstance(state.get("callbacks"), dict) or not isinstance(state.get("schedulers"), list):
             raise _field_error(file, "callbacks/schedulers", "an object and a list", state.get("callbacks"))
@@ -148,7 +134,7 @@ class TrainerState:
                 scheduler.load_state_dict(s)
             if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
                 self._train_loader.load_state_dict(state["loader"])
-            get_rng().bit_generator.state = state["global_rng"]
+            set_rng_state(rng_state)
             callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
             for key, cb_state in state["callbacks"].items():
                 if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
