@@ -9,8 +9,8 @@
 
 A process killed at any instant leaves the path the user gave holding either the old or
 the new complete content. Temporary siblings are named ``.<name>.plait-tmp-<pid>-*``;
-those of dead processes are removed by the next save of the same name
-(:func:`remove_stale_siblings`). Files and folders get the permissions a plain
+those of dead processes are removed by the next save into the same folder
+(:func:`remove_stale_in`). Files and folders get the permissions a plain
 ``open()``/``mkdir()`` gives: those of the file or folder being replaced, else the
 current umask's. An ``OSError`` (disk full,
 read-only folder, ...) becomes a :class:`SerializationError` (or the ``error`` class
@@ -192,7 +192,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(target)
+        remove_stale_in(target.parent)  # whatever killed saves left here
         fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), dir=target.parent)
     except OSError as exc:
         raise _fail(error, target, exc) from exc
@@ -298,7 +298,7 @@ def atomic_folder(path: str | os.PathLike[str], *, error: type[PlaitError] = Ser
         raise error(f"{target}: exists and is {kind}; refusing to replace it with a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(target)
+        remove_stale_in(target.parent)  # whatever killed saves left here
         tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
         os.chmod(tmp, _existing_mode(target) or folder_mode())  # an existing folder keeps its mode
     except OSError as exc:
