@@ -324,14 +324,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and validate a checkpoint; any problem raises :class:`CheckpointError` naming the path.
 
     Every file is read once and checked against config.json's SHA-256 record; a load that
-    raced a save of the same folder retries once, so it never mixes two saves.
+    raced a save (of the same folder, or one that moved ``latest`` and pruned the folder it
+    named) retries once, and never mixes two saves.
     """
     for attempt in (0, 1):
         folder = resolve_checkpoint(path)
         try:
             return _read_once(folder)
         except CheckpointError as exc:
-            if attempt == 0 and "SHA-256" in str(exc):
+            moved = folder != Path(path)  # found through a pointer that a save may have just moved
+            if attempt == 0 and ("SHA-256" in str(exc) or moved):
                 continue
             raise
         except PlaitError as exc:  # defensive: nothing but CheckpointError leaves a checkpoint load
