@@ -271,7 +271,12 @@ def _swap_in(tmp: Path, target: Path) -> None:
             except FileNotFoundError:
                 old.rmdir()
                 continue
-            os.replace(tmp, target)  # a kill between these two renames: recover_folder puts it back
+            try:
+                os.replace(tmp, target)  # a kill between these two renames: recover_folder puts it back
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.rename(old, target)  # put the old folder back before failing
+                raise
             _remove(old)
             return
         try:
