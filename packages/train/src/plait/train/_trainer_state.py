@@ -140,12 +140,10 @@ class TrainerState:
                 if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
                     try:
                         callbacks[key].load_state_dict(cb_state)
-                    except CheckpointError:
-                        raise
                     except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError,
                             OverflowError) as exc:
                         raise CheckpointError(f"{file}: trainer.callbacks.{key[:80]}: "
-                                              f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+                                              f"{type(exc).__name__}: {str(exc)[:400]}") from exc
             self.epoch, self.global_step, self.skipped_batches = epoch, step, skipped
             self._seeded = bool(state.get("seeded", True))
             self._resume_progress = state.get("epoch_progress")
