@@ -172,7 +172,7 @@ def test_sigkill_at_random_instants_leaves_the_old_or_new_state(tmp_path, kind):
         os.close(w)
         os.read(r, 1)  # the writer runs
         os.close(r)
-        time.sleep(rng.uniform(0, 1.5 * one_save))
+        time.sleep(rng.uniform(0, 3 * one_save))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         k = saver.check(path)  # the state before the kill, or one the child completed
