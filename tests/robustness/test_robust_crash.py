@@ -141,6 +141,14 @@ def _no_leftovers(path: Path) -> None:
     assert not hidden, f"temporaries left behind: {hidden}"
 
 
+def _wait_for_a_new_version(path: Path, timeout: float = 30.0) -> None:
+    """Until a save has replaced ``path`` (its inode changes with every completed save)."""
+    first = os.stat(path).st_ino
+    deadline = time.monotonic() + timeout
+    while os.stat(path).st_ino == first and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
 # -- random instants ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_sigkill_at_random_instants_leaves_the_old_or_new_state(tmp_path, kind):
@@ -172,7 +180,13 @@ def test_sigkill_at_random_instants_leaves_the_old_or_new_state(tmp_path, kind):
         os.close(w)
         os.read(r, 1)  # the writer runs
         os.close(r)
-        time.sleep(rng.uniform(0, 3 * one_save))
+        if trial % 5 == 0:  # at once: inside the first save
+            pass
+        elif trial % 5 == 4:  # after at least one completed save, at a random instant of a later one
+            _wait_for_a_new_version(path / "same" if kind == "checkpoint overwrite" else path)
+            time.sleep(rng.uniform(0, one_save))
+        else:
+            time.sleep(rng.uniform(0, 3 * one_save))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         k = saver.check(path)  # the state before the kill, or one the child completed
