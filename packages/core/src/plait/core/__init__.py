@@ -17,10 +17,18 @@ from .errors import (
     SerializationError,
     ShapeError,
 )
-from .files import atomic_write, atomic_write_bytes, atomic_write_text
+from .files import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
+from .model_folder import (
+    describe_model,
+    load_model,
+    load_model_tokenizer,
+    load_model_weights,
+    read_model_config,
+    save_model,
+)
 from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
@@ -59,6 +67,7 @@ __all__ = [
     "SerializationError",
     "ShapeError",
     "Tokenizer",
+    "atomic_folder",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -71,6 +80,7 @@ __all__ = [
     "check_size",
     "compute_fans",
     "default_device",
+    "describe_model",
     "device_of",
     "get_array_module",
     "get_initializer",
@@ -80,6 +90,9 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "leading_modules",
+    "load_model",
+    "load_model_tokenizer",
+    "load_model_weights",
     "load_safetensors",
     "load_safetensors_bytes",
     "manual_seed",
@@ -87,10 +100,12 @@ __all__ = [
     "parse_json",
     "read_bytes",
     "read_json",
+    "read_model_config",
     "read_safetensors_metadata",
     "read_text",
     "registry",
     "safetensors_metadata",
+    "save_model",
     "save_safetensors",
     "set_grad_enabled",
     "set_rng_state",
