@@ -11,6 +11,7 @@ diverged checkpoint must stay inspectable); the Trainer stops on the first non-f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -76,8 +77,18 @@ def _raw(text: str | bytes):
     return edit
 
 
-def _weights(change=None, blob: bytes | None = None):
-    """Rewrite model.safetensors: ``change(arrays) -> arrays`` (written raw, any dtype), or ``blob``."""
+def reseal(folder: Path) -> None:
+    """Record the current files' sizes and SHA-256 in config.json, as a stranger handing out an
+    edited folder would: the checksums catch corruption and races, not intent."""
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["files"] = {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                    for name in cfg.get("files", {}) for data in [(folder / name).read_bytes()]}
+    _write(folder, cfg)
+
+
+def _weights(change=None, blob: bytes | None = None, sealed: bool = True):
+    """Rewrite model.safetensors: ``change(arrays) -> arrays`` (written raw, any dtype), or ``blob``;
+    ``sealed``: config.json's checksums are updated to match (else the checksum fails first)."""
     def edit(cfg: dict, folder: Path) -> None:
         from safetensors.numpy import save_file
 
@@ -86,6 +97,8 @@ def _weights(change=None, blob: bytes | None = None):
             path.write_bytes(blob)
         else:
             save_file(change(load_safetensors(path)), str(path))
+        if sealed:
+            reseal(folder)
 
     return edit
 
@@ -134,6 +147,7 @@ CASES = {
     "weights truncated": (lambda cfg, folder: (folder / "model.safetensors").write_bytes(
         (folder / "model.safetensors").read_bytes()[:100]), "model.safetensors"),
     "weights a pickle": (_weights(blob=pickle.dumps({"layers.0.weight": [[1.0] * 4] * 8})), "model.safetensors"),
+    "weights edited, checksum not": (_weights(lambda w: {k: v + 1 for k, v in w.items()}, sealed=False), "SHA-256"),
     "weights of another shape": (_weights(lambda w: {**w, _first(w): np.ones((2, 2, 2), np.float32)}), "shape"),
     "weights missing a tensor": (_weights(lambda w: {k: v for k, v in w.items() if k != _first(w)}), "missing"),
     "weights with an extra tensor": (_weights(lambda w: {**w, "evil": np.ones(1, np.float32)}), "unexpected"),
@@ -187,6 +201,7 @@ def test_non_finite_weights_load_as_saved(saved, tmp_path):
     key = _first(bad)
     bad[key].flat[:3] = [np.nan, np.inf, -np.inf]
     save_safetensors(folder / "model.safetensors", bad)
+    reseal(folder)
     model = zoo.load(folder)
     assert model.state_dict()[key].tobytes() == bad[key].tobytes()
 

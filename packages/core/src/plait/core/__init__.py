@@ -16,10 +16,18 @@ from .errors import (
     SerializationError,
     ShapeError,
 )
-from .files import atomic_write, atomic_write_bytes, atomic_write_text
+from .files import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .hookspecs import hookimpl
 from .initializers import calculate_gain, compute_fans, get_initializer
+from .model_folder import (
+    describe_model,
+    load_model,
+    load_model_tokenizer,
+    load_model_weights,
+    read_model_config,
+    save_model,
+)
 from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
@@ -51,6 +59,7 @@ __all__ = [
     "SerializationError",
     "ShapeError",
     "Tokenizer",
+    "atomic_folder",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -60,6 +69,7 @@ __all__ = [
     "check_same_shape",
     "compute_fans",
     "default_device",
+    "describe_model",
     "device_of",
     "get_array_module",
     "get_initializer",
@@ -67,11 +77,16 @@ __all__ = [
     "hookimpl",
     "is_grad_enabled",
     "leading_modules",
+    "load_model",
+    "load_model_tokenizer",
+    "load_model_weights",
     "load_safetensors",
     "manual_seed",
     "no_grad",
+    "read_model_config",
     "read_safetensors_metadata",
     "registry",
+    "save_model",
     "save_safetensors",
     "set_grad_enabled",
     "to_device",
