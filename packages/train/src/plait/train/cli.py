@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, SerializationError, default_device, manual_seed, registry
+from plait.core import ConfigError, SerializationError, default_device, manual_seed, registry, save_model
 
 __all__ = ["add_commands"]
 
@@ -216,6 +216,7 @@ def _build_model(args: argparse.Namespace, data: dict[str, Any], accepts: dict[s
         widths = list(explicit.get("sizes", preset.get("sizes", default)))
         if len(widths) >= 2:
             inferred["sizes"] = [sizes[0], *widths[1:-1], sizes[1]]
+    args.resolved_model_args = {**preset, **inferred, **explicit}
     return registry.models.get(args.model)(**{**inferred, **explicit})
 
 
@@ -294,14 +295,13 @@ def _resume_args(args: argparse.Namespace) -> argparse.Namespace:
     return merged
 
 
-def _save_model(model: Any, out: Path, metadata: dict[str, Any], tokenizer: Any) -> None:
-    try:
-        from plait.core.model_folder import save_model  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:  # transitional: until plait-core saves model folders, the zoo's friendly name does
-        import importlib  # noqa: PLC0415
-
-        save_model = importlib.import_module("plait.zoo").save
-    save_model(model, out, metadata=metadata, tokenizer=tokenizer)
+def _save_model(model: Any, out: Path, arch: str, model_args: dict[str, Any], metadata: dict[str, Any],
+                tokenizer: Any) -> None:
+    found = registry.name_of(type(model))
+    if found is not None and found[0] == "models":  # a registered class: its config() says how to rebuild it
+        save_model(model, out, metadata=metadata, tokenizer=tokenizer)
+    else:  # built by a registered function: name it and its arguments
+        save_model(model, out, metadata=metadata, tokenizer=tokenizer, architecture=arch, model_args=model_args)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -356,7 +356,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "final": last, "final_lr": trainer.current_lrs(), "train_args": record}
     if trainer.stop_reason:
         meta["stopped"] = trainer.stop_reason
-    _save_model(model, out, meta, data["tokenizer"])
+    _save_model(model, out, arch, args.resolved_model_args, meta, data["tokenizer"])
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)  # the finished model folder supersedes it
     print(f"saved {args.model} ({arch}) to {out}" + (f" (stopped by {trainer.stop_reason})" if trainer.stop_reason
                                                       else ""))
