@@ -147,13 +147,23 @@ def test_out_of_range_numbers_are_refused(tmp_path, arrays, capsys, flag, value)
 
 def test_an_existing_out_needs_overwrite(tmp_path, arrays, capsys):
     out = tmp_path / "keep"
-    out.mkdir()
-    (out / "precious.txt").write_text("x")
-    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out)]) == 1
+    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out)]) == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out), "--seed", "1"]) == 1
     assert f"{out} exists; pass --overwrite" in capsys.readouterr().err
-    assert (out / "precious.txt").read_text() == "x"
-    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out), "--overwrite"]) == 0
-    assert not (out / "precious.txt").exists() and (out / "config.json").is_file()
+    assert (out / "model.safetensors").read_bytes() == before  # untouched
+    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out), "--seed", "1", "--overwrite"]) == 0
+    assert (out / "model.safetensors").read_bytes() != before
+    assert _config(out)["metadata"]["train_args"]["seed"] == 1
+
+
+def test_overwrite_replaces_only_model_folders(tmp_path, arrays, capsys):
+    other = tmp_path / "documents"
+    other.mkdir()
+    (other / "precious.txt").write_text("x")
+    assert main(["train", "mlp", "--data", str(arrays), "-o", str(other), "--overwrite"]) == 1
+    assert "is not a model folder or plait train run" in capsys.readouterr().err
+    assert (other / "precious.txt").read_text() == "x" and len(list(other.iterdir())) == 1
 
 
 def test_bad_data_is_a_clear_error_printed_once(tmp_path, text, capsys):

@@ -207,6 +207,7 @@ class Table:
         A name already taken is an error naming both origins unless ``override=True``.
         """
         check_registration(self.kind, name, obj, origin)
+        self._ensure_loaded()  # a clash with an installed plugin shows now, not at the first lookup
         self.add_candidate(name, obj, origin=origin, override=override)
         lost = [c for c in self.resolve(name) if c.loser == origin or c.winner is None]
         if lost:

@@ -21,6 +21,7 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from plait.core import ConfigError, SerializationError, default_device, manual_s
 __all__ = ["add_commands"]
 
 CHECKPOINT = "checkpoint"
+_MAX_TEXT_BYTES = 1 << 30
 _RUN_KEY = "RunRecord-0"
 # Everything that decides a run; saved in the checkpoint so --resume rebuilds the same run.
 _RUN_ARGS = ("model", "data", "epochs", "tokenizer", "batch_size", "seq_len", "lr", "seed", "model_arg", "dropout",
@@ -145,6 +147,8 @@ def _text_data(args: argparse.Namespace, path: Path, accepts: set[str]) -> dict[
         raise ConfigError(f"a text file trains a language model (an architecture with a vocab_size argument); "
                           f"{args.model!r} has none")
     try:
+        if path.stat().st_size > _MAX_TEXT_BYTES:
+            raise ConfigError(f"--data {path}: larger than {_MAX_TEXT_BYTES} bytes; tokenize it to an array first")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SerializationError(f"--data {path}: not a readable UTF-8 text file ({exc})") from None
@@ -182,7 +186,7 @@ def _array_data(args: argparse.Namespace, path: Path, accepts: set[str]) -> dict
         cut = len(x) - max(1, int(args.val_split * len(x)))
         order = np.random.default_rng(args.seed).permutation(len(x))
         x, y, val = x[order[:cut]], y[order[:cut]], (x[order[cut:]], y[order[cut:]])
-    x = x.astype(np.float32) if x.dtype.kind != "f" or x.dtype == np.float16 else x.astype(np.float32, copy=False)
+    x = x.astype(np.float32, copy=False)
     if val is not None:
         val = (val[0].astype(np.float32), val[1])
     classes = int(max(y.max(), val[1].max() if val is not None else 0)) + 1
@@ -292,6 +296,7 @@ def _resume_args(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError(f"--resume {folder}: {folder / CHECKPOINT} was not written by plait train")
     merged = argparse.Namespace(**{**vars(args), **saved})
     merged.out = args.out or str(folder)
+    merged.resume_from = folder / CHECKPOINT
     return merged
 
 
@@ -315,10 +320,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("MODEL and --data are required (or --resume RUN_DIR)")
     _check_numbers(args)
     out = Path(args.out) if args.out else Path("runs") / args.model
-    if not args.resume and out.exists():
+    resuming_here = bool(args.resume) and out.resolve() == Path(args.resume).resolve()
+    if out.exists() and not resuming_here:
         if not args.overwrite:
             raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --resume {out} to continue it")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+        is_run = out.is_dir() and ((out / "config.json").is_file() or (out / CHECKPOINT).is_dir()
+                                   or not any(out.iterdir()))
+        if not is_run:
+            raise ConfigError(f"{out} is not a model folder or plait train run; --overwrite replaces only those")
     path = Path(args.data)
     if not path.is_file():
         raise SerializationError(f"--data {path}: no such file")
@@ -332,6 +341,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 / args.batch_size)
     total = steps_per_epoch * args.epochs if args.max_steps is None else min(args.max_steps, steps_per_epoch * args.epochs)
     record = {k: getattr(args, k) for k in _RUN_ARGS}
+    record["data"] = str(path.resolve())  # --resume may run from another folder
+    if args.tokenizer:
+        record["tokenizer"] = str(Path(args.tokenizer).resolve())
     callbacks, run = _callbacks(args, out, record)
     trainer = Trainer(model, registry.losses.get(data["loss"])(), optimizer, metrics=data["metrics"],
                       scheduler=_scheduler(args, optimizer, total), scheduler_interval="step",
@@ -341,12 +353,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run.interrupted = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         history = trainer.fit(data["train"], val=data["val"], epochs=args.epochs, batch_size=args.batch_size,
-                              resume_from=(out / CHECKPOINT) if args.resume else None)
+                              resume_from=getattr(args, "resume_from", None))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     if run.interrupted:
         print(f"interrupted at step {trainer.global_step}; resumable checkpoint saved to {out / CHECKPOINT}\n"
               f"continue with: plait train --resume {out}", file=sys.stderr)
