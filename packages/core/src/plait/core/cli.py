@@ -127,12 +127,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
         return 0
     rows = []
-    for r in records:
-        what = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r["registered"].items()) or "-"
-        if r["errors"]:
-            what += f"  [{len(r['errors'])} problem(s): {r['errors'][0]}]"
-        rows.append([r["distribution"] or "-", r["version"] or "-", r["name"], what])
-    print_table(rows, ["distribution", "version", "plugin", "registered"])
+    for r in sorted(records, key=lambda r: (r["distribution"] or "", r["name"])):
+        what = ", ".join(f"{len(names)} {kind}" for kind, names in r["registered"].items()) or "-"
+        problems = f"{len(r['errors'])}: {r['errors'][0]}" if r["errors"] else "-"
+        rows.append([r["distribution"] or "-", r["version"] or "-", r["name"], what, problems])
+    print_table(rows, ["distribution", "version", "plugin", "registered (names: plait registry KIND)", "problems"])
     return 0
 
 
