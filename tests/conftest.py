@@ -9,6 +9,7 @@ device-to-host synchronisation, so the device code paths are exercised in every 
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,30 @@ def host_syncs():
         pytest.skip("host synchronisations are counted on the CuPy stand-in only")
     fake_cupy.host_syncs.clear()
     return fake_cupy.host_syncs
+
+
+@pytest.fixture
+def within_deadline():
+    """``call(fn, *args, seconds=10, **kwargs)``: fn's result or the exception it raised.
+
+    Runs ``fn`` in a daemon thread and fails the test if it has not returned after
+    ``seconds`` (a read that blocks on a FIFO, say), instead of hanging the suite.
+    """
+
+    def call(fn, *args, seconds: float = 10.0, **kwargs):
+        outcome: list = []
+
+        def run():
+            try:
+                outcome.append(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {seconds} s (blocked?)")
+        return outcome[0]
+
+    return call

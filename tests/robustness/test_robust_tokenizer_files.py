@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plait.core import registry
 from plait.core.errors import PlaitError, SerializationError
 from plait.tokenizers import ByteLevelBPETokenizer, CharTokenizer, WordVectorizer, load_tokenizer
 
@@ -45,12 +46,27 @@ LOADERS = {"bpe": ByteLevelBPETokenizer.load, "char": CharTokenizer.load, "word"
 
 
 def _exercise(tok: Any) -> None:
-    """A tokenizer that loaded must work or refuse with a PlaitError."""
-    try:
-        ids = tok.encode(TEXT) if not isinstance(tok, ByteLevelBPETokenizer) else tok.encode(TEXT, allowed_special="all")
-        tok.decode(ids)
-    except PlaitError:
-        pass
+    """A tokenizer that loaded works: byte-level BPE round-trips any text; a char tokenizer
+    round-trips text made of its own characters; a word vectorizer its own words; every id
+    is in ``[0, vocab_size)``."""
+    if isinstance(tok, ByteLevelBPETokenizer):
+        ids = tok.encode(TEXT, allowed_special="all")
+        assert all(0 <= i < tok.vocab_size for i in ids)
+        assert tok.decode(ids) == TEXT
+    elif isinstance(tok, CharTokenizer):
+        chars = [c for c in tok.get_vocab() if len(c) == 1 and c not in tok.special_tokens]
+        text = "".join(chars * 2)
+        ids = tok.encode(text)
+        assert all(0 <= i < tok.vocab_size for i in ids)
+        assert tok.decode(ids) == text
+    else:
+        ids = tok.encode(TEXT)
+        assert all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in ids)
+        if tok.output_sequence_length is not None:
+            assert len(ids) == tok.output_sequence_length
+        words = [w for w in tok.get_vocabulary()[2:] if tok.tokenize(w) == [w]][:5]
+        if tok.output_sequence_length is None or tok.output_sequence_length >= len(words):
+            assert tok.decode(tok.encode(" ".join(words))) == " ".join(words)
 
 
 def _load_or_serialization_error(loader: Any, path: Path) -> None:
@@ -289,3 +305,70 @@ def test_a_catastrophically_backtracking_custom_regex_raises_instead_of_hanging(
         tok.encode("a" * 60)
     with pytest.raises(TokenizerError, match="budget"):
         ByteLevelBPETokenizer().train(["a" * 60], 260, pattern=r"(?:a|aa)+c")
+
+
+# -- special files: refused at once, never a hang or a MemoryError ---------------------------------
+FIRST_PARTY_TOKENIZERS = sorted(n for n in registry.tokenizers.names() if registry.tokenizers.origin(n) == "plait-tokenizers")
+
+
+def _readers() -> dict[str, Any]:
+    """Every way a tokenizer file is read: each registered tokenizer's load, load_tokenizer, GPT-2
+    files, training corpora."""
+    out = {f"{name}.load": registry.tokenizers.get(name).load for name in FIRST_PARTY_TOKENIZERS}
+    out["load_tokenizer"] = load_tokenizer
+    out["from_gpt2_files(encoder.json)"] = lambda p: ByteLevelBPETokenizer.from_gpt2_files(p, p)
+    out["char corpus"] = lambda p: CharTokenizer.from_corpus(p)
+    out["bpe corpus"] = lambda p: ByteLevelBPETokenizer().train(p, 260)
+    return out
+
+
+READERS = _readers()
+
+
+def _special(tmp: Path, kind: str) -> Path | None:
+    import os
+
+    path = tmp / "special.json"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        if not hasattr(os, "mkfifo"):
+            return None
+        os.mkfifo(path)
+    elif kind == "symlink to /dev/zero":
+        if not os.path.exists("/dev/zero"):
+            return None
+        path.symlink_to("/dev/zero")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "FIFO", "symlink to /dev/zero"])
+@pytest.mark.parametrize("reader", list(READERS))
+def test_special_files_are_refused_without_blocking(tmp_path, within_deadline, reader, kind):
+    path = _special(tmp_path, kind)
+    if path is None:
+        pytest.skip(f"cannot make a {kind} here")
+    outcome = within_deadline(READERS[reader], path)
+    assert isinstance(outcome, SerializationError), repr(outcome)
+    assert str(path) in str(outcome)
+
+
+def test_gpt2_merges_file_that_is_a_fifo_is_refused(saved, tmp_path, within_deadline):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs os.mkfifo")
+    enc, bpe = _write_gpt2(tmp_path, saved["gpt2_encoder"], saved["gpt2_merges"])
+    bpe.unlink()
+    os.mkfifo(bpe)
+    outcome = within_deadline(ByteLevelBPETokenizer.from_gpt2_files, enc, bpe)
+    assert isinstance(outcome, SerializationError) and "vocab.bpe" in str(outcome) and "FIFO" in str(outcome)
+
+
+def test_tokenizer_files_are_bounded(saved, tmp_path):
+    from plait.tokenizers._json import read_json
+
+    path = tmp_path / "char.json"
+    path.write_text(json.dumps(saved["char"]), encoding="utf-8")
+    with pytest.raises(SerializationError, match="more than the limit of 10 bytes"):
+        read_json(path, max_bytes=10)

@@ -11,6 +11,7 @@ diverged run must stay inspectable); it is the Trainer that refuses non-finite l
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import struct
 import tracemalloc
@@ -21,7 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plait.core import Module, Param, SerializationError, load_safetensors, read_safetensors_metadata, save_safetensors
+from plait.core import (
+    Module,
+    Param,
+    SerializationError,
+    load_safetensors,
+    load_safetensors_bytes,
+    read_safetensors_metadata,
+    safetensors_metadata,
+    save_safetensors,
+)
 from plait.core.errors import DTypeError, PlaitError
 
 CORPUS = Path(__file__).parent / "corpus" / "safetensors"
@@ -86,6 +96,28 @@ HOSTILE = {
     "tensor entry a number": _file({"a": 5}),
     "metadata a list": _file({"__metadata__": [1, 2]}),
     "metadata values not strings": _file({"__metadata__": {"k": 1}}),
+    # the header's JSON, checked strictly before the library parses it
+    "5000-digit dimension": (lambda raw: struct.pack("<Q", len(raw)) + raw + b"\0" * 4)(
+        b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}'),
+    "5000-digit offset": (lambda raw: struct.pack("<Q", len(raw)) + raw + b"\0" * 4)(
+        b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, ' + b"4" * 5000 + b']}}'),
+    "tensor name repeated": (lambda raw: struct.pack("<Q", len(raw)) + raw + b"\0" * 4)(
+        b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},'
+        b' "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'),
+    "metadata key repeated": (lambda raw: struct.pack("<Q", len(raw)) + raw)(
+        b'{"__metadata__": {"format": "plait", "format": "evil"}}'),
+    "NaN in the header": (lambda raw: struct.pack("<Q", len(raw)) + raw + b"\0" * 4)(
+        b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": NaN}}'),
+    "header with a BOM": (lambda raw: struct.pack("<Q", len(raw)) + raw)(b"\xef\xbb\xbf{}"),
+}
+
+# the field each strict-JSON refusal names
+FIELD_NAMED = {
+    "5000-digit dimension": r"field a\.shape\[0\]: an integer of 5000 digits",
+    "5000-digit offset": r"field a\.data_offsets\[1\]: an integer of 5000 digits",
+    "tensor name repeated": r"field a: the key appears twice",
+    "metadata key repeated": r"field __metadata__\.format: the key appears twice",
+    "NaN in the header": r"field a\.x: NaN",
 }
 
 
@@ -97,6 +129,65 @@ def test_hostile_file_raises_serialization_error_naming_the_path(tmp_path, case)
         load_safetensors(path)
     assert str(path) in str(err.value)
     assert len(str(err.value)) > len(str(path)) + 10  # says what is wrong, not just where
+
+
+@pytest.mark.parametrize("case", list(FIELD_NAMED))
+def test_strict_header_refusals_name_the_field_for_every_reader(tmp_path, case):
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(HOSTILE[case])
+    for read in (load_safetensors, read_safetensors_metadata):
+        with pytest.raises(SerializationError, match=FIELD_NAMED[case]) as err:
+            read(path)
+        assert str(path) in str(err.value)
+    with pytest.raises(SerializationError, match=FIELD_NAMED[case]):
+        load_safetensors_bytes(HOSTILE[case], source="upload")
+
+
+# -- special files: refused before a byte is read, never a hang or a MemoryError ----------------
+def _special_files(tmp: Path) -> dict[str, Path]:
+    out = {"a directory": tmp / "dir.safetensors"}
+    out["a directory"].mkdir()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp / "fifo.safetensors")
+        out["a FIFO"] = tmp / "fifo.safetensors"
+    if os.path.exists("/dev/zero"):
+        (tmp / "zero.safetensors").symlink_to("/dev/zero")
+        out["a symlink to /dev/zero"] = tmp / "zero.safetensors"
+    return out
+
+
+SPECIAL_KINDS = ["a directory", "a FIFO", "a symlink to /dev/zero"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+@pytest.mark.parametrize("reader", [load_safetensors, read_safetensors_metadata], ids=lambda f: f.__name__)
+def test_special_files_are_refused_without_blocking(tmp_path, kind, reader, within_deadline):
+    path = _special_files(tmp_path).get(kind)
+    if path is None:
+        pytest.skip(f"{kind} cannot be made on this platform")
+    outcome = within_deadline(reader, path)
+    assert isinstance(outcome, SerializationError), outcome
+    assert str(path) in str(outcome)
+
+
+def test_the_size_bound_is_checked_before_reading(tmp_path):
+    path = tmp_path / "big.safetensors"
+    save_safetensors(path, {"w": np.zeros(1000, np.float32)})
+    with pytest.raises(SerializationError, match="more than the limit of 100 bytes"):
+        load_safetensors(path, max_bytes=100)
+    assert load_safetensors(path, max_bytes=path.stat().st_size)["w"].shape == (1000,)
+
+
+def test_bytes_entry_parses_exactly_the_bytes_given(tmp_path):
+    good = _valid_bytes(tmp_path)
+    from_bytes = load_safetensors_bytes(good, source="memory")
+    from_file = load_safetensors(tmp_path / "valid.safetensors")
+    assert from_bytes.keys() == from_file.keys()
+    for k in from_file:
+        assert from_bytes[k].dtype == from_file[k].dtype and np.array_equal(from_bytes[k], from_file[k])
+    assert safetensors_metadata(good, source="memory") == {"format": "plait"}
+    with pytest.raises(SerializationError, match="^memory: "):
+        load_safetensors_bytes(good[:-1], source="memory")
 
 
 @pytest.mark.parametrize("dtype", ["BF16", "F8_E5M2"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 
 import numpy as np
 import pytest
 
-from plait.core import ConfigError, Module, Param, manual_seed, registry
+from plait.core import ConfigError, Module, Param, load_model, manual_seed, registry
 from plait.layers import CrossEntropyLoss, Linear, MSELoss, ReLU, Sequential
 from plait.optim import SGD, StepLR
 from plait.train import (
@@ -86,7 +87,12 @@ def test_model_checkpoint_writes_loadable_folders_and_pointers(tmp_path):
     run = tmp_path / "run"
     assert read_pointer(run).name == "epoch-0004"
     assert read_pointer(run, "best").name == "epoch-0004"
-    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["epoch-0004"]  # older non-best pruned
+    assert sorted(p.name for p in run.iterdir() if p.is_dir() and not p.is_symlink()) == ["epoch-0004"]  # pruned
+    for pointer in ("latest", "best"):  # symbolic links that open as model folders
+        assert (run / pointer).is_symlink() and os.readlink(run / pointer) == "epoch-0004"
+        same = load_model(run / pointer)
+        for k, v in model.state_dict().items():
+            assert np.array_equal(same.state_dict()[k], v)
     loaded = load_checkpoint(run)
     for k, v in model.state_dict().items():
         assert np.array_equal(loaded.model_state[k], v)
@@ -96,7 +102,7 @@ def test_model_checkpoint_writes_loadable_folders_and_pointers(tmp_path):
     ckpt = ModelCheckpoint(tmp_path / "all", monitor="val_loss")
     _, trainer, data = _setup([script, ckpt])
     trainer.fit(data, epochs=4, batch_size=16, verbose=False)
-    names = sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir())
+    names = sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir() and not p.is_symlink())
     assert names == ["epoch-0001", "epoch-0002", "epoch-0003", "epoch-0004"]
     assert read_pointer(tmp_path / "all", "best").name == "epoch-0002"
     best = load_checkpoint(tmp_path / "all" / "epoch-0002")

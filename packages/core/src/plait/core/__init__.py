@@ -31,9 +31,16 @@ from .model_folder import (
 from .module import Module
 from .param import Param
 from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
-from .random import get_rng, manual_seed
+from .random import check_rng_state, get_rng, manual_seed, set_rng_state
+from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
-from .weights import load_safetensors, read_safetensors_metadata, save_safetensors
+from .weights import (
+    load_safetensors,
+    load_safetensors_bytes,
+    read_safetensors_metadata,
+    safetensors_metadata,
+    save_safetensors,
+)
 
 __version__ = "0.1.0"
 
@@ -66,6 +73,7 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_rng_state",
     "check_same_shape",
     "compute_fans",
     "default_device",
@@ -81,14 +89,21 @@ __all__ = [
     "load_model_tokenizer",
     "load_model_weights",
     "load_safetensors",
+    "load_safetensors_bytes",
     "manual_seed",
     "no_grad",
+    "parse_json",
+    "read_bytes",
+    "read_json",
     "read_model_config",
     "read_safetensors_metadata",
+    "read_text",
     "registry",
+    "safetensors_metadata",
     "save_model",
     "save_safetensors",
     "set_grad_enabled",
+    "set_rng_state",
     "to_device",
     "to_numpy",
 ]

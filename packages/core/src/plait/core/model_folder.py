@@ -42,7 +42,7 @@ from .errors import ConfigError, PlaitError, SerializationError
 from .files import atomic_folder, atomic_write_text, recover_folder
 from .module import Module
 from .registry import registry
-from .weights import save_safetensors
+from .weights import load_safetensors_bytes, save_safetensors
 
 __all__ = [
     "CONFIG_FILE",
@@ -55,6 +55,7 @@ __all__ = [
     "load_model_tokenizer",
     "load_model_weights",
     "read_model_config",
+    "read_model_folder",
     "save_model",
     "verify_file",
     "write_model_folder",
@@ -157,7 +158,16 @@ def file_record(data: bytes) -> dict[str, Any]:
 
 
 def _record_of_file(path: Path) -> dict[str, Any]:
-    return file_record(reading.read_file_bytes(path, FILE_LIMIT))
+    """The record of a file this save just wrote (hashed in chunks; never read from elsewhere)."""
+    h, size = hashlib.sha256(), 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        while chunk := os.read(fd, 1 << 22):
+            h.update(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return {"size": size, "sha256": h.hexdigest()}
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -312,7 +322,8 @@ def check_requirements(config: Mapping[str, Any], path: str | os.PathLike[str], 
 
 def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: type[PlaitError] = SerializationError,
                 required: bool = False) -> bytes:
-    """The bytes of ``folder/name``, read once and checked against config.json's record."""
+    """The bytes of ``folder/name``, read once and checked against config.json's record
+    (``required``: a file config.json records nothing for is refused)."""
     path = folder / name
     data = reading.read_file_bytes(path, FILE_LIMIT, error=error,
                                    what="weights file" if name == WEIGHTS_FILE else "file")
@@ -326,20 +337,19 @@ def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: ty
     return data
 
 
-def _arrays(data: bytes, path: Path) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError  # noqa: PLC0415
-    from safetensors.numpy import load  # noqa: PLC0415
-
-    try:
-        return dict(load(data))
-    except SafetensorError as exc:
-        raise SerializationError(f"{path}: malformed safetensors file: {exc}") from exc
-    except (ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
-        raise SerializationError(f"{path}: cannot decode safetensors file: {type(exc).__name__}: {exc}") from exc
+def safetensors_from_bytes(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file already read into memory (``path`` names it in errors)."""
+    return load_safetensors_bytes(data, source=path)
 
 
-def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """config.json and the weights it records, from one save (a load racing a save retries once)."""
+def read_model_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The validated config.json and the weights of one save, without building the model.
+
+    The weights' bytes are checked against the SHA-256 config.json records; a read that
+    raced a save (the folder replaced between the two files) is retried once, and a
+    second mismatch raises :class:`SerializationError`: never a mixed pair.
+    """
+    folder = Path(path)
     for attempt in (0, 1):
         config = read_model_config(folder)
         try:
@@ -348,7 +358,7 @@ def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray
             if attempt == 0 and config.get("files", {}).get(WEIGHTS_FILE) is not None:
                 continue  # replaced while we read: read the new pair
             raise
-        return config, _arrays(data, folder / WEIGHTS_FILE)
+        return config, safetensors_from_bytes(data, folder / WEIGHTS_FILE)
     raise AssertionError("unreachable")
 
 
@@ -363,7 +373,7 @@ def _put_weights(model: Module, arrays: dict[str, np.ndarray], folder: Path, nam
 def load_model_weights(model: Module, path: str | os.PathLike[str], *, architecture: str | None = None) -> Module:
     """Copy a folder's weights into ``model`` (whose architecture, if given, must match the folder's)."""
     folder = Path(path)
-    config, arrays = _read_consistent(folder)
+    config, arrays = read_model_folder(folder)
     saved = config["architecture"]
     if architecture is not None and saved is not None and architecture != saved:
         raise SerializationError(f"{folder / CONFIG_FILE}: holds a {saved!r} model; cannot load it into a "
@@ -386,7 +396,7 @@ def load_model(path: str | os.PathLike[str], *, architecture: str | None = None,
     default rebuild (``registry.models.get(name)(**args)``).
     """
     folder = Path(path)
-    config, arrays = _read_consistent(folder)
+    config, arrays = read_model_folder(folder)
     cfg_path = folder / CONFIG_FILE
     name = config["architecture"]
     if name is None:
@@ -415,19 +425,43 @@ def load_model(path: str | os.PathLike[str], *, architecture: str | None = None,
 
 
 def load_model_tokenizer(path: str | os.PathLike[str]) -> Any | None:
-    """The tokenizer saved in a model folder (through ``registry.tokenizers``), or None if it has none."""
+    """The tokenizer saved in a model folder (through ``registry.tokenizers``), or None if it has none.
+
+    The tokenizer class reads its file by path; on Linux that path goes through an open
+    handle of the folder, so a save replacing the folder meanwhile cannot hand it another
+    save's file (the read then fails instead).
+    """
     folder = Path(path)
-    config = read_model_config(folder)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        dir_fd = None  # read_model_config names the problem
+    try:
+        pinned = Path(f"/proc/self/fd/{dir_fd}")
+        base = pinned if dir_fd is not None and pinned.is_dir() else folder
+        try:
+            return _load_tokenizer(folder, base)
+        except PlaitError as exc:
+            if base == folder:
+                raise
+            raise SerializationError(str(exc).replace(str(base), str(folder))) from exc
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
+def _load_tokenizer(folder: Path, base: Path) -> Any | None:
+    cfg_path = folder / CONFIG_FILE
+    config = read_model_config(base)
     entry = config.get("tokenizer")
     if entry is None:
         return None
-    cfg_path = folder / CONFIG_FILE
     _check(isinstance(entry, dict) and entry.get("file") == TOKENIZER_FILE and isinstance(entry.get("type"), str),
            cfg_path, "'tokenizer' must name the registered tokenizer type saved as tokenizer.json")
     if "distribution" in entry:
         _check_requires([entry], cfg_path)
         check_requirements(config, cfg_path, [entry])
-    verify_file(folder, config, TOKENIZER_FILE)
+    verify_file(base, config, TOKENIZER_FILE)
     try:
         cls = registry.tokenizers.get(entry["type"])
     except PlaitError as exc:
@@ -435,4 +469,4 @@ def load_model_tokenizer(path: str | os.PathLike[str]) -> Any | None:
     loader = getattr(cls, "load", None)
     if not callable(loader):
         raise SerializationError(f"{cfg_path}: tokenizer {entry['type']!r} has no load(path)")
-    return loader(folder / TOKENIZER_FILE)
+    return loader(base / TOKENIZER_FILE)

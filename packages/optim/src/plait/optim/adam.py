@@ -28,6 +28,8 @@ class Adam(Optimizer):
     ``max_exp_avg_sq``.
     """
 
+    optional_state = ("max_exp_avg_sq",)  # created on the first step, or when the option is switched on later
+
     def __init__(
         self,
         params: ParamsT,

@@ -19,7 +19,9 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from plait.core.errors import ConfigError, SerializationError
+from plait.core.errors import ConfigError
+
+from ._state_checks import checked_state
 
 __all__ = ["LRScheduler"]
 
@@ -97,11 +99,21 @@ class LRScheduler:
         return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in self._not_saved and k != "_is_initial"}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        if not isinstance(state_dict, Mapping) or "last_epoch" not in state_dict:
-            raise SerializationError(f"{self.name}: not a scheduler state dict (no 'last_epoch'): {state_dict!r}")
-        for key, value in state_dict.items():
+        """Restore what :meth:`state_dict` saved, checked first (see :func:`checked_state`).
+
+        Only this scheduler's own keys are accepted, each of the kind it has now (counters
+        are integers in range, rates finite numbers, per-group lists of the right length);
+        a bad entry raises :class:`SerializationError` naming the field and changes nothing.
+        """
+        self._assign(self._checked(state_dict))
+
+    def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        return checked_state(state_dict, self.state_dict(), owner=self.name)
+
+    def _assign(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
             if key not in self._not_saved:
-                setattr(self, key, copy.deepcopy(value))
+                setattr(self, key, value)
 
     def __repr__(self) -> str:
         return f"{self.name}(last_epoch={self.last_epoch}, last_lr={getattr(self, '_last_lr', None)})"

@@ -137,7 +137,7 @@ class Optimizer:
 
     def _check_number(self, group: Mapping[str, Any], key: str, where: str, low: float = 0.0, high: float = math.inf) -> None:
         value = group[key]
-        if not _is_real(value) or not math.isfinite(value) or not low <= value <= high:
+        if not _is_real(value) or not _finite(value) or not low <= value <= high:
             bound = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
             raise ConfigError(f"{self.name}: {key} must be a finite number {bound}, got {value!r}{where}")
 
@@ -229,33 +229,68 @@ class Optimizer:
         return {"state": dict(sorted(state.items())), "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore options and buffers saved by :meth:`state_dict` (keys may be strings after JSON)."""
+        """Restore options and buffers saved by :meth:`state_dict` (keys may be strings after JSON).
+
+        Everything is checked before anything changes: only known keys (the entries
+        ``state``/``param_groups``, this optimizer's options and the schedulers' group keys,
+        the buffers in :attr:`state_names`), parameter indices that are plain integers,
+        counters that are integers in ``[0, 2**53]``, buffers of the parameter's shape with a
+        real, finite dtype (complex state is refused, not truncated). A damaged state dict
+        raises :class:`SerializationError` naming the field; the optimizer is left as it was.
+        """
         try:
             new_groups, new_state = self._parse_state_dict(state_dict)
         except PlaitError:
             raise
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:  # a damaged state dict
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
             raise SerializationError(f"{self.name}: malformed state dict ({type(exc).__name__}: {exc})") from exc
         self.param_groups = new_groups
         self.state = new_state
 
+    def state_names(self, p: Param, group: Mapping[str, Any]) -> set[str]:
+        """The buffer names this optimizer may keep for ``p``: those of a fresh state and :attr:`optional_state`."""
+        return set(self._init_state(p, group)) | set(self.optional_state)
+
+    #: Buffers a subclass creates after the first step (e.g. when an option is switched on later).
+    optional_state: tuple[str, ...] = ()
+
     def _parse_state_dict(self, state_dict: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[Param, dict[str, Any]]]:
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise SerializationError(f"{self.name}: a state dict needs 'state' and 'param_groups' entries")
-        saved_groups = list(state_dict["param_groups"])
+        unknown = sorted(map(str, set(state_dict) - {"state", "param_groups"}))
+        if unknown:
+            raise SerializationError(f"{self.name}: unknown state dict entries {unknown}; expected 'state' and 'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, Mapping):
+            raise SerializationError(f"{self.name}: 'param_groups' must be a list and 'state' a mapping")
         if len(saved_groups) != len(self.param_groups):
             raise SerializationError(
                 f"{self.name}: the state dict has {len(saved_groups)} parameter groups, this optimizer has {len(self.param_groups)}"
             )
-        by_index: dict[int, Param] = {}
+        by_index: dict[int, tuple[Param, int]] = {}
         new_groups = []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            indices = list(saved.get("params", ()))
+            where = f"param_groups[{i}]"
+            if not isinstance(saved, Mapping):
+                raise SerializationError(f"{self.name}: {where} must be a mapping, got {type(saved).__name__}")
+            indices = saved.get("params", ())
+            if not isinstance(indices, (list, tuple)):
+                raise SerializationError(f"{self.name}: {where}.params must be a list of indices, got {type(indices).__name__}")
             if len(indices) != len(group["params"]):
                 raise SerializationError(
                     f"{self.name}: parameter group {i} of the state dict has {len(indices)} parameters, this optimizer's has {len(group['params'])}"
                 )
-            by_index.update((int(k), p) for k, p in zip(indices, group["params"]))
+            for j, (k, p) in enumerate(zip(indices, group["params"])):
+                index = _index(k, f"{where}.params[{j}]", self.name)
+                if index in by_index:
+                    raise SerializationError(f"{self.name}: {where}.params[{j}]: index {index} is listed twice")
+                by_index[index] = (p, i)
+            known = set(self.defaults) | set(group) | _SCHEDULER_GROUP_KEYS
+            for key in saved:
+                if key not in known:
+                    raise SerializationError(f"{self.name}: {where}: unknown option {key!r}")
+                if key not in self.defaults and key != "params":  # a scheduler's rate or momentum bound
+                    _check_real(saved[key], f"{where}.{key}", self.name)
             new_group = _normalise_options({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
             for key, value in self.defaults.items():  # options newer than the state dict
                 new_group.setdefault(key, value)
@@ -263,12 +298,20 @@ class Optimizer:
             new_group["params"] = group["params"]
             new_groups.append(new_group)
         new_state: dict[Param, dict[str, Any]] = {}
-        for key, values in state_dict["state"].items():
-            p = by_index.get(int(key))
-            if p is None:
+        for key, values in saved_state.items():
+            index = _index(key, f"state key {key!r}", self.name)
+            if index not in by_index:
                 raise SerializationError(f"{self.name}: the state dict has state for parameter {key}, which no group lists")
-            new_state[p] = {name: self._import_value(p, name, value) for name, value in values.items()}
-            self._check_state(p, new_state[p], next(g for g in new_groups if any(q is p for q in g["params"])))
+            p, gi = by_index[index]
+            where = f"state[{index}]"
+            if not isinstance(values, Mapping):
+                raise SerializationError(f"{self.name}: {where} must be a mapping of buffers, got {type(values).__name__}")
+            allowed = self.state_names(p, new_groups[gi])
+            for name in values:
+                if name not in allowed:
+                    raise SerializationError(f"{self.name}: {where}: unknown buffer {name!r} (expected {sorted(allowed)})")
+            new_state[p] = {name: self._import_value(p, name, value, f"{where}.{name}") for name, value in values.items()}
+            self._check_state(p, new_state[p], new_groups[gi])
         return new_groups, new_state
 
     def _check_state(self, p: Param, values: dict[str, Any], group: Mapping[str, Any]) -> None:
@@ -279,15 +322,35 @@ class Optimizer:
                 raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be an array, got {got!r}")
             if not hasattr(fresh, "shape") and (isinstance(got, bool) or not isinstance(got, numbers.Real)):
                 raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be a number, got {got!r}")
+            if isinstance(fresh, numbers.Integral) and not isinstance(got, numbers.Integral):
+                if not float(got).is_integer():
+                    raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be an integer, got {got!r}")
+                values[name] = int(got)  # a counter saved as a float (as torch does)
 
-    def _import_value(self, p: Param, name: str, value: Any) -> Any:
-        if isinstance(value, (bool, numbers.Number)) or value is None:
-            return value.item() if isinstance(value, np.generic) else value
-        host = to_numpy(value) if isinstance(value, np.ndarray) or hasattr(value, "shape") else np.asarray(value)
+    def _import_value(self, p: Param, name: str, value: Any, where: str = "") -> Any:
+        where = where or name
+        if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes, Mapping)):
+            raise SerializationError(f"{self.name}: {where} must be a number or an array, got {_short(value)}")
+        if isinstance(value, numbers.Number):
+            return _scalar(value.item() if isinstance(value, np.generic) else value, where, self.name)
+        if isinstance(value, (list, tuple)) and not value:
+            raise SerializationError(f"{self.name}: {where} is an empty list, expected an array of shape {p.shape}")
+        try:
+            host = to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SerializationError(f"{self.name}: {where} is not an array: {exc}") from None
+        if host.dtype.kind not in "biuf":
+            raise SerializationError(f"{self.name}: {where} has dtype {host.dtype}; expected real numbers (complex state is refused)")
         if host.ndim == 0:
-            return host.item()
+            return _scalar(host.item(), where, self.name)
         if host.shape != p.shape:
             raise SerializationError(f"{self.name}: state {name!r} of {p!r} has shape {host.shape}, expected {p.shape}")
+        if host.dtype.kind == "b":
+            raise SerializationError(f"{self.name}: {where} has dtype bool; expected real numbers")
+        if not np.isfinite(host).all():
+            raise SerializationError(f"{self.name}: {where} holds NaN or infinite values")
+        if name in _NON_NEGATIVE_STATE and (host < 0).any():
+            raise SerializationError(f"{self.name}: {where} holds negative values (it is a sum of squares)")
         xp = get_array_module(p.data)
         return xp.array(host if xp is np else value, dtype=p.data.dtype)
 
@@ -316,6 +379,51 @@ def _normalise_options(group: dict[str, Any]) -> dict[str, Any]:
     if isinstance(group.get("betas"), list):
         group["betas"] = tuple(group["betas"])
     return group
+
+
+# keys that schedulers keep in parameter groups (rates and momentum bounds)
+_SCHEDULER_GROUP_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+# buffers that are sums or averages of squares: never negative
+_NON_NEGATIVE_STATE = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
+_MAX_COUNTER = 2**53  # beyond this a float step count is no longer exact
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _index(key: Any, where: str, name: str) -> int:
+    """A parameter index: a non-negative int, or its decimal spelling (JSON object keys are strings)."""
+    if isinstance(key, str) and key.isdigit() and key.isascii() and len(key) <= 12:
+        return int(key)
+    if isinstance(key, numbers.Integral) and not isinstance(key, (bool, np.bool_)) and 0 <= key < 10**12:
+        return int(key)
+    raise SerializationError(f"{name}: {where}: a parameter index must be a non-negative integer, got {_short(key)}")
+
+
+def _check_real(value: Any, where: str, name: str) -> float:
+    if not _is_real(value) or not _finite(value):
+        raise SerializationError(f"{name}: {where} must be a finite number, got {_short(value)}")
+    return value
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _scalar(value: Any, where: str, name: str) -> Any:
+    """A number kept in the state: an integer counter in [0, 2**53], or a finite real."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if not 0 <= value <= _MAX_COUNTER:
+            raise SerializationError(f"{name}: {where} must be an integer in [0, 2**53], got {_short(value)}")
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value):
+        return float(value)
+    raise SerializationError(f"{name}: {where} must be a finite real number, got {_short(value)}")
 
 
 def _export_value(value: Any) -> Any:

@@ -12,8 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from plait.core.errors import ConfigError, SerializationError
+from plait.core.errors import ConfigError
 
+from ._state_checks import checked_state
 from .lr_scheduler import check_int, check_number, check_optimizer, per_group
 
 __all__ = ["ReduceLROnPlateau"]
@@ -119,8 +120,7 @@ class ReduceLROnPlateau:
         return {k: copy.deepcopy(v) for k, v in vars(self).items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        if not isinstance(state_dict, Mapping) or "best" not in state_dict:
-            raise SerializationError(f"{type(self).__name__}: not a ReduceLROnPlateau state dict: {state_dict!r}")
-        for key, value in state_dict.items():
-            if key != "optimizer":
-                setattr(self, key, copy.deepcopy(value))
+        """Restore what :meth:`state_dict` saved; only its keys, each checked (see :func:`checked_state`)."""
+        values = checked_state(state_dict, self.state_dict(), owner=type(self).__name__, required=("best",))
+        for key, value in values.items():
+            setattr(self, key, value)

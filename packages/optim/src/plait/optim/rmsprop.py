@@ -28,6 +28,8 @@ class RMSprop(Optimizer):
     ``grad_avg`` (centered).
     """
 
+    optional_state = ("momentum_buffer", "grad_avg")  # created on the first step, or when the option is switched on later
+
     def __init__(
         self,
         params: ParamsT,

@@ -132,7 +132,8 @@ class LambdaLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        for fn, saved in zip(self.lr_lambdas, state_dict.get("lr_lambdas") or ()):
+        values = self._checked(state_dict)  # lr_lambdas: None for a function, else its checked __dict__
+        self._assign(values)
+        for fn, saved in zip(self.lr_lambdas, values.get("lr_lambdas") or ()):
             if saved is not None:
                 vars(fn).update(saved)

@@ -26,6 +26,8 @@ class SGD(Optimizer):
     State per parameter: ``momentum_buffer`` (only when ``momentum > 0``).
     """
 
+    optional_state = ("momentum_buffer",)  # created on the first step, or when the option is switched on later
+
     def __init__(
         self,
         params: ParamsT,

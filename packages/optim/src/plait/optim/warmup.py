@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from plait.core.errors import ConfigError
+from plait.core.errors import ConfigError, SerializationError
 
 from .lr_scheduler import LRScheduler, check_int, check_number
 
@@ -80,9 +80,12 @@ class LinearWarmup(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        saved = state_dict.get("after")
+        saved = state_dict.get("after") if isinstance(state_dict, Mapping) else None
         if (saved is None) != (self.after is None):
-            raise ConfigError(f"{self.name}: the state dict and this scheduler disagree on whether there is an 'after' schedule")
-        if saved is not None:
-            self.after.load_state_dict(saved)
+            raise SerializationError(
+                f"{self.name}: the state dict and this scheduler disagree on whether there is an 'after' schedule"
+            )
+        values = self._checked(state_dict)
+        if self.after is not None:
+            self.after.load_state_dict(saved)  # checked as a whole before it changes anything
+        self._assign(values)

@@ -10,7 +10,8 @@ from typing import Union
 
 import regex
 
-from plait.core.errors import ConfigError, SerializationError
+from plait.core.errors import ConfigError
+from plait.core.reading import read_text
 
 from ._special import special_regex
 from .patterns import split_pieces
@@ -36,12 +37,8 @@ def iter_texts(texts_or_paths: TextsOrPaths) -> Iterator[str]:
 
 
 def read_text_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SerializationError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SerializationError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    """A UTF-8 corpus file: one bounded read of a regular file (FIFOs and devices are refused)."""
+    return read_text(path, component="tokenizer corpus")
 
 
 def replace_surrogates(text: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from plait.core.errors import SerializationError
 from plait.core.files import atomic_write_text
+from plait.core.reading import JSON_MAX_BYTES
+from plait.core.reading import read_json as core_read_json
 
 __all__ = ["write_json", "read_json", "require", "check_header", "FORMAT_VERSION"]
 
@@ -20,31 +21,11 @@ def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None
     atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; duplicate keys are an error (json would silently keep the last)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SerializationError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SerializationError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise SerializationError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except ValueError as exc:
-        raise SerializationError(f"{path}: {exc}") from None
-    except RecursionError:  # a nesting bomb such as [[[[...]]]]
-        raise SerializationError(f"{path}: JSON nested too deeply to be a tokenizer file") from None
+def read_json(path: str | os.PathLike[str], *, max_bytes: int = JSON_MAX_BYTES) -> Any:
+    """Parse a tokenizer JSON file: one bounded read of a regular file (a FIFO or ``/dev/zero``
+    is refused), strict UTF-8 JSON (repeated keys, NaN, absurd integers and nesting bombs
+    are refused, naming the file and the field)."""
+    return core_read_json(path, component="tokenizer", max_bytes=max_bytes, expect=None)
 
 
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}

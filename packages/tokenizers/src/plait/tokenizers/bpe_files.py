@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from plait.core.errors import ConfigError, SerializationError
+from plait.core.reading import JSON_MAX_BYTES, read_text
 
 from ._bytes import str_to_token, token_to_str
 from ._json import FORMAT_VERSION, check_header, read_json, require, write_json
@@ -66,11 +67,7 @@ def read_gpt2_files(
         raise SerializationError(f"{encoder_json}: expected a JSON object {{token: id}}")
     special = {s: encoder.pop(s) for s in special_tokens if s in encoder}
     tokens = _read_tokens(encoder, encoder_json, "encoder")
-    try:
-        with open(vocab_bpe, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SerializationError(f"{vocab_bpe}: cannot read the file: {exc}") from None
+    lines = read_text(vocab_bpe, component="tokenizer merges", max_bytes=JSON_MAX_BYTES).split("\n")
     if lines and lines[0].startswith("#version"):
         lines = lines[1:]
     merges = []

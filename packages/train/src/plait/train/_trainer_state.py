@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from plait.core import CheckpointError, ConfigError, PlaitError, get_rng
+from plait.core import CheckpointError, ConfigError, PlaitError, describe_model, get_rng
+from plait.core.random import check_rng_state, set_rng_state
 
 from . import checkpoint as ckpt
+
+_KNOWN_KEYS = frozenset({"epoch", "step", "skipped_batches", "schedulers", "loader", "global_rng", "seeded",
+                         "callbacks", "epoch_progress"})
+_MAX_COUNT = 2**62
+
+
+def _field_error(file: Path, field: str, expected: str, got: Any) -> CheckpointError:
+    return CheckpointError(f"{file}: trainer.{field}: expected {expected}, got {repr(got)[:80]}")
+
+
+def _count(state: dict[str, Any], key: str, file: Path, default: int | None = None) -> int:
+    value = state.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        raise _field_error(file, key, "an integer from 0 to 2**62", value)
+    return value
+
+
+def _check_progress(progress: Any, metrics: list[Any], file: Path) -> None:
+    if progress is None:
+        return
+    if not isinstance(progress, dict) or set(progress) != {"loss_sum", "count", "metrics"}:
+        raise _field_error(file, "epoch_progress", "null or {loss_sum, count, metrics}", progress)
+    loss = progress["loss_sum"]
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
+        raise _field_error(file, "epoch_progress.loss_sum", "a finite number", loss)
+    _count(progress, "count", file)
+    saved = progress["metrics"]
+    if not isinstance(saved, list) or len(saved) != len(metrics):
+        raise _field_error(file, "epoch_progress.metrics", f"a list of {len(metrics)} metric states", saved)
+    for i, (m, values) in enumerate(zip(metrics, saved)):
+        allowed = set(getattr(m, "state_names", ()))
+        if not isinstance(values, dict) or not set(values) <= allowed:
+            raise _field_error(file, f"epoch_progress.metrics[{i}]", f"an object with keys from {sorted(allowed)}",
+                               values)
+
+
+def _describe(model: Any) -> dict[str, Any] | None:
+    """How the checkpoint's config.json names the model (None for a model without a registered name)."""
+    try:
+        return describe_model(model)
+    except PlaitError:
+        return None
 
 __all__ = ["TrainerState"]
 
@@ -62,13 +106,24 @@ class TrainerState:
             "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
             "epoch_progress": self._progress_state(),
         }
-        return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state)
+        return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state,
+                                    model_description=_describe(self.model))
 
     def load_checkpoint(self, path: str | Path) -> ckpt.Checkpoint:
         """Restore model, optimizer, schedulers, loader, RNG, history and callback states."""
         loaded = ckpt.load_checkpoint(path)
         state = loaded.trainer_state
         where = loaded.path
+        file = where / ckpt.STATE_FILE
+        unknown = set(state) - _KNOWN_KEYS
+        if unknown:
+            raise CheckpointError(f"{file}: trainer: unknown key(s) {', '.join(sorted(map(repr, unknown)))[:200]}")
+        epoch, step = _count(state, "epoch", file), _count(state, "step", file)
+        skipped = _count(state, "skipped_batches", file, 0)
+        rng_state = check_rng_state(state.get("global_rng"), source=f"{file}: trainer.global_rng", error=CheckpointError)
+        _check_progress(state.get("epoch_progress"), self.metrics, file)
+        if not isinstance(state.get("callbacks"), dict) or not isinstance(state.get("schedulers"), list):
+            raise _field_error(file, "callbacks/schedulers", "an object and a list", state.get("callbacks"))
         try:
             self.model.load_state_dict(loaded.model_state)
             self.optimizer.load_state_dict(loaded.optimizer_state)
@@ -79,20 +134,27 @@ class TrainerState:
                 scheduler.load_state_dict(s)
             if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
                 self._train_loader.load_state_dict(state["loader"])
-            get_rng().bit_generator.state = state["global_rng"]
+            set_rng_state(rng_state)
             callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
             for key, cb_state in state["callbacks"].items():
                 if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
-                    callbacks[key].load_state_dict(cb_state)
-            self.epoch = int(state["epoch"])
-            self.global_step = int(state["step"])
-            self.skipped_batches = int(state.get("skipped_batches", 0))
+                    try:
+                        callbacks[key].load_state_dict(cb_state)
+                    except CheckpointError:
+                        raise
+                    except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                            OverflowError) as exc:
+                        raise CheckpointError(f"{file}: trainer.callbacks.{key[:80]}: "
+                                              f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            self.epoch, self.global_step, self.skipped_batches = epoch, step, skipped
             self._seeded = bool(state.get("seeded", True))
             self._resume_progress = state.get("epoch_progress")
         except CheckpointError:
             raise
-        except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
-            raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: {exc}") from exc
+        except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
+                OverflowError) as exc:
+            raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: "
+                                  f"{str(exc)[:300]}") from exc
         return loaded
 
     def _restore_progress(self, loader: Any) -> int:

@@ -1,41 +1,53 @@
-"""Checkpoints: a folder per save, written atomically, with a ``latest`` pointer.
+"""Checkpoints: a folder per save, written in one step, that is also a loadable model folder.
 
 Layout of one checkpoint folder::
 
-    model.safetensors       the model's state_dict
+    config.json             the model folder's record (plait.core.model_folder): architecture and
+                            arguments when the model has a registered name, and the size and
+                            SHA-256 of EVERY other file below: the checkpoint's integrity record
+    model.safetensors       the model's state_dict (so ``plait.zoo.load``/``load_model`` open it)
     optimizer.safetensors   every array of the optimizer state (moments, ...)
     state.safetensors       arrays of other state (e.g. EarlyStopping's best weights), if any
     trainer_state.json      epoch, step, optimizer scalars/param groups, scheduler, loader and
-                            RNG states, history, callbacks; sizes and SHA-256 of the files above
+                            RNG states, history, callbacks
 
 Nested state is stored as JSON with every array replaced by ``{"__array__": key}`` (a
-key into the matching safetensors file); dicts with non-string keys and tuples are
-tagged so they come back exactly. Nothing is ever pickled.
+key into the matching safetensors file) and non-finite floats by ``{"__float__": "inf"}``;
+dicts with non-string keys and tuples are tagged so they come back exactly. Nothing is
+ever pickled.
 
-A save writes a hidden temporary folder, fsyncs it, renames it into place and only then
-replaces the ``latest`` pointer file (atomically). A process killed at any point leaves
-the previous checkpoint and pointer intact.
+A save builds the folder as a hidden sibling and swaps it in at once
+(:func:`plait.core.files.atomic_folder`); ``latest``/``best`` are symbolic links to the
+folder (replaced atomically), so they open as model folders too. A load reads each file
+once and checks it against config.json; every name read from a state file (pointers,
+``ModelCheckpoint``'s list) is checked to be a plain child of the run folder first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import math
 import os
+import secrets
 import shutil
-import tempfile
+import tempfile  # noqa: F401 - the module whose mkdtemp a save calls (tests instrument it)
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from plait.core import CheckpointError, SerializationError, atomic_write_text, load_safetensors, save_safetensors
+from plait.core import CheckpointError, PlaitError, SerializationError, atomic_write_text, save_safetensors
+from plait.core import _read_shim as reading
+from plait.core import files as core_files
+from plait.core import model_folder as mf
 
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "check_child_name",
     "latest_checkpoint",
     "load_checkpoint",
     "pack_state",
@@ -46,13 +58,38 @@ __all__ = [
 ]
 
 FORMAT = "plait-train-checkpoint"
-VERSION = 1
-MODEL_FILE = "model.safetensors"
+VERSION = 2
+MODEL_FILE = mf.WEIGHTS_FILE
+CONFIG_FILE = mf.CONFIG_FILE
 OPTIMIZER_FILE = "optimizer.safetensors"
 EXTRA_FILE = "state.safetensors"
 STATE_FILE = "trainer_state.json"
 LATEST = "latest"
-_TMP_PREFIX = ".plait-ckpt-tmp-"
+_POINTER_LIMIT = 4096
+_MAX_NAME = 255
+_TAGS = frozenset({"__array__", "__items__", "__tuple__", "__float__"})
+
+
+# -- names read from files ----------------------------------------------------------------------
+def check_child_name(name: Any, root: str | os.PathLike[str], where: str) -> str:
+    """``name`` if it is a plain child of the folder ``root``; CheckpointError naming ``where`` otherwise.
+
+    A plain child name is a non-empty string of at most 255 characters, printable, with no
+    path separator, not ``.``/``..``, not hidden, and, where ``root/name`` is a symbolic
+    link, one that stays inside ``root``.
+    """
+    shown = repr(name)[:80]
+    if not isinstance(name, str) or not name or len(name) > _MAX_NAME or len(name.encode("utf-8", "replace")) > _MAX_NAME:
+        raise CheckpointError(f"{where}: {shown} is not a folder name (1 to {_MAX_NAME} characters)")
+    if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable() or os.path.isabs(name):
+        raise CheckpointError(f"{where}: {shown} is not a plain name inside {root} (separators, '..', hidden "
+                              "or absolute names are refused)")
+    path = Path(root) / name
+    if path.is_symlink():
+        real, base = os.path.realpath(path), os.path.realpath(root)
+        if os.path.dirname(real) != base:
+            raise CheckpointError(f"{where}: {shown} is a symbolic link leading out of {root}")
+    return name
 
 
 # -- JSON packing of nested state --------------------------------------------------------
@@ -63,12 +100,12 @@ def _is_array(value: Any) -> bool:
 def pack_state(tree: Any, arrays: dict[str, Any], prefix: str) -> Any:
     """JSON-able copy of ``tree``; arrays are moved into ``arrays`` under ``prefix/...`` keys."""
     if isinstance(tree, np.generic):
-        return tree.item()
+        tree = tree.item()
     if _is_array(tree) and not isinstance(tree, (list, tuple)):
         arrays[prefix] = tree
         return {"__array__": prefix}
     if isinstance(tree, dict):
-        if all(isinstance(k, str) for k in tree) and not ({"__array__", "__items__", "__tuple__"} & tree.keys()):
+        if all(isinstance(k, str) for k in tree) and not (_TAGS & tree.keys()):
             return {k: pack_state(v, arrays, f"{prefix}/{k}") for k, v in tree.items()}
         return {"__items__": [[pack_state(k, arrays, f"{prefix}/k{i}"), pack_state(v, arrays, f"{prefix}/{i}")]
                               for i, (k, v) in enumerate(tree.items())]}
@@ -76,6 +113,8 @@ def pack_state(tree: Any, arrays: dict[str, Any], prefix: str) -> Any:
         return {"__tuple__": [pack_state(v, arrays, f"{prefix}/{i}") for i, v in enumerate(tree)]}
     if isinstance(tree, list):
         return [pack_state(v, arrays, f"{prefix}/{i}") for i, v in enumerate(tree)]
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return {"__float__": repr(tree)}  # 'inf', '-inf', 'nan': JSON has no such numbers
     if tree is None or isinstance(tree, (bool, int, float, str)):
         return tree
     raise CheckpointError(f"cannot store {type(tree).__name__} at {prefix!r} in a checkpoint (not JSON-able or an array)")
@@ -86,6 +125,10 @@ def unpack_state(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(tree, dict):
         if "__array__" in tree:
             return arrays[tree["__array__"]]
+        if "__float__" in tree:
+            if tree["__float__"] not in ("inf", "-inf", "nan"):
+                raise ValueError(f"__float__ must be 'inf', '-inf' or 'nan', got {str(tree['__float__'])[:40]!r}")
+            return float(tree["__float__"])
         if "__items__" in tree:
             return {_hashable(unpack_state(k, arrays)): unpack_state(v, arrays) for k, v in tree["__items__"]}
         if "__tuple__" in tree:
@@ -110,12 +153,13 @@ def _digest(path: Path) -> dict[str, Any]:
 
 
 def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    core_files.fsync_folder(path)
+
+
+def _json_text(doc: Any) -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps(doc, indent=1, allow_nan=False)
 
 
 def save_checkpoint(
@@ -123,66 +167,82 @@ def save_checkpoint(
     model_state: dict[str, Any],
     optimizer_state: Any = None,
     trainer_state: dict[str, Any] | None = None,
+    *,
+    model_description: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write one checkpoint folder at ``path`` atomically (replacing an older one there)."""
+    """Write one checkpoint folder at ``path`` in one step (replacing an older one there).
+
+    ``model_description`` (:func:`plait.core.describe_model` of the model) makes the folder
+    loadable by name as a model folder too.
+    """
     target = Path(path)
+    optim_arrays: dict[str, Any] = {}
+    extra_arrays: dict[str, Any] = {}
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "optimizer": pack_state(optimizer_state, optim_arrays, "optimizer"),
+        "trainer": pack_state(trainer_state or {}, extra_arrays, "trainer"),
+    }
+    text = _json_text(doc)
+    writers = {OPTIMIZER_FILE: lambda p: save_safetensors(p, optim_arrays, {"format": FORMAT})}
+    if extra_arrays:
+        writers[EXTRA_FILE] = lambda p: save_safetensors(p, extra_arrays, {"format": FORMAT})
+    writers[STATE_FILE] = lambda p: atomic_write_text(p, text, error=CheckpointError)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
-    except OSError as exc:  # a full disk, a read-only folder, ...
-        raise CheckpointError(f"{target}: cannot write the checkpoint: {exc}") from exc
-    try:
-        save_safetensors(tmp / MODEL_FILE, model_state, {"format": FORMAT})
-        optim_arrays: dict[str, Any] = {}
-        extra_arrays: dict[str, Any] = {}
-        doc = {
-            "format": FORMAT,
-            "version": VERSION,
-            "optimizer": pack_state(optimizer_state, optim_arrays, "optimizer"),
-            "trainer": pack_state(trainer_state or {}, extra_arrays, "trainer"),
-        }
-        save_safetensors(tmp / OPTIMIZER_FILE, optim_arrays, {"format": FORMAT})
-        files = [MODEL_FILE, OPTIMIZER_FILE]
-        if extra_arrays:
-            save_safetensors(tmp / EXTRA_FILE, extra_arrays, {"format": FORMAT})
-            files.append(EXTRA_FILE)
-        doc["files"] = {name: _digest(tmp / name) for name in files}
-        atomic_write_text(tmp / STATE_FILE, json.dumps(doc, indent=1))
-        _fsync_dir(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}old-{target.name}-", dir=target.parent))
-            os.replace(target, old / "ckpt")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except OSError as exc:  # a full disk, a read-only folder, ...: the previous checkpoint stays as it was
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"{target}: cannot write the checkpoint: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return mf.write_model_folder(target, model_state, model_description, files=writers, error=CheckpointError)
+    except CheckpointError:
         raise
-    return target
+    except SerializationError as exc:  # e.g. an array of a dtype safetensors cannot hold
+        raise CheckpointError(f"{target}: cannot write the checkpoint: {exc}") from exc
 
 
 def write_pointer(root: str | os.PathLike[str], name: str, pointer: str = LATEST) -> None:
-    """Atomically point ``root/pointer`` (a one-line text file) at checkpoint folder ``name``."""
+    """Point ``root/pointer`` at checkpoint folder ``name``: a relative symbolic link, replaced atomically
+    (a one-line text file where the system has no symbolic links)."""
+    root = Path(root)
+    check_child_name(name, root, f"write_pointer({pointer!r})")
+    check_child_name(pointer, root, "write_pointer")
+    link = root / pointer
+    if link.is_dir() and not link.is_symlink():
+        raise CheckpointError(f"{link}: is a folder, not a pointer; refusing to replace it")
     try:
-        atomic_write_text(Path(root) / pointer, name + "\n")
+        core_files.remove_stale_siblings(link)
+        tmp = root / f".{pointer}.plait-tmp-{os.getpid()}-{secrets.token_hex(4)}"  # os.symlink never overwrites
+        try:
+            os.symlink(name, tmp)
+        except (NotImplementedError, PermissionError):  # no symbolic links here: a text file
+            atomic_write_text(link, name + "\n", error=CheckpointError)
+            return
+        try:
+            os.replace(tmp, link)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(root)
     except OSError as exc:
-        raise CheckpointError(f"{Path(root) / pointer}: cannot point at {name}: {exc}") from exc
+        raise CheckpointError(f"{link}: cannot point at {name}: {exc.strerror or exc}") from exc
 
 
 def read_pointer(root: str | os.PathLike[str], pointer: str = LATEST) -> Path | None:
-    """The folder ``root/pointer`` names, or None when there is no pointer file."""
-    file = Path(root) / pointer
-    if not file.is_file():
+    """The folder ``root/pointer`` names (checked to be a plain child of ``root``), or None without one."""
+    root = Path(root)
+    file = root / pointer
+    if file.is_symlink():
+        try:
+            name = os.readlink(file)
+        except OSError as exc:
+            raise CheckpointError(f"{file}: cannot read the pointer: {exc.strerror or exc}") from exc
+    elif file.exists():
+        data = reading.read_file_bytes(file, _POINTER_LIMIT, error=CheckpointError, what="pointer file")
+        try:
+            name = data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise CheckpointError(f"{file}: the pointer file is not UTF-8 text") from None
+    else:
         return None
-    name = file.read_text().strip()
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise CheckpointError(f"{file}: pointer file holds {name!r}, not a checkpoint folder name")
-    return Path(root) / name
+    return root / check_child_name(name, root, f"{file}")
 
 
 def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
@@ -190,22 +250,15 @@ def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
     return read_pointer(root)
 
 
-def _restore_interrupted_overwrites(root: Path) -> None:
-    """Put back a checkpoint folder that a killed overwrite had moved aside but not yet replaced."""
-    prefix = f"{_TMP_PREFIX}old-"
-    for backup in root.glob(f"{prefix}*"):
-        name = backup.name[len(prefix):].rsplit("-", 1)[0]  # mkdtemp's random suffix has no '-'
-        if (backup / "ckpt" / STATE_FILE).is_file() and name and not (root / name).exists():
-            os.replace(backup / "ckpt", root / name)
-            _fsync_dir(root)
-
-
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> None:
-    """Delete half-written folders left by a save that was killed (after restoring any checkpoint
-    an interrupted overwrite had moved aside)."""
-    _restore_interrupted_overwrites(Path(root))
-    for entry in Path(root).glob(f"{_TMP_PREFIX}*"):
-        shutil.rmtree(entry, ignore_errors=True)
+    """Delete half-written folders left in ``root`` by saves that were killed (after putting back any
+    checkpoint a killed fallback swap had moved aside)."""
+    root = Path(root)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            m = core_files._SIBLING.match(entry.name)
+            if m:
+                core_files.remove_stale_siblings(root / m["name"])
 
 
 @dataclass
@@ -221,49 +274,86 @@ class Checkpoint:
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     """A checkpoint folder itself, or a run folder whose ``latest`` pointer names one."""
     p = Path(path)
+    if not os.path.lexists(p):
+        core_files.recover_folder(p)
     if (p / STATE_FILE).is_file():
         return p
     pointed = read_pointer(p) if p.is_dir() else None
-    if pointed is not None and not (pointed / STATE_FILE).is_file():
-        _restore_interrupted_overwrites(p)
     if pointed is None:
         raise CheckpointError(f"{p}: no checkpoint here (neither {STATE_FILE} nor a {LATEST!r} pointer)")
+    if not os.path.lexists(pointed):
+        core_files.recover_folder(pointed)
     if not (pointed / STATE_FILE).is_file():
         raise CheckpointError(f"{pointed}: checkpoint named by {p / LATEST} is missing or incomplete")
     return pointed
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and validate a checkpoint; any problem raises :class:`CheckpointError` naming the path."""
-    folder = resolve_checkpoint(path)
-    state_file = folder / STATE_FILE
+def _verified(folder: Path, config: Mapping[str, Any], name: str) -> bytes:
+    return mf.verify_file(folder, config, name, error=CheckpointError, required=True)
+
+
+def _read_once(folder: Path) -> Checkpoint:
     try:
-        doc = json.loads(state_file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, huge numbers
-        raise CheckpointError(f"{state_file}: unreadable trainer state: {type(exc).__name__}: {exc}") from exc
+        config = mf.read_model_config(folder)
+    except CheckpointError:
+        raise
+    except SerializationError as exc:
+        raise CheckpointError(f"{folder}: not a readable checkpoint: {exc}") from exc
+    state_file = folder / STATE_FILE
+    doc = reading.parse_json(_verified(folder, config, STATE_FILE), state_file, error=CheckpointError)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{state_file}: not a {FORMAT} file")
     if doc.get("version") != VERSION:
-        raise CheckpointError(f"{state_file}: checkpoint version {doc.get('version')!r}, this plait-train reads {VERSION}")
+        raise CheckpointError(f"{state_file}: checkpoint version {str(doc.get('version'))[:20]}, "
+                              f"this plait-train reads {VERSION}")
+    unknown = set(doc) - {"format", "version", "optimizer", "trainer"}
+    if unknown:
+        raise CheckpointError(f"{state_file}: unknown key(s) {', '.join(sorted(map(repr, unknown)))[:200]}")
     loaded: dict[str, dict[str, np.ndarray]] = {}
-    files = doc.get("files", {})
-    if not isinstance(files, dict) or not all(isinstance(name, str) and "/" not in name for name in files):
-        raise CheckpointError(f"{state_file}: 'files' must map file names to their size and SHA-256")
-    for name, expected in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise CheckpointError(f"{file}: missing from checkpoint {folder}")
-        if _digest(file) != expected:
-            raise CheckpointError(f"{file}: size or SHA-256 differs from {STATE_FILE} (corrupt or modified)")
+    for name in (MODEL_FILE, OPTIMIZER_FILE, EXTRA_FILE):
+        if name == EXTRA_FILE and name not in config.get("files", {}):
+            continue
         try:
-            loaded[name] = load_safetensors(file)
+            loaded[name] = mf.safetensors_from_bytes(_verified(folder, config, name), folder / name)
+        except CheckpointError:
+            raise
         except SerializationError as exc:
-            raise CheckpointError(f"{file}: {exc}") from exc
-    if MODEL_FILE not in loaded:
-        raise CheckpointError(f"{folder}: {STATE_FILE} lists no {MODEL_FILE}")
+            raise CheckpointError(str(exc)) from exc
     try:
-        optimizer_state = unpack_state(doc["optimizer"], loaded.get(OPTIMIZER_FILE, {}))
+        optimizer_state = unpack_state(doc["optimizer"], loaded[OPTIMIZER_FILE])
         trainer_state = unpack_state(doc["trainer"], loaded.get(EXTRA_FILE, {}))
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise CheckpointError(f"{state_file}: malformed state ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{state_file}: malformed state ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if not isinstance(trainer_state, dict):
+        raise CheckpointError(f"{state_file}: 'trainer' must be an object")
     return Checkpoint(folder, loaded[MODEL_FILE], optimizer_state, trainer_state)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and validate a checkpoint; any problem raises :class:`CheckpointError` naming the path.
+
+    Every file is read once and checked against config.json's SHA-256 record; a load that
+    raced a save of the same folder retries once, so it never mixes two saves.
+    """
+    for attempt in (0, 1):
+        folder = resolve_checkpoint(path)
+        try:
+            return _read_once(folder)
+        except CheckpointError as exc:
+            if attempt == 0 and "SHA-256" in str(exc):
+                continue
+            raise
+        except PlaitError as exc:  # defensive: nothing but CheckpointError leaves a checkpoint load
+            raise CheckpointError(f"{folder}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def remove_checkpoint(root: str | os.PathLike[str], name: str) -> None:
+    """Delete checkpoint folder ``root/name`` (a plain child name; a symbolic link is only unlinked)."""
+    root = Path(root)
+    check_child_name(name, root, f"remove_checkpoint({root})")
+    path = root / name
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)

@@ -6,9 +6,13 @@ import math
 import numbers
 from typing import Any
 
+from plait.core import ConfigError
+
 from .callbacks.base import Callback
 
 __all__ = ["History"]
+
+_MAX_EPOCHS = 10**9
 
 
 class History(Callback):
@@ -41,8 +45,24 @@ class History(Callback):
         return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
-        self.epoch = [int(e) for e in state["epoch"]]
+        """Restore from a checkpoint: ``{"history": {name: [number, ...]}, "epoch": [int, ...]}``, all columns
+        as long as ``epoch`` (ConfigError naming the field otherwise)."""
+        if not isinstance(state, dict) or set(state) != {"history", "epoch"}:
+            raise ConfigError(f"History state: expected the keys history and epoch, got {str(state)[:120]}")
+        epochs, columns = state["epoch"], state["history"]
+        if (not isinstance(epochs, list) or len(epochs) > _MAX_EPOCHS
+                or not all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e <= _MAX_EPOCHS for e in epochs)):
+            raise ConfigError(f"History state: 'epoch' must be a list of epoch numbers, got {str(epochs)[:80]}")
+        if not isinstance(columns, dict) or len(columns) > 10_000:
+            raise ConfigError("History state: 'history' must map metric names to lists of numbers")
+        for key, values in columns.items():
+            if not isinstance(key, str) or not 0 < len(key) <= 200:
+                raise ConfigError(f"History state: metric name {str(key)[:80]!r} must be 1 to 200 characters")
+            if (not isinstance(values, list) or len(values) != len(epochs) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)):
+                raise ConfigError(f"History state: history[{key!r}] must be {len(epochs)} numbers")
+        self.history = {k: [float(x) for x in v] for k, v in columns.items()}
+        self.epoch = list(epochs)
 
     def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from plait.core import ConfigError
+from plait.core import CheckpointError, ConfigError
 
-from ..checkpoint import LATEST, remove_stale_temporaries, write_pointer
+from ..checkpoint import LATEST, check_child_name, remove_checkpoint, remove_stale_temporaries, write_pointer
 from .base import Callback
 from .early_stopping import Improvement
 
@@ -21,15 +21,19 @@ BEST = "best"
 class ModelCheckpoint(Callback):
     """Writes ``dirpath/epoch-NNNN/`` checkpoints (see :mod:`plait.train.checkpoint`).
 
+    Each checkpoint folder is also a model folder: ``plait.zoo.load(dirpath / "best")``
+    (or ``plait.core.load_model``) opens it when the model has a registered name.
+
     Args:
-        dirpath: the run folder. ``dirpath/latest`` names the newest complete checkpoint
-            (what ``Trainer.fit(resume_from=dirpath)`` loads), ``dirpath/best`` the best.
+        dirpath: the run folder. ``dirpath/latest`` is a symbolic link to the newest complete
+            checkpoint (what ``Trainer.fit(resume_from=dirpath)`` loads), ``dirpath/best`` to the best.
         monitor, mode, min_delta: what "best" means (``mode="auto"``: max for
             accuracy-like names, min otherwise).
         save_best_only: save only epochs that improve ``monitor``.
         save_last: also save every epoch as the newest checkpoint (kept for resuming);
             with ``save_best_only`` older non-best folders are then deleted.
-        max_to_keep: keep at most this many epoch folders (the best one is never deleted).
+        max_to_keep: keep at most this many epoch folders (default 5; the best and the newest
+            are never deleted); None keeps every one.
 
     Runs after every other callback, so the state it saves (callbacks included) is the
     state at the end of the epoch; it writes only on the main process.
@@ -46,12 +50,13 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = False,
         save_last: bool = True,
         min_delta: float = 0.0,
-        max_to_keep: int | None = None,
+        max_to_keep: int | None = 5,
     ) -> None:
         super().__init__()
         if not save_best_only and not save_last:
             save_last = True
-        if max_to_keep is not None and max_to_keep < 1:
+        if max_to_keep is not None and (isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int)
+                                        or max_to_keep < 1):
             raise ConfigError(f"ModelCheckpoint: max_to_keep must be >= 1 or None, got {max_to_keep}")
         self.dirpath = Path(dirpath)
         self.monitor = monitor
@@ -99,7 +104,7 @@ class ModelCheckpoint(Callback):
         else:
             doomed = []
         for name in doomed:
-            shutil.rmtree(self.dirpath / name, ignore_errors=True)
+            remove_checkpoint(self.dirpath, name)  # checks again that it is a plain child of dirpath
             self.saved.remove(name)
 
     def state_dict(self) -> dict[str, Any]:
@@ -110,6 +115,19 @@ class ModelCheckpoint(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.tracker.best = state["best"]
-        self.saved = list(state["saved"])
-        self.best_path = None if state["best_path"] is None else self.dirpath / state["best_path"]
+        """Restore from a checkpoint; every folder name in ``state`` must be a plain child of ``dirpath``."""
+        where = f"ModelCheckpoint state ({self.dirpath})"
+        if not isinstance(state, dict) or set(state) != {"best", "saved", "best_path"}:
+            raise CheckpointError(f"{where}: expected the keys best, saved, best_path, got {str(state)[:120]}")
+        best, saved, best_path = state["best"], state["saved"], state["best_path"]
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
+                                 or (math.isnan(best))):
+            raise CheckpointError(f"{where}: 'best' must be a number or null, got {str(best)[:80]}")
+        if not isinstance(saved, list) or len(saved) > 100_000:
+            raise CheckpointError(f"{where}: 'saved' must be a list of folder names")
+        names = [check_child_name(n, self.dirpath, f"{where}: saved") for n in saved]
+        if best_path is not None:
+            check_child_name(best_path, self.dirpath, f"{where}: best_path")
+        self.tracker.best = best
+        self.saved = names
+        self.best_path = None if best_path is None else self.dirpath / best_path
