@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
-import numpy as np
 import pytest
 
 import plait.zoo as zoo
@@ -28,9 +24,9 @@ def test_models_lists_presets_and_architectures(capsys):
 CHARS = "".join(sorted(set(TEXT)))
 
 
-def _tiny_char_model(tmp_path, chars=CHARS, vocab_size=len(CHARS)):
+def _tiny_char_model(tmp_path, chars=CHARS, vocab_size=None):
     manual_seed(0)
-    model = zoo.create("gpt", vocab_size=vocab_size, context_length=32, d_model=16, num_layers=1, num_heads=2)
+    model = zoo.create("gpt", vocab_size=vocab_size or len(chars), context_length=32, d_model=16, num_layers=1, num_heads=2)
     return zoo.save(model, tmp_path / "char", metadata={"chars": chars}), chars
 
 
