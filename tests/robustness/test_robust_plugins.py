@@ -249,3 +249,27 @@ def test_warnings_as_errors_in_a_real_process():
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "CNN"]
+
+
+def test_a_module_plugin_with_unmarked_or_misspelt_register_functions_is_reported():
+    import types
+
+    module = types.ModuleType("my_plait_plugin")
+    exec(  # noqa: S102 - a tiny plugin module, as an entry point would import it
+        "from plait.core.plugins import hookimpl\n"
+        "def register_layers(register):\n    register('never_registered', object)\n"  # forgot @hookimpl
+        "def register_optimisers(register):\n    pass\n"  # misspelt, unmarked
+        "@hookimpl\ndef register_sheduler(register):\n    pass\n"  # misspelt, marked
+        "def helper():\n    pass\n",
+        module.__dict__,
+    )
+    with isolated_plugins():
+        with pytest.warns(PluginWarning) as caught:
+            plugins_mod.register_plugin(module, name="mine")
+        text = " | ".join(str(w.message) for w in caught)
+        assert "function 'register_layers' is not marked @hookimpl, so it is never called" in text
+        assert ("function 'register_optimisers' matches no Plait hookspec and is not marked @hookimpl; "
+                "did you mean 'register_optimizers'?") in text
+        assert "hook 'register_sheduler' matches no Plait hookspec and is never called; did you mean" in text
+        assert "helper" not in text and len(caught) == 3
+        assert "never_registered" not in registry.layers

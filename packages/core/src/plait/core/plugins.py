@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -232,13 +233,24 @@ class PluginHost:
         return record
 
     def _check_hook_names(self, plugin: Any, record: PluginRecord) -> None:
-        """A ``@hookimpl`` whose name is no hookspec (``register_optimisers``) would never run."""
+        """Hooks that would never run: a ``@hookimpl`` whose name is no hookspec
+        (``register_optimisers``), or a module's own ``register_*`` function without ``@hookimpl``."""
         for caller in self.pm.get_hookcallers(plugin) or []:
-            if caller.has_spec():
-                continue
-            close = difflib.get_close_matches(caller.name, sorted(self._hook_names), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; hooks: {', '.join(sorted(self._hook_names))}"
-            self._note(record, f"hook {caller.name!r} matches no Plait hookspec and is never called{hint}")
+            if not caller.has_spec():
+                self._note(record, f"hook {caller.name!r} matches no Plait hookspec and is never called"
+                                   f"{self._did_you_mean(caller.name)}")
+        if not inspect.ismodule(plugin):
+            return
+        for name, obj in vars(plugin).items():
+            if (name.startswith("register_") and inspect.isfunction(obj) and obj.__module__ == plugin.__name__
+                    and not hasattr(obj, "plait_impl")):
+                why = ("is not marked @hookimpl" if name in self._hook_names
+                       else f"matches no Plait hookspec and is not marked @hookimpl{self._did_you_mean(name)}")
+                self._note(record, f"function {name!r} {why}, so it is never called")
+
+    def _did_you_mean(self, name: str) -> str:
+        close = difflib.get_close_matches(name, sorted(self._hook_names), n=1, cutoff=0.6)
+        return f"; did you mean {close[0]!r}?" if close else f"; hooks: {', '.join(sorted(self._hook_names))}"
 
     def _commit(self, records: list[PluginRecord]) -> None:
         """Put the collected registrations into the tables, then resolve every name once."""
