@@ -339,7 +339,18 @@ def test_fuzzed_trainer_state(good_checkpoint, tmp_path, data):
         if not isinstance(doc, dict) or not [p for p in _tree_paths(doc) if p]:
             break
     (folder / ck.STATE_FILE).write_text(json.dumps(doc))
+    _reseal(folder)  # as a stranger's edited folder would be: past the checksum, into the validation
     _load_both(folder)
+
+
+def _reseal(folder: Path) -> None:
+    """Record the edited files' sizes and SHA-256 in the checkpoint's config.json."""
+    import hashlib
+
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["files"] = {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                    for name in cfg["files"] for data in [(folder / name).read_bytes()]}
+    (folder / "config.json").write_text(json.dumps(cfg))
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, '{"format": "plait-train-checkpoint", "version": ' + "9" * 5000 + "}",

@@ -115,7 +115,8 @@ def test_trainer_with_two_ranks_equals_one_process_and_only_rank0_writes(tmp_pat
     two = _trainer_run(tmp_path, "two", 2, 3, "--ckpt", str(tmp_path / "ckpt"))
     _assert_same(one, two)  # weights, per-epoch loss and validation metric (uneven last batch included)
     assert (tmp_path / "two.npz.writers").read_text().split() == ["0", "0", "0"]
-    assert (tmp_path / "ckpt" / "latest").is_file()
+    assert (tmp_path / "ckpt" / "latest").is_symlink()  # a link to the newest checkpoint folder
+    assert (tmp_path / "ckpt" / "latest" / "trainer_state.json").is_file()
 
 
 @pytest.mark.mpi

@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "recover_folder",
+    "remove_stale_in",
     "remove_stale_siblings",
 ]
 
@@ -143,6 +144,17 @@ def remove_stale_siblings(target: str | os.PathLike[str]) -> None:
         for path, pid in _siblings(target, kind):
             if not _pid_alive(pid):
                 _remove(path)
+
+
+def remove_stale_in(folder: str | os.PathLike[str]) -> None:
+    """:func:`remove_stale_siblings` for every path in ``folder`` that killed saves left temporaries of."""
+    folder = Path(folder)
+    try:
+        names = {m["name"] for entry in os.scandir(folder) if (m := _SIBLING.match(entry.name))}
+    except OSError:
+        return
+    for name in names:
+        remove_stale_siblings(folder / name)
 
 
 def _tmp_prefix(target: Path, kind: str = _TMP) -> str:

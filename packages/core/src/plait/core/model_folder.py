@@ -29,15 +29,14 @@ import hashlib
 import json
 import os
 import re
-import warnings
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _read_shim as reading
+from ._model_provenance import check_requirements, check_requires_field, describe_model, origin_of, versions_of
 from .errors import ConfigError, PlaitError, SerializationError
 from .files import atomic_folder, atomic_write_text, recover_folder
 from .module import Module
@@ -67,84 +66,9 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_LIMIT = 16 * 1024 * 1024
-FILE_LIMIT = int(os.environ.get("PLAIT_MAX_FILE_BYTES", 64 * 1024**3))
+FILE_LIMIT = 64 * 1024**3  # the largest file a model folder may hold (bytes)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-_DIST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _CHILD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_MAX_REQUIRES = 256
-
-
-# -- describing a model -------------------------------------------------------------------------
-def _origin_of(kind: str, name: str) -> tuple[str, str] | None:
-    """``(distribution, version)`` that registered ``kind:name``, if it is an installed distribution."""
-    try:
-        origin = registry.table(kind).origin(name)
-        return origin, metadata.version(origin)
-    except (PlaitError, metadata.PackageNotFoundError, ValueError, TypeError):
-        return None  # registered in-process (a script, a test): nothing to install
-
-
-def _named_components(architecture: str, kind: str, args: Any) -> list[tuple[str, str]]:
-    """Every ``(kind, name)`` of a registered component that rebuilding the model looks up."""
-    found = [(kind, architecture)]
-    stack = [args]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, Mapping):
-            if isinstance(value.get("type"), str):
-                found.append((str(value.get("kind", "layers")), value["type"]))
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-        elif isinstance(value, str):
-            found.extend((k, value) for k in ("layers", "initializers", "losses") if value in registry.table(k))
-    return found
-
-
-def _requirements(components: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    by_dist: dict[tuple[str, str], set[str]] = {}
-    for kind, name in components:
-        origin = _origin_of(kind, name) if kind in registry.tables() else None
-        if origin is not None:
-            by_dist.setdefault(origin, set()).add(f"{kind}:{name}")
-    return [{"distribution": d, "version": v, "provides": sorted(p)} for (d, v), p in sorted(by_dist.items())]
-
-
-def describe_model(model: Module, *, architecture: str | None = None,
-                   model_args: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What config.json records to rebuild ``model``: architecture, arguments and their providers.
-
-    ``architecture``/``model_args`` give the name and JSON-able arguments explicitly (e.g. a
-    model built by a registered function); otherwise ``model`` must be an instance of a class
-    registered in ``registry.models`` (or, as ``kind: "layers"``, in ``registry.layers``).
-    """
-    kind = "models"
-    if architecture is None:
-        found = registry.name_of(type(model))
-        if found is None or found[0] not in ("models", "layers"):
-            raise ConfigError(
-                f"{type(model).__name__} is not a registered model architecture, so it cannot be saved by name; "
-                "register it with plait.zoo.register_model (or a plugin's register_models hook)"
-            )
-        cfg = model.config()
-        kind, architecture = found[0], cfg.pop("type")
-        model_args = {k: v for k, v in cfg.items() if k != "kind"}
-    args = dict(model_args or {})
-    desc: dict[str, Any] = {"architecture": architecture, "model_args": args}
-    if kind != "models":
-        desc["kind"] = kind
-    desc["requires"] = _requirements(_named_components(architecture, kind, args))
-    return desc
-
-
-def _versions(requires: list[dict[str, Any]]) -> dict[str, str]:
-    out = {}
-    for dist in ("plait-core", *[r["distribution"] for r in requires]):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def _dtype_of(state: Mapping[str, Any]) -> str:
@@ -195,7 +119,7 @@ def write_model_folder(
     config: dict[str, Any] = {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, **desc,
                               "dtype": _dtype_of(state),
                               "num_parameters": int(sum(int(np.prod(a.shape)) for a in state.values())),
-                              "versions": _versions(desc.get("requires", []))}
+                              "versions": versions_of(desc.get("requires", []))}
     if metadata:
         config["metadata"] = dict(metadata)
     config.update(header or {})
@@ -228,7 +152,7 @@ def _tokenizer_entry(tokenizer: Any) -> dict[str, Any]:
         raise ConfigError(f"tokenizer {type(tokenizer).__name__} has no save(path) method, so it cannot be saved")
     name = registry.tokenizers.find(type(tokenizer))
     entry: dict[str, Any] = {"file": TOKENIZER_FILE, "type": name}
-    origin = _origin_of("tokenizers", name) if name is not None else None
+    origin = origin_of("tokenizers", name) if name is not None else None
     if origin is not None:
         entry["distribution"], entry["version"] = origin
     return entry
@@ -268,16 +192,6 @@ def _check_files(files: Any, path: Path) -> None:
                path, f"'files' record of {name!r} must be {{'size': int, 'sha256': 64 hex digits}}")
 
 
-def _check_requires(requires: Any, path: Path) -> None:
-    _check(isinstance(requires, list) and len(requires) <= _MAX_REQUIRES, path,
-           f"'requires' must be a list of at most {_MAX_REQUIRES} distributions")
-    for req in requires:
-        _check(isinstance(req, dict) and isinstance(req.get("distribution"), str)
-               and bool(_DIST_NAME.match(req["distribution"])) and isinstance(req.get("version"), str)
-               and 0 < len(req["version"]) <= 64 and isinstance(req.get("provides", []), list),
-               path, f"'requires' entry {json.dumps(req)[:120]} must name a distribution and its version")
-
-
 def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The validated config.json of a model folder (SerializationError naming the problem)."""
     folder = Path(path)
@@ -300,24 +214,8 @@ def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     dtype = config.get("dtype", "float32")
     _check(dtype in _FLOAT_DTYPES, cfg_path, f"dtype {dtype!r} is not one of {', '.join(_FLOAT_DTYPES)}")
     _check_files(config.get("files", {}), cfg_path)
-    _check_requires(config.get("requires", []), cfg_path)
+    check_requires_field(config.get("requires", []), cfg_path)
     return config
-
-
-def check_requirements(config: Mapping[str, Any], path: str | os.PathLike[str], entries: list[Any] | None = None) -> None:
-    """Raise naming a missing distribution the folder needs; warn about another installed version."""
-    missing = []
-    for req in config.get("requires", []) if entries is None else entries:
-        dist, wanted = req["distribution"], req["version"]
-        try:
-            installed = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            missing.append(f"{dist} {wanted} (pip install {dist})")
-            continue
-        if installed != wanted:
-            warnings.warn(f"{path}: saved with {dist} {wanted}; {installed} is installed", stacklevel=3)
-    if missing:
-        raise SerializationError(f"{path}: needs {', '.join(missing)}, which is not installed")
 
 
 def verify_file(folder: Path, config: Mapping[str, Any], name: str, *, error: type[PlaitError] = SerializationError,
@@ -459,7 +357,7 @@ def _load_tokenizer(folder: Path, base: Path) -> Any | None:
     _check(isinstance(entry, dict) and entry.get("file") == TOKENIZER_FILE and isinstance(entry.get("type"), str),
            cfg_path, "'tokenizer' must name the registered tokenizer type saved as tokenizer.json")
     if "distribution" in entry:
-        _check_requires([entry], cfg_path)
+        check_requires_field([entry], cfg_path)
         check_requirements(config, cfg_path, [entry])
     verify_file(base, config, TOKENIZER_FILE)
     try:

@@ -50,7 +50,7 @@ def _describe(model: Any) -> dict[str, Any] | None:
     """How the checkpoint's config.json names the model (None for a model without a registered name)."""
     try:
         return describe_model(model)
-    except PlaitError:
+    except (PlaitError, TypeError, ValueError):  # not registered, or arguments without a JSON form
         return None
 
 __all__ = ["TrainerState"]

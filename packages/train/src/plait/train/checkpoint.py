@@ -253,12 +253,7 @@ def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> None:
     """Delete half-written folders left in ``root`` by saves that were killed (after putting back any
     checkpoint a killed fallback swap had moved aside)."""
-    root = Path(root)
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(root):
-            m = core_files._SIBLING.match(entry.name)
-            if m:
-                core_files.remove_stale_siblings(root / m["name"])
+    core_files.remove_stale_in(root)
 
 
 @dataclass
