@@ -243,3 +243,29 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
 def test_resume_of_a_folder_without_a_plait_train_checkpoint_is_refused(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 1
     assert "no checkpoint here" in capsys.readouterr().err
+
+
+def _weights(folder):
+    return load_safetensors(folder / "model.safetensors")
+
+
+def test_clip_grad_norm_bounds_every_step(tmp_path, arrays):
+    from plait.core import manual_seed
+
+    out = tmp_path / "clip"
+    assert main(["train", "mlp", "--data", str(arrays), "-o", str(out), "--optimizer", "sgd", "--lr", "1",
+                 "--clip-grad-norm", "1e-6", "--val-split", "0", "--model-arg", "sizes=[20, 16, 3]"]) == 0
+    manual_seed(0)  # the run's seed: the same initial weights
+    start = zoo.create("mlp", sizes=[20, 16, 3]).state_dict()
+    moved = np.sqrt(sum(float(((w - start[k]) ** 2).sum()) for k, w in _weights(out).items()))
+    assert 0 < moved <= 8 * 1.0 * 1e-6 * 1.001  # 8 SGD steps of at most lr * clip each
+
+
+def test_weight_decay_shrinks_the_weights(tmp_path, arrays):
+    norms = []
+    for decay in ("0", "0.5"):
+        out = tmp_path / f"wd{decay}"
+        assert main(["train", "mlp", "--data", str(arrays), "-o", str(out), "--optimizer", "sgd", "--lr", "0.1",
+                     "--weight-decay", decay, "--model-arg", "sizes=[20, 16, 3]"]) == 0
+        norms.append(sum(float((w ** 2).sum()) for w in _weights(out).values()))
+    assert norms[1] < 0.9 * norms[0]
