@@ -51,7 +51,12 @@ PROBE = textwrap.dedent('''
     import plait.zoo as zoo
     model = zoo.create("lenet5")
     y = model(np.zeros((2, 1, 28, 28), np.float32))
-    errors = {}
+    from plait.core.cli import main
+    import contextlib, io
+    listing = io.StringIO()
+    with contextlib.redirect_stdout(listing):
+        main(["registry", "layers"])
+    errors = {"listing": [line for line in listing.getvalue().splitlines() if "CONFLICT" in line]}
     for name in sys.argv[2:]:
         try:
             registry.layers.get(name)
@@ -112,6 +117,7 @@ def test_override_wins_in_every_order(tmp_path):
     dist = _dist(tmp_path, "zz-relu", ['register("relu", Custom, override=True)'])
     got = _every_order([dist])
     assert got["tables"]["layers"]["relu"] == ["zz-relu", "zz_relu"]
+    assert got["errors"]["listing"] == []
     assert got["warnings"] == []
     assert got["tables"]["layers"]["linear"][0] == "plait-layers"
 
@@ -136,6 +142,8 @@ def test_two_overrides_of_one_name_are_an_error_naming_both(tmp_path):
     assert "overridden (override=True) by both one-gelu and two-gelu" in got["errors"]["gelu"]
     assert got["errors"]["gelu"].startswith("RegistryError")
     assert any("one-gelu and two-gelu" in w for w in got["warnings"])
+    assert [line.split(None, 2) for line in got["errors"]["listing"]] == [
+        ["layers", "gelu", "CONFLICT: overridden by one-gelu and two-gelu"]]
 
 
 def test_under_pythonwarnings_error_the_report_raises_once_and_the_registry_works(tmp_path):

@@ -143,6 +143,8 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     for kind in kinds:
         table = registry.table(kind)
         out[kind] = {name: table.origin(name) for name in table.names()}
+        out[kind].update({name: f"CONFLICT: overridden by {both}" for name, both in table.conflicts().items()})
+        out[kind] = dict(sorted(out[kind].items()))
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

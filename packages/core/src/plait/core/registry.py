@@ -263,6 +263,11 @@ class Table:
                 self._resolve_one(name)
         return removed
 
+    def conflicts(self) -> dict[str, str]:
+        """``{name: "A and B"}`` of names two distributions override (unusable until one goes)."""
+        self._ensure_loaded()
+        return dict(self._ambiguous)
+
     def origins(self) -> dict[str, str]:
         """``{name: origin}`` of every active entry (no plugin loading)."""
         return {n: e.origin for n, e in self._active.items()}
