@@ -48,19 +48,32 @@ def test_registry_prints_a_table_by_default_and_json_on_request(capsys):
     assert "invalid choice: 'nonsense'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["registry"], ["plugins"], ["registry", "--json"], ["--version"], ["models"]])
-def test_no_broken_pipe_traceback_when_the_reader_stops_early(argv):
-    """plait registry | head -1: the reader closes the pipe; plait ends quietly."""
+@pytest.mark.parametrize("argv", [["registry"], ["plugins"], ["registry", "--json"], ["--version"], ["models"],
+                                  ["--help"]])
+@pytest.mark.parametrize("reader", ["head", "closed"])
+def test_no_broken_pipe_traceback_when_the_reader_stops_early(argv, reader):
+    """plait registry | head -1: the reader goes away; plait ends quietly (no BrokenPipeError)."""
     code = "import sys; from plait.core.cli import main; sys.exit(main())"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
     producer = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env)
-    head = subprocess.run(["head", "-c", "1"], stdin=producer.stdout, capture_output=True, timeout=120)
-    producer.stdout.close()
+    if reader == "head":
+        head = subprocess.run(["head", "-c", "1"], stdin=producer.stdout, capture_output=True, timeout=120)
+        assert head.stdout  # the reader got something
+    producer.stdout.close()  # "closed": gone before plait writes a byte, so its write fails with EPIPE
     err = producer.stderr.read().decode()
     producer.wait(timeout=120)
-    assert head.stdout  # the reader got something
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_broken_pipe_check_can_fail():
+    """Without plait's handling, the same closed pipe gives Python's BrokenPipeError report."""
+    code = "import time; time.sleep(0.5); print('x' * 100000)"
+    producer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    producer.stdout.close()
+    err = producer.stderr.read().decode()
+    producer.wait(timeout=60)
+    assert "BrokenPipeError" in err
 
 
 def test_version_lists_every_installed_plait_distribution():
