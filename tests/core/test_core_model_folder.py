@@ -136,6 +136,10 @@ def test_stale_temporaries_of_dead_saves_are_cleaned_and_live_ones_kept(tmp_path
     live.mkdir()
     save_model(_linear(), folder)
     assert not dead.exists() and live.exists()
+    other = tmp_path / ".gone.plait-tmp-999999999-zz"  # a killed save of another folder beside it
+    other.mkdir()
+    save_model(_linear(), tmp_path / "next")
+    assert not other.exists() and live.exists()
 
 
 def test_fallback_swap_and_recovery_after_a_kill_between_its_renames(tmp_path, monkeypatch):

@@ -137,3 +137,13 @@ def test_a_checkpoint_under_a_full_disk_keeps_its_latest_link(tmp_path, monkeypa
     assert os.readlink(tmp_path / "latest") == "a"
     loaded = ck.load_checkpoint(tmp_path)
     assert np.all(next(iter(loaded.model_state.values())) == 1)
+
+
+@pytest.mark.parametrize("kind", list(SAVES))
+def test_a_replaced_file_or_folder_keeps_the_mode_the_user_gave_it(tmp_path, kind):
+    save, name, _ = SAVES[kind]
+    path = tmp_path / name
+    save(path, 1)
+    path.chmod(0o700 if path.is_dir() else 0o600)  # as open("w") on an existing file keeps its mode
+    save(path, 2)
+    assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600)

@@ -48,7 +48,26 @@ def test_third_party_layer_in_the_config_is_rebuilt_through_its_plugin(tmp_path)
     model.layers[1].weight.data[:] = np.arange(5, dtype=np.float32)
     same = zoo.load(zoo.save(model, tmp_path / "plug"))
     assert type(same.layers[1]).__name__ == "Scale"
-    assert json.loads((tmp_path / "plug" / "config.json").read_text())["model_args"]["norm"] == "example_scale"
+    cfg = json.loads((tmp_path / "plug" / "config.json").read_text())
+    assert cfg["model_args"]["norm"] == "example_scale"
+    providers = {r["distribution"]: r for r in cfg["requires"]}  # the plugin is recorded as a requirement
+    assert "layers:example_scale" in providers["plait-example-plugin"]["provides"]
+    assert "models:mlp" in providers["plait-zoo"]["provides"]
+    from importlib import metadata
+
+    real = metadata.version
+
+    def uninstalled(name):
+        if name == "plait-example-plugin":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    metadata.version = uninstalled  # as if the plugin were not installed where the folder is loaded
+    try:
+        with pytest.raises(SerializationError, match=r"needs plait-example-plugin \S+ \(pip install plait-example-plugin\)"):
+            zoo.load(tmp_path / "plug")
+    finally:
+        metadata.version = real
     x = np.random.default_rng(2).standard_normal((3, 6)).astype(np.float32)
     np.testing.assert_array_equal(same(x), model(x))
 
@@ -128,3 +147,24 @@ def test_a_json_nesting_bomb_fails_as_a_serialization_error(tmp_path):
     (folder / "config.json").write_text('{"a": ' * 50_000 + "1" + "}" * 50_000)
     with pytest.raises(SerializationError, match="config.json: JSON nested too deeply"):
         zoo.load(folder)
+
+
+def test_model_checkpoint_folders_open_with_zoo_load(tmp_path):
+    train = pytest.importorskip("plait.train")
+    from plait.layers import CrossEntropyLoss
+    from plait.optim import SGD
+
+    model = _mlp()
+    x = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    run = tmp_path / "run"
+    trainer = train.Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1),
+                            callbacks=[train.ModelCheckpoint(run, monitor="loss", max_to_keep=2)], seed=0)
+    trainer.fit((x, y), epochs=4, batch_size=8, verbose=False)
+    kept = sorted(p.name for p in run.iterdir() if p.is_dir() and not p.is_symlink())
+    assert len(kept) <= 3 and "epoch-0004" in kept  # bounded: 2 kept, plus the best if older
+    for name in ("latest", "epoch-0004"):
+        same = zoo.load(run / name)
+        assert type(same) is type(model)
+        np.testing.assert_array_equal(same(x), model.eval()(x))
+    assert type(zoo.load(run / "best")) is type(model)

@@ -9,9 +9,10 @@
 
 A process killed at any instant leaves the path the user gave holding either the old or
 the new complete content. Temporary siblings are named ``.<name>.plait-tmp-<pid>-*``;
-those of dead processes are removed by the next save of the same name
-(:func:`remove_stale_siblings`). Files and folders get the permissions a plain
-``open()``/``mkdir()`` gives under the current umask. An ``OSError`` (disk full,
+those of dead processes are removed by the next save into the same folder
+(:func:`remove_stale_in`). Files and folders get the permissions a plain
+``open()``/``mkdir()`` gives: those of the file or folder being replaced, else the
+current umask's. An ``OSError`` (disk full,
 read-only folder, ...) becomes a :class:`SerializationError` (or the ``error`` class
 given) naming the path; the old content stays intact.
 """
@@ -24,6 +25,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -69,6 +71,22 @@ def file_mode() -> int:
 def folder_mode() -> int:
     """The mode ``mkdir`` gives a new folder under the current umask."""
     return 0o777 & ~_umask()
+
+
+def _existing_mode(path: Path) -> int | None:
+    """The permission bits of an existing (non-link) ``path``, or None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return None if stat.S_ISLNK(st.st_mode) else stat.S_IMODE(st.st_mode)
+
+
+def _set_mode(fd: int, path: str, mode: int) -> None:
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:  # Windows before Python 3.13
+        os.chmod(path, mode)
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -174,12 +192,12 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(target)
+        remove_stale_in(target.parent)  # whatever killed saves left here
         fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), dir=target.parent)
     except OSError as exc:
         raise _fail(error, target, exc) from exc
     try:
-        os.fchmod(fd, file_mode())
+        _set_mode(fd, tmp, _existing_mode(target) or file_mode())  # as open(): an existing file keeps its mode
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -280,9 +298,9 @@ def atomic_folder(path: str | os.PathLike[str], *, error: type[PlaitError] = Ser
         raise error(f"{target}: exists and is {kind}; refusing to replace it with a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(target)
+        remove_stale_in(target.parent)  # whatever killed saves left here
         tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
-        os.chmod(tmp, folder_mode())
+        os.chmod(tmp, _existing_mode(target) or folder_mode())  # an existing folder keeps its mode
     except OSError as exc:
         raise _fail(error, target, exc) from exc
     try:

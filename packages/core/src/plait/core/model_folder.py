@@ -103,7 +103,6 @@ def write_model_folder(
     metadata: Mapping[str, Any] | None = None,
     tokenizer: Any = None,
     files: Mapping[str, Callable[[Path], None]] | None = None,
-    header: Mapping[str, Any] | None = None,
     error: type[PlaitError] = SerializationError,
 ) -> Path:
     """Write a model folder at ``path`` in one step; returns the folder.
@@ -112,7 +111,7 @@ def write_model_folder(
     or None for weights whose model has no registered name (the folder then loads only with
     :func:`load_model_weights`). ``files``: extra ``{name: writer(path)}`` written into the
     folder and covered by config.json's SHA-256 record (a checkpoint's optimizer and trainer
-    state). ``header``: extra top-level keys of config.json.
+    state). ``error``: the SerializationError subclass raised (with the path) on failure.
     """
     folder = Path(path)
     desc = dict(description or {"architecture": None, "model_args": None, "requires": []})
@@ -122,7 +121,6 @@ def write_model_folder(
                               "versions": versions_of(desc.get("requires", []))}
     if metadata:
         config["metadata"] = dict(metadata)
-    config.update(header or {})
     try:
         json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -354,8 +352,11 @@ def _load_tokenizer(folder: Path, base: Path) -> Any | None:
     entry = config.get("tokenizer")
     if entry is None:
         return None
-    _check(isinstance(entry, dict) and entry.get("file") == TOKENIZER_FILE and isinstance(entry.get("type"), str),
+    _check(isinstance(entry, dict) and entry.get("file") == TOKENIZER_FILE
+           and (entry.get("type") is None or isinstance(entry.get("type"), str)),
            cfg_path, "'tokenizer' must name the registered tokenizer type saved as tokenizer.json")
+    _check(entry["type"] is not None, cfg_path, "its tokenizer.json was saved by a tokenizer class that is not "
+           "registered, so it has no loader here; open it with that class's load(path)")
     if "distribution" in entry:
         check_requires_field([entry], cfg_path)
         check_requirements(config, cfg_path, [entry])

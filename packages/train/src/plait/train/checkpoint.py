@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import secrets
@@ -39,8 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import CheckpointError, PlaitError, SerializationError, atomic_write_text, save_safetensors
-from plait.core import _read_shim as reading
+from plait.core import CheckpointError, PlaitError, SerializationError, atomic_write_text, reading, save_safetensors
 from plait.core import files as core_files
 from plait.core import model_folder as mf
 
@@ -145,21 +145,16 @@ def _hashable(key: Any) -> Any:
 
 # -- files ------------------------------------------------------------------------------
 def _digest(path: Path) -> dict[str, Any]:
+    """The ``{"size", "sha256"}`` record config.json keeps of the file ``path``."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def _fsync_dir(path: Path) -> None:
     core_files.fsync_folder(path)
-
-
-def _json_text(doc: Any) -> str:
-    import json  # noqa: PLC0415
-
-    return json.dumps(doc, indent=1, allow_nan=False)
 
 
 def save_checkpoint(
@@ -184,7 +179,7 @@ def save_checkpoint(
         "optimizer": pack_state(optimizer_state, optim_arrays, "optimizer"),
         "trainer": pack_state(trainer_state or {}, extra_arrays, "trainer"),
     }
-    text = _json_text(doc)
+    text = json.dumps(doc, indent=1, allow_nan=False)
     writers = {OPTIMIZER_FILE: lambda p: save_safetensors(p, optim_arrays, {"format": FORMAT})}
     if extra_arrays:
         writers[EXTRA_FILE] = lambda p: save_safetensors(p, extra_arrays, {"format": FORMAT})
@@ -235,7 +230,7 @@ def read_pointer(root: str | os.PathLike[str], pointer: str = LATEST) -> Path | 
         except OSError as exc:
             raise CheckpointError(f"{file}: cannot read the pointer: {exc.strerror or exc}") from exc
     elif file.exists():
-        data = reading.read_file_bytes(file, _POINTER_LIMIT, error=CheckpointError, what="pointer file")
+        data = reading.read_bytes(file, component="checkpoint pointer", max_bytes=_POINTER_LIMIT, error=CheckpointError)
         try:
             name = data.decode("utf-8").strip()
         except UnicodeDecodeError:
@@ -295,8 +290,9 @@ def _read_once(folder: Path) -> Checkpoint:
     except SerializationError as exc:
         raise CheckpointError(f"{folder}: not a readable checkpoint: {exc}") from exc
     state_file = folder / STATE_FILE
-    doc = reading.parse_json(_verified(folder, config, STATE_FILE), state_file, error=CheckpointError)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    doc = reading.parse_json(_verified(folder, config, STATE_FILE), source=state_file, component="checkpoint",
+                             expect=dict, error=CheckpointError)
+    if doc.get("format") != FORMAT:
         raise CheckpointError(f"{state_file}: not a {FORMAT} file")
     if doc.get("version") != VERSION:
         raise CheckpointError(f"{state_file}: checkpoint version {str(doc.get('version'))[:20]}, "
@@ -328,14 +324,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and validate a checkpoint; any problem raises :class:`CheckpointError` naming the path.
 
     Every file is read once and checked against config.json's SHA-256 record; a load that
-    raced a save of the same folder retries once, so it never mixes two saves.
+    raced a save (of the same folder, or one that moved ``latest`` and pruned the folder it
+    named) retries once, and never mixes two saves.
     """
     for attempt in (0, 1):
         folder = resolve_checkpoint(path)
         try:
             return _read_once(folder)
         except CheckpointError as exc:
-            if attempt == 0 and "SHA-256" in str(exc):
+            moved = folder != Path(path)  # found through a pointer that a save may have just moved
+            if attempt == 0 and ("SHA-256" in str(exc) or moved):
                 continue
             raise
         except PlaitError as exc:  # defensive: nothing but CheckpointError leaves a checkpoint load
