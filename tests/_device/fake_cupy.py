@@ -137,6 +137,10 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
 
     # -- attributes that stay on the host in CuPy too --------------------------------
     shape = property(lambda self: self._a.shape)
+    # CuPy's arrays describe their device memory this way; code tells device arrays apart by it
+    __cuda_array_interface__ = property(lambda self: {"shape": self._a.shape, "typestr": self._a.dtype.str,
+                                                      "data": (self._a.ctypes.data, False), "version": 3,
+                                                      "strides": None if self._a.flags.c_contiguous else self._a.strides})
     dtype = property(lambda self: self._a.dtype)
     ndim = property(lambda self: self._a.ndim)
     size = property(lambda self: self._a.size)

@@ -60,7 +60,7 @@ def test_installed_third_party_plugin_is_found_by_name():
 
 def test_plugins_command_lists_distributions(capsys):
     pytest.importorskip("plait_example_plugin")
-    assert cli_main(["plugins"]) == 0
+    assert cli_main(["plugins", "--json"]) == 0
     records = {r["distribution"]: r for r in json.loads(capsys.readouterr().out)}
     assert records["plait-core"]["registered"]["initializers"]
     assert records["plait-example-plugin"]["registered"] == {

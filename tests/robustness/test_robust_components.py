@@ -53,6 +53,9 @@ LOSSES: dict[str, tuple[dict[str, Any], np.ndarray, np.ndarray, bool]] = {
     "l1": ({}, _logits(4, 3), _logits(3, 4).T.copy(), False),
     "mse": ({}, _logits(4, 3), _logits(3, 4).T.copy(), False),
     "nll": ({}, _log_probs(4, 5), _ids(5, 4), True),
+    # (B, T, V) logits against (B, T) ids: B = 4 sequences of T = 5 positions over V = 5 classes
+    "sequence_cross_entropy": ({"label_smoothing": 0.1}, _logits(4, 25).reshape(4, 5, 5), _ids(5, 20).reshape(4, 5),
+                               True),
 }
 LOSS_NAMES = sorted(n for n in LOSSES if n in registry.losses)
 

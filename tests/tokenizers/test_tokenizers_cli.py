@@ -36,7 +36,9 @@ def test_train_encode_decode(corpus: Path, tmp_path: Path, capsys: pytest.Captur
     ids = [int(i) for i in capsys.readouterr().out.split()]
     assert ids == tok.encode(text, allowed_special="all") and ids[-1] == 269
     assert main(["tokenizer", "decode", str(out), *map(str, ids)]) == 0
-    assert capsys.readouterr().out == text
+    assert capsys.readouterr().out == text + "\n"  # a trailing newline, as print gives
+    assert main(["tokenizer", "decode", "-n", str(out), ",".join(map(str, ids))]) == 0
+    assert capsys.readouterr().out == text  # exact bytes with -n
 
     assert main(["tokenizer", "encode", str(out), "--input", str(corpus), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == tok.encode(TEXT)
@@ -50,7 +52,7 @@ def test_stdin_and_json_ids(corpus: Path, tmp_path: Path, monkeypatch, capsys) -
     ids = capsys.readouterr().out
     monkeypatch.setattr(sys, "stdin", io.StringIO(ids))
     assert main(["tokenizer", "decode", str(out)]) == 0
-    assert capsys.readouterr().out == "over the dog"
+    assert capsys.readouterr().out == "over the dog\n"
 
 
 @pytest.mark.parametrize(("kind", "cls"), [("char", CharTokenizer), ("word_vectorizer", WordVectorizer)])
@@ -63,7 +65,7 @@ def test_train_other_kinds(corpus: Path, tmp_path: Path, kind: str, cls: type, c
     assert main(["tokenizer", "encode", str(out), "--text", "the dog"]) == 0
     ids = capsys.readouterr().out.split()
     assert main(["tokenizer", "decode", str(out), *ids]) == 0
-    assert capsys.readouterr().out == "the dog"
+    assert capsys.readouterr().out == "the dog\n"
 
 
 @pytest.mark.parametrize(

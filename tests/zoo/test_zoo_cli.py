@@ -1,11 +1,7 @@
-"""The zoo's subcommands: plait models / generate / train."""
+"""The zoo's subcommands: plait models / generate (plait train: tests/train/test_train_cli.py)."""
 
 from __future__ import annotations
 
-import json
-import sys
-
-import numpy as np
 import pytest
 
 import plait.zoo as zoo
@@ -26,13 +22,13 @@ def test_models_lists_presets_and_architectures(capsys):
     assert main(["models", "nothing-like-this*"]) == 1
 
 
-def _tiny_char_model(tmp_path):
-    from plait.zoo.text import CharCodec
+CHARS = "".join(sorted(set(TEXT)))
 
-    codec = CharCodec.from_text(TEXT)
+
+def _tiny_char_model(tmp_path, chars=CHARS, vocab_size=None):
     manual_seed(0)
-    model = zoo.create("gpt", vocab_size=codec.vocab_size, context_length=32, d_model=16, num_layers=1, num_heads=2)
-    return zoo.save(model, tmp_path / "char", metadata={"chars": codec.chars}), codec
+    model = zoo.create("gpt", vocab_size=vocab_size or len(chars), context_length=32, d_model=16, num_layers=1, num_heads=2)
+    return zoo.save(model, tmp_path / "char", metadata={"chars": chars}), chars
 
 
 def test_generate_from_a_prompt_with_the_saved_alphabet(tmp_path, capsys):
@@ -49,8 +45,12 @@ def test_generate_from_ids_and_clear_errors(tmp_path, capsys):
     manual_seed(0)
     folder = zoo.save(zoo.create("rnn_lm", vocab_size=9, embed_dim=4, hidden_size=6), tmp_path / "ids")
     assert main(["generate", str(folder), "--ids", "1,2,3", "--max-new-tokens", "4", "--temperature", "0"]) == 0
-    ids = [int(t) for t in capsys.readouterr().out.strip().split(",")]
+    ids = [int(t) for t in capsys.readouterr().out.strip().split(" ")]  # ids are written space-separated
     assert ids[:3] == [1, 2, 3] and len(ids) == 7 and max(ids) < 9
+    assert main(["generate", str(folder), "--ids", "1 2 3", "--max-new-tokens", "4", "--temperature", "0"]) == 0
+    assert [int(t) for t in capsys.readouterr().out.split()] == ids  # read back in either format
+    assert main(["generate", str(folder), "--ids", "1,x"]) == 1
+    assert "'x' is not an integer token id" in capsys.readouterr().err
     assert main(["generate", str(folder), "--prompt", "hello"]) == 1
     assert "no tokenizer.json and no character vocabulary" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "missing"), "--ids", "1"]) == 1
@@ -68,39 +68,20 @@ def test_generate_uses_a_tokenizer_file_in_the_folder(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("To be")
 
 
-def test_train_without_plait_train_says_what_to_install(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "plait.train", None)
-    data = tmp_path / "t.txt"
-    data.write_text(TEXT)
-    assert main(["train", "char-lstm", "--data", str(data)]) == 2
-    assert "needs the plait-train distribution" in capsys.readouterr().err
+def test_a_vocabulary_shorter_than_the_model_is_a_clear_error(tmp_path, capsys):
+    folder, _ = _tiny_char_model(tmp_path, chars="abc", vocab_size=40)
+    assert main(["generate", str(folder), "--prompt", "ab", "--max-new-tokens", "50"]) == 1
+    err = capsys.readouterr().err
+    assert "saved vocabulary has 3 entries but the model's vocab_size is 40" in err
+    assert "IndexError" not in err and err.count("error:") == 1
 
 
-def test_train_a_text_model_then_generate(tmp_path, capsys):
-    pytest.importorskip("plait.train")
-    data = tmp_path / "t.txt"
-    data.write_text(TEXT)
-    out = tmp_path / "run"
-    assert main(["train", "gpt-nano", "--data", str(data), "--epochs", "1", "--seq-len", "16", "--out", str(out)]) == 0
-    cfg = json.loads((out / "config.json").read_text())
-    assert cfg["model_args"]["vocab_size"] == len(set(TEXT))
-    assert cfg["metadata"]["chars"] == "".join(sorted(set(TEXT)))
-    assert np.isfinite(cfg["metadata"]["final"]["val_loss"])
-    capsys.readouterr()
-    assert main(["generate", str(out), "--prompt", "To", "--max-new-tokens", "3"]) == 0
-    assert capsys.readouterr().out.startswith("To")
+def test_unsorted_or_duplicate_saved_characters_are_refused(tmp_path, capsys):
+    folder, _ = _tiny_char_model(tmp_path, chars="ba", vocab_size=2)
+    assert main(["generate", str(folder), "--prompt", "ab", "--max-new-tokens", "1"]) == 1
+    assert "metadata.chars must be a string of distinct, sorted characters" in capsys.readouterr().err
 
 
-def test_train_a_classifier_on_arrays(tmp_path):
-    pytest.importorskip("plait.train")
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 784)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:16], y_test=y[:16])
-    out = tmp_path / "mlp"
-    assert main(["train", "mlp-mnist", "--data", str(tmp_path / "d.npz"), "--out", str(out), "--epochs", "2"]) == 0
-    final = json.loads((out / "config.json").read_text())["metadata"]["final"]
-    assert {"loss", "val_loss", "val_accuracy"} <= set(final)
-    assert isinstance(zoo.load(out), type(zoo.create("mlp-mnist")))
-    np.savez(tmp_path / "bad.npz", images=x)
-    assert main(["train", "mlp-mnist", "--data", str(tmp_path / "bad.npz")]) == 1
+def test_models_without_a_match_is_an_error(capsys):
+    assert main(["models", "nothing-like-this*"]) == 1
+    assert capsys.readouterr().err.strip() == "plait models: error: no model matches 'nothing-like-this*'; see 'plait models'"

@@ -14,7 +14,6 @@ import pytest
 
 import plait.zoo as zoo
 from plait.core import manual_seed, no_grad
-from plait.zoo.text import CharCodec
 
 REPO = Path(__file__).resolve().parents[2]
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -35,8 +34,8 @@ def _char_data(seq_len: int):
     if not SHAKESPEARE.is_file():
         pytest.skip(f"{SHAKESPEARE} not found")
     text = SHAKESPEARE.read_text(encoding="utf-8")
-    codec = CharCodec.from_text(text)
-    ids = codec.encode_array(text)
+    codec = pytest.importorskip("plait.tokenizers").CharTokenizer().fit(text)
+    ids = np.asarray(codec.encode(text), dtype=np.int64)
     split = int(0.9 * len(ids))
     train, val = ids[:split], ids[split:]
     starts = np.random.default_rng(1).integers(0, len(val) - seq_len - 1, 16)

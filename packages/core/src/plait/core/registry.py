@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import ConfigError, PlaitError, PluginError, RegistryError
 
-__all__ = ["KINDS", "Registry", "Table", "registry"]
+__all__ = ["FIRST_PARTY_DISTRIBUTIONS", "KINDS", "Collision", "Registry", "Table", "install_hint", "registry"]
 
 KINDS: tuple[str, ...] = (
     "layers",
@@ -56,10 +56,57 @@ _REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Plait's own distributions: they keep their names against third parties (see Table.resolve).
+FIRST_PARTY_DISTRIBUTIONS: frozenset[str] = frozenset(
+    ("plait-core", "plait-layers", "plait-optim", "plait-tokenizers", "plait-train", "plait-zoo")
+)
+
+
+def install_hint(distribution: str) -> str:
+    """How to install ``distribution``: from the package index, or from a checkout's folder."""
+    folder = distribution.removeprefix("plait-") if distribution in FIRST_PARTY_DISTRIBUTIONS else None
+    hint = f"pip install {distribution}"
+    if folder:
+        hint += f"; from a checkout: pip install ./packages/{folder}"
+    return hint
+
+
+def origin_rank(distribution: str | None, sequence: int) -> tuple[int, str, int]:
+    """Who keeps a contested name (smallest first): Plait's own distributions, then other
+    installed distributions alphabetically, then in-process plugins in registration order."""
+    if distribution in FIRST_PARTY_DISTRIBUTIONS:
+        return (0, distribution, 0)
+    if distribution:
+        return (1, distribution.lower().replace("_", "-"), 0)
+    return (2, "", sequence)
+
+
 @dataclass(frozen=True)
 class Entry:
     obj: Any
     origin: str  # the plugin (usually a distribution name) that registered it
+    override: bool = False
+    rank: tuple[int, str, int] = (2, "", 0)
+
+
+@dataclass(frozen=True)
+class Collision:
+    """A name claimed by more than one origin; ``loser`` was skipped (or, for two
+    overrides, the name is unusable until one of them is uninstalled)."""
+
+    kind: str
+    name: str
+    winner: str | None
+    loser: str
+    reason: str
+
+    def message(self) -> str:
+        what = f"{self.kind[:-1]} {self.name!r}"
+        if self.winner is None:
+            return f"{what} is overridden (override=True) by both {self.reason}; uninstall one of them"
+        return (f"{what} is registered twice: by {self.winner} and by {self.loser}; {self.winner} keeps it "
+                f"({self.reason}) and {self.loser}'s registration is skipped; pass override=True to replace "
+                "it on purpose")
 
 
 def _check_conforms(kind: str, name: str, obj: Any, origin: str) -> None:
@@ -73,12 +120,29 @@ def _check_conforms(kind: str, name: str, obj: Any, origin: str) -> None:
         )
 
 
+def check_registration(kind: str, name: Any, obj: Any, origin: str) -> None:
+    """Raise if ``name``/``obj`` can never be registered in table ``kind``."""
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise RegistryError(f"{origin}: {kind[:-1]} name must be a non-empty string, got {name!r}")
+    _check_conforms(kind, name, obj, origin)
+
+
 class Table:
-    """Named components of one kind. Later registrations of a name need ``override=True``."""
+    """Named components of one kind.
+
+    Every registration of a name is kept as a candidate; :meth:`resolve` picks the active
+    one the same way whatever the order the candidates arrived in: an ``override=True``
+    candidate wins (two from different installed distributions make the name an error);
+    otherwise Plait's own distributions keep their names, then the alphabetically first
+    distribution, then the earliest in-process registration.
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, list[Entry]] = {}
+        self._active: dict[str, Entry] = {}
+        self._ambiguous: dict[str, str] = {}
+        self._sequence = 0
 
     # -- lookup ---------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
@@ -86,30 +150,35 @@ class Table:
 
         ensure_plugins_loaded()
 
+    def _active_entry(self, name: str) -> Entry:
+        self._ensure_loaded()
+        entry = self._active.get(name)
+        if entry is None:
+            if name in self._ambiguous:
+                raise RegistryError(f"{self.kind[:-1]} {name!r} is overridden (override=True) by both "
+                                    f"{self._ambiguous[name]}; uninstall one of them")
+            raise RegistryError(self._unknown_message(name))
+        return entry
+
     def get(self, name: str) -> Any:
         """The object registered as ``name``; :class:`RegistryError` with close matches if unknown."""
-        self._ensure_loaded()
-        stack = self._entries.get(name)
-        if not stack:
-            raise RegistryError(self._unknown_message(name))
-        return stack[-1].obj
+        return self._active_entry(name).obj
 
     def origin(self, name: str) -> str:
         """Which plugin registered the active entry for ``name``."""
-        self.get(name)
-        return self._entries[name][-1].origin
+        return self._active_entry(name).origin
 
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted registered names, optionally filtered by a shell-style wildcard."""
         self._ensure_loaded()
-        return sorted(n for n, s in self._entries.items() if s and fnmatch.fnmatchcase(n, pattern))
+        return sorted(n for n in self._active if fnmatch.fnmatchcase(n, pattern))
 
     def items(self) -> list[tuple[str, Any]]:
-        return [(n, self._entries[n][-1].obj) for n in self.names()]
+        return [(n, self._active[n].obj) for n in self.names()]
 
     def __contains__(self, name: object) -> bool:
         self._ensure_loaded()
-        return bool(self._entries.get(name))  # type: ignore[arg-type]
+        return name in self._active
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -118,24 +187,70 @@ class Table:
         return len(self.names())
 
     def __repr__(self) -> str:
-        return f"<registry table {self.kind!r}: {len(self._entries)} names>"
+        return f"<registry table {self.kind!r}: {len(self._active)} names>"
 
-    # -- registration (called by plugins) --------------------------------------------------
-    def register(self, name: str, obj: Any, *, origin: str = "<unknown>", override: bool = False) -> Any:
-        """Add ``obj`` under ``name``. A taken name is an error naming both origins."""
-        if not isinstance(name, str) or not name or name.strip() != name:
-            raise RegistryError(f"{origin}: {self.kind[:-1]} name must be a non-empty string, got {name!r}")
-        _check_conforms(self.kind, name, obj, origin)
+    # -- registration ---------------------------------------------------------------------
+    def add_candidate(self, name: str, obj: Any, *, origin: str, override: bool = False,
+                      rank: tuple[int, str, int] | None = None) -> None:
+        """Record one registration without resolving (the plugin host resolves once all are in)."""
         stack = self._entries.setdefault(name, [])
-        if stack and not override:
-            if stack[-1].obj is obj and stack[-1].origin == origin:
-                return obj  # the same registration again: harmless
-            raise RegistryError(
-                f"{self.kind[:-1]} {name!r} is registered twice: by {stack[-1].origin} and by {origin}; "
-                "pass override=True to replace it on purpose"
-            )
-        stack.append(Entry(obj, origin))
+        if any(e.obj is obj and e.origin == origin and e.override == override for e in stack):
+            return  # the same registration again: harmless
+        if rank is None:
+            self._sequence += 1
+            rank = (2, "", self._sequence)
+        stack.append(Entry(obj, origin, bool(override), rank))
+
+    def register(self, name: str, obj: Any, *, origin: str = "<unknown>", override: bool = False) -> Any:
+        """Add ``obj`` under ``name`` now (in-process, e.g. from a script).
+
+        A name already taken is an error naming both origins unless ``override=True``.
+        """
+        check_registration(self.kind, name, obj, origin)
+        self._ensure_loaded()  # a clash with an installed plugin shows now, not at the first lookup
+        self.add_candidate(name, obj, origin=origin, override=override)
+        lost = [c for c in self.resolve(name) if c.loser == origin or c.winner is None]
+        if lost:
+            self._entries[name] = [e for e in self._entries[name] if not (e.obj is obj and e.origin == origin)]
+            self.resolve(name)
+            raise RegistryError(lost[0].message())
         return obj
+
+    def resolve(self, name: str | None = None) -> list[Collision]:
+        """Pick the active entry of ``name`` (or of every name); returns the collisions."""
+        names = list(self._entries) if name is None else [name]
+        collisions: list[Collision] = []
+        for n in names:
+            collisions.extend(self._resolve_one(n))
+        return collisions
+
+    def _resolve_one(self, name: str) -> list[Collision]:
+        self._active.pop(name, None)
+        self._ambiguous.pop(name, None)
+        stack = self._entries.get(name)
+        if not stack:
+            self._entries.pop(name, None)
+            return []
+        overrides = [e for e in stack if e.override]
+        in_process = [e for e in overrides if e.rank[0] == 2]
+        if in_process:  # an application replacing a name at run time: the latest one wins
+            winner, reason = max(in_process, key=lambda e: e.rank), ""
+        elif len({e.origin for e in overrides}) > 1:
+            both = sorted({e.origin for e in overrides})
+            self._ambiguous[name] = " and ".join(both)
+            return [Collision(self.kind, name, None, o, " and ".join(both)) for o in both]
+        elif overrides:
+            winner, reason = overrides[0], ""
+        else:
+            winner = min(stack, key=lambda e: e.rank)
+            reason = {0: "Plait's own distributions keep their names",
+                      1: "between distributions the alphabetically first keeps a name",
+                      2: "the first registration keeps a name"}[winner.rank[0]]
+        self._active[name] = winner
+        if winner.override:  # replaced on purpose: nothing to report
+            return []
+        return [Collision(self.kind, name, winner.origin, e.origin, reason)
+                for e in stack if e is not winner and not (e.obj is winner.obj and not e.override)]
 
     def remove_origin(self, origin: str) -> list[str]:
         """Drop every entry ``origin`` registered (restoring what it overrode)."""
@@ -144,21 +259,28 @@ class Table:
             kept = [e for e in stack if e.origin != origin]
             if len(kept) != len(stack):
                 removed.append(name)
-                if kept:
-                    self._entries[name] = kept
-                else:
-                    del self._entries[name]
+                self._entries[name] = kept
+                self._resolve_one(name)
         return removed
+
+    def conflicts(self) -> dict[str, str]:
+        """``{name: "A and B"}`` of names two distributions override (unusable until one goes)."""
+        self._ensure_loaded()
+        return dict(self._ambiguous)
+
+    def origins(self) -> dict[str, str]:
+        """``{name: origin}`` of every active entry (no plugin loading)."""
+        return {n: e.origin for n, e in self._active.items()}
 
     def find(self, obj: Any) -> str | None:
         """The active name under which ``obj`` is registered, if any."""
-        for name, stack in self._entries.items():
-            if stack and stack[-1].obj is obj:
+        for name, entry in self._active.items():
+            if entry.obj is obj:
                 return name
         return None
 
     def _unknown_message(self, name: str) -> str:
-        known = sorted(n for n, s in self._entries.items() if s)
+        known = sorted(self._active)
         close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.6)
         msg = f"unknown {self.kind[:-1]} {name!r}"
         if close:

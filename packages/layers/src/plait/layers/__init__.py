@@ -40,6 +40,7 @@ from .positional import *  # noqa: F403
 from .recurrent import *  # noqa: F403
 from .reshape import *  # noqa: F403
 from .rotary import *  # noqa: F403
+from .sequence_loss import SequenceCrossEntropyLoss  # noqa: F401 - exported below
 from .transformer import *  # noqa: F403
 
 __version__ = "0.1.0"
@@ -48,4 +49,4 @@ __version__ = "0.1.0"
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
             normalization, recurrent, attention, transformer, losses)
 
-__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList"}.union(*(m.__all__ for m in FAMILIES)))
+__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss"}.union(*(m.__all__ for m in FAMILIES)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from plait.core.hookspecs import Register, hookimpl
 
 from . import FAMILIES, losses
+from .sequence_loss import SequenceCrossEntropyLoss
 
 
 @hookimpl
@@ -21,3 +22,4 @@ def register_layers(register: Register) -> None:
 def register_losses(register: Register) -> None:
     for name, cls in losses.LOSSES.items():
         register(name, cls)
+    register("sequence_cross_entropy", SequenceCrossEntropyLoss)

@@ -1,6 +1,6 @@
 """``plait tokenizer train|encode|decode``, added to the ``plait`` script through ``register_commands``.
 
-plait tokenizer train corpus.txt --vocab-size 1024 -o tok.json --special "<|endoftext|>"
+plait tokenizer train corpus.txt --vocab-size 1024 -o tok.json --special "<|endoftext|>"   # -o/--out
 plait tokenizer encode tok.json --text "Hello world"        # -> 15496 995
 plait tokenizer decode tok.json 15496 995                   # -> Hello world
 """
@@ -30,7 +30,7 @@ def add_commands(cli: Any) -> None:
 
     p = add("train", "train a tokenizer on text files and save it as one JSON file")
     p.add_argument("files", nargs="+", type=Path, help="UTF-8 text files")
-    p.add_argument("-o", "--output", required=True, type=Path, help="the JSON file to write")
+    p.add_argument("-o", "--out", "--output", dest="out", required=True, type=Path, help="the JSON file to write")
     p.add_argument("--type", default="byte_level_bpe", choices=sorted(TOKENIZERS), help="tokenizer kind")
     p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (BPE: required; word: max_tokens)")
     p.add_argument("--special", action="append", default=[], metavar="TOKEN", help="a special token (repeatable)")
@@ -50,15 +50,16 @@ def add_commands(cli: Any) -> None:
 
     p = add("decode", "print the text of token ids")
     p.add_argument("tokenizer", type=Path, help="a tokenizer JSON file")
-    p.add_argument("ids", nargs="*", help="token ids (default: read --input or standard input)")
+    p.add_argument("ids", nargs="*", help="token ids, space- or comma-separated (default: read --input or standard input)")
     p.add_argument("--input", type=Path, help="a file of ids (JSON list, or separated by spaces/commas)")
+    p.add_argument("-n", "--no-newline", action="store_true", help="do not end the text with a newline (exact bytes)")
     p.set_defaults(handler=_decode)
 
 
 def _train(args: argparse.Namespace) -> int:
     if args.type == "byte_level_bpe":
         if args.vocab_size is None:
-            raise ConfigError("plait tokenizer train: --vocab-size is required for byte_level_bpe")
+            raise ConfigError("--vocab-size is required for byte_level_bpe")
         tok: Any = ByteLevelBPETokenizer(pattern=args.pattern).train(
             args.files, args.vocab_size, args.special, args.min_frequency, show_progress=args.progress
         )
@@ -66,8 +67,8 @@ def _train(args: argparse.Namespace) -> int:
         tok = CharTokenizer(special_tokens=args.special).fit(args.files)
     else:
         tok = WordVectorizer(max_tokens=args.vocab_size).adapt(args.files)
-    tok.save(args.output)
-    print(f"{args.type}: vocab_size={tok.vocab_size} -> {args.output}")
+    tok.save(args.out)
+    print(f"{args.type}: vocab_size={tok.vocab_size} -> {args.out}")
     return 0
 
 
@@ -94,7 +95,8 @@ def _encode(args: argparse.Namespace) -> int:
 def _decode(args: argparse.Namespace) -> int:
     tok = load_tokenizer(args.tokenizer)
     raw = " ".join(args.ids) if args.ids else _read_input(args.input)
-    sys.stdout.write(tok.decode(_parse_ids(raw)))
+    text = tok.decode(_parse_ids(raw))
+    sys.stdout.write(text if args.no_newline else text + "\n")
     sys.stdout.flush()
     return 0
 

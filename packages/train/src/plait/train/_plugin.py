@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from plait.core.hookspecs import Register, hookimpl
 
 from .callbacks import CALLBACKS
@@ -18,3 +20,10 @@ def register_metrics(register: Register) -> None:
 def register_callbacks(register: Register) -> None:
     for name, cls in CALLBACKS.items():
         register(name, cls)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from .cli import add_commands  # noqa: PLC0415 - argparse set-up only when the CLI runs
+
+    add_commands(cli)

@@ -1,0 +1,63 @@
+"""Cross entropy of next-token logits: (B, T, V) against ids (B, T), classes last.
+
+Language models emit logits with the vocabulary in the last axis. ``CrossEntropyLoss``
+follows torch and wants classes in axis 1, which would force a transposed copy of the
+largest array of a training step; this loss reads the logits as ``(B*T, V)`` rows in
+place and is otherwise torch's ``cross_entropy(logits.reshape(-1, V), ids.reshape(-1))``
+(same ``weight``, ``ignore_index``, ``label_smoothing`` and ``reduction``; "none" gives
+(B, T) losses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.core import DTypeError, ShapeError, check_array
+
+from ._loss_maths import cross_entropy_backward, cross_entropy_forward
+from .losses import CrossEntropyLoss
+
+__all__ = ["SequenceCrossEntropyLoss"]
+
+
+class SequenceCrossEntropyLoss(CrossEntropyLoss):
+    """Softmax cross entropy over the last axis: logits (..., V), targets (...) ids or (..., V) probabilities.
+
+    Args:
+        weight: (V,) class weights, or None.
+        ignore_index: target id whose positions are dropped (padding), default -100.
+        reduction: "mean" (over the kept positions, weighted), "sum" or "none" (shape (...)).
+        label_smoothing: in [0, 1], mixes the uniform distribution into the targets.
+
+    Shapes: logits (B, T, V) (any number of leading axes, at least one); target (B, T) ints.
+    """
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        name = type(self).__name__
+        x = check_array(pred, name, what="logits", ndim_min=2)
+        t = check_array(target, name, what="target", floating=False)
+        lead, vocab = tuple(x.shape[:-1]), int(x.shape[-1])
+        if self._weight is not None and self._weight.shape != (vocab,):
+            raise ShapeError(f"{name}: weight has shape {self._weight.shape} but the logits have {vocab} classes "
+                             f"(shape {tuple(x.shape)})")
+        if t.dtype.kind == "f":
+            if tuple(t.shape) != tuple(x.shape):
+                raise ShapeError(f"{name}: probability target must have the logits' shape {tuple(x.shape)}, "
+                                 f"got {tuple(t.shape)}")
+            t2 = t.reshape(-1, vocab)
+        elif t.dtype.kind in "iu":
+            if tuple(t.shape) != lead:
+                raise ShapeError(f"{name}: logits of shape {tuple(x.shape)} need class-index target of shape {lead}, "
+                                 f"got {tuple(t.shape)}")
+            t2 = t.reshape(-1)
+        else:
+            raise DTypeError(f"{name}: expected target as integer class indices or float probabilities, "
+                             f"got dtype {t.dtype}")
+        losses, denom, ctx = cross_entropy_forward(x.reshape(-1, vocab), t2, self._like(self._weight, x),
+                                                   self.ignore_index, self.label_smoothing, where=name)
+        return losses.reshape(lead), denom, (tuple(x.shape), ctx)
+
+    def _grad(self, ctx: Any, g: Any) -> Any:
+        shape, inner = ctx
+        g = g.reshape(-1) if getattr(g, "ndim", 0) else g
+        return cross_entropy_backward(inner, g).reshape(shape)
