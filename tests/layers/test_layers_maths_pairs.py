@@ -131,6 +131,7 @@ def _target(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 LOSS_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
     "cross_entropy": [({}, "ids"), ({"weight": [1.0, 2.0, 0.5, 1.5], "label_smoothing": 0.1}, "ids"),
                       ({"label_smoothing": 0.2, "weight": [1.0, 2.0, 0.5, 1.5]}, "probs")],
+    "sequence_cross_entropy": [({}, "ids"), ({"weight": [1.0, 2.0, 0.5, 1.5], "label_smoothing": 0.1}, "ids")],
     "nll": [({"weight": [1.0, 2.0, 0.5, 1.5]}, "logp")],
     "bce": [({"weight": [1.0, 2.0, 0.5, 1.5]}, "unit")],
     "bce_with_logits": [({"weight": [1.0, 2.0, 0.5, 1.5], "pos_weight": [0.5, 1.0, 2.0, 3.0]}, "unit"), ({}, "normal")],

@@ -14,7 +14,6 @@ from typing import Any
 
 from plait.core import DTypeError, ShapeError, check_array
 
-from ._loss_maths import cross_entropy_backward, cross_entropy_forward
 from .losses import CrossEntropyLoss
 
 __all__ = ["SequenceCrossEntropyLoss"]
@@ -30,6 +29,8 @@ class SequenceCrossEntropyLoss(CrossEntropyLoss):
         label_smoothing: in [0, 1], mixes the uniform distribution into the targets.
 
     Shapes: logits (B, T, V) (any number of leading axes, at least one); target (B, T) ints.
+    The maths is :class:`CrossEntropyLoss`'s pair (``cross_entropy_forward`` /
+    ``cross_entropy_backward`` in ``_loss_maths``) on the ``(B*T, V)`` rows, read in place.
     """
 
     def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
@@ -53,11 +54,11 @@ class SequenceCrossEntropyLoss(CrossEntropyLoss):
         else:
             raise DTypeError(f"{name}: expected target as integer class indices or float probabilities, "
                              f"got dtype {t.dtype}")
-        losses, denom, ctx = cross_entropy_forward(x.reshape(-1, vocab), t2, self._like(self._weight, x),
-                                                   self.ignore_index, self.label_smoothing, where=name)
+        x2 = x.reshape(-1, vocab)
+        losses, denom, ctx = self.maths[0](x2, t2, **self.options(x2), where=name)
         return losses.reshape(lead), denom, (tuple(x.shape), ctx)
 
     def _grad(self, ctx: Any, g: Any) -> Any:
         shape, inner = ctx
         g = g.reshape(-1) if getattr(g, "ndim", 0) else g
-        return cross_entropy_backward(inner, g).reshape(shape)
+        return self.maths[1](g, inner)[0].reshape(shape)
