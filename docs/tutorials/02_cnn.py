@@ -32,14 +32,14 @@ FIGURES = Path(os.environ.get("PLAIT_TUTORIAL_FIGURES") or Path(__file__).parent
 FIGURES.mkdir(parents=True, exist_ok=True)
 CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
 # (epochs, training images) per model: the full setting, or a few hundred images in CI
-SETTINGS = {"lenet5": (1, 600), "resnet8-mnist": (1, 300)} if FAST else \
+SETTINGS = {"lenet5": (1, 600), "resnet8-mnist": (1, 128)} if FAST else \
            {"lenet5": (3, 60_000), "resnet8-mnist": (1, 12_000)}
 # --8<-- [end:setup]
 
 # --8<-- [start:data]
 (x_train, y_train), (x_test, y_test) = load_fashion_mnist(download=False)
 if FAST:
-    x_test, y_test = x_test[:500], y_test[:500]
+    x_test, y_test = x_test[:300], y_test[:300]
 mean, std = x_train.mean(), x_train.std()
 x_train = ((x_train - mean) / std)[:, None]  # (N, 1, 28, 28): channels first, as in PyTorch
 x_test = ((x_test - mean) / std)[:, None]
