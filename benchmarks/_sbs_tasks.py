@@ -100,6 +100,31 @@ def _torch_lenet5(_: dict[str, Any]) -> Any:
     )
 
 
+def _torch_resnet8(_: dict[str, Any]) -> Any:
+    """The zoo's ``resnet8-mnist``: stem conv 3x3 + BN + ReLU, basic blocks 16-32-64, average pool, linear."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.shortcut = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                             if stride != 1 or c_in != c_out else None)
+
+        def forward(self, x: Any) -> Any:
+            y = self.bn2(self.conv2(self.bn1(self.conv1(x)).relu()))
+            return (y + (x if self.shortcut is None else self.shortcut(x))).relu()
+
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    )
+
+
 # -- a character GPT on tinyshakespeare ----------------------------------------------------------------
 GPT_ARGS = {"context_length": 128, "d_model": 64, "num_layers": 2, "num_heads": 4, "ffn_dim": 256,
             "positional": "rope", "dropout": 0.0, "tie_embeddings": True}
@@ -138,6 +163,10 @@ TASKS: dict[str, Task] = {
         "lenet5-fashion", "lenet5 on Fashion-MNIST (60,000 train / 10,000 test)",
         Recipe("classifier", batch_size=64, lr=2e-3, weight_decay=1e-4, epochs=5),
         _fashion, lambda d: _seeded_zoo("lenet5"), _torch_lenet5, "accuracy"),
+    "resnet8-fashion": Task(
+        "resnet8-fashion", "resnet8-mnist on Fashion-MNIST (10,000 test images)",
+        Recipe("classifier", batch_size=64, lr=2e-3, weight_decay=1e-4, epochs=2),
+        _fashion, lambda d: _seeded_zoo("resnet8-mnist"), _torch_resnet8, "accuracy"),
     "gpt-shakespeare": Task(
         "gpt-shakespeare", "character GPT (gpt-nano: 2 layers, d 64, RoPE) on tinyshakespeare",
         Recipe("lm", batch_size=16, lr=2e-3, weight_decay=0.01, steps=600, eval_every=50, context=128, clip=1.0),

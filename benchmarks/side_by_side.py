@@ -33,6 +33,7 @@ from _sbs_train import PlaitSide, Run, TorchSide  # noqa: E402
 REPO = HERE.parent
 DEFAULT_TEXT = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 FRAMEWORKS = ("plait", "torch")
+DEFAULT_TASKS = ["mlp-digits", "lenet5-fashion", "gpt-shakespeare"]  # resnet8-fashion: ~1 s per Plait step on 2 cores
 
 
 def run_task(task: Task, options: dict[str, Any], budget: float) -> dict[str, Any]:
@@ -106,16 +107,20 @@ def markdown(results: dict[str, Any], machine: dict[str, Any]) -> str:
             lines.append(f"| {key} | {name} | {run['steps']}{note} | {run['train_seconds']:.1f} s | "
                          f"{1000 * run['seconds_per_step']:.1f} ms | {fmt(run['curve'][-1][r['metric']])} | "
                          f"{fmt(best(run, r['metric']))} |")
-    threads = machine["threads"]
-    lines += ["", f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, {threads} thread(s) per "
-              f"framework; NumPy {machine['numpy']}, PyTorch {machine['torch']}; load average at start "
-              f"{machine['load_average_at_start']}, at the end {machine['load_average_at_end']}."]
+    lines += ["", f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores; NumPy {machine['numpy']}, "
+              f"PyTorch {machine['torch']}. Threads per framework, training-time budget and the 1-minute load average "
+              "before and after each task:", ""]
+    for key, r in results.items():
+        limit = f", the first {r['train_limit']:,} training images" if r.get("train_limit") else ""
+        load = r.get("load_average") or [[None], [None]]
+        lines.append(f"- {key}: {r.get('threads')} thread(s), budget {r.get('budget_seconds')} s{limit}; "
+                     f"load {load[0][0]} -> {load[1][0]}")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=DEFAULT_TASKS)
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per framework and task")
     parser.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both frameworks")
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="tinyshakespeare.txt")
@@ -123,6 +128,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "side_by_side.json")
     parser.add_argument("--table", type=Path, default=HERE / "side_by_side.md")
     parser.add_argument("--figures", type=Path, default=REPO / "docs" / "figures")
+    parser.add_argument("--fresh", action="store_true", help="drop the results of tasks not run now from the JSON")
     args = parser.parse_args()
 
     import torch  # noqa: F401 - loaded before thread_limits so both frameworks get the same count
@@ -131,16 +137,22 @@ def main() -> None:
     args.figures.mkdir(parents=True, exist_ok=True)
     machine = {**machine_info(), "threads": args.threads}
     results: dict[str, Any] = {}
+    if not args.fresh and args.json.is_file():  # keep the other tasks' results (each records its own load)
+        results = json.loads(args.json.read_text()).get("results", {})
     with thread_limits(args.threads):
         for key in args.tasks:
             try:
+                load_start = [round(v, 2) for v in os.getloadavg()]
                 results[key] = run_task(TASKS[key], options, args.budget)
+                results[key].update(load_average=[load_start, [round(v, 2) for v in os.getloadavg()]],
+                                    budget_seconds=args.budget, threads=args.threads,
+                                    train_limit=args.train_limit if TASKS[key].data.__name__ == "_fashion" else None)
             except FileNotFoundError as exc:
                 print(f"{key}: skipped: {exc}", flush=True)
                 continue
             print(f"wrote {plot(key, results[key], args.figures)}", flush=True)
     machine["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    payload = {"machine": machine, "budget_seconds": args.budget, "results": results}
+    payload = {"machine": machine, "results": results}
     for path, text in ((args.json, json.dumps(payload, indent=1) + "\n"), (args.table, markdown(results, machine))):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
