@@ -141,7 +141,7 @@ for src, out in zip(test_src[:3], examples):
 fig, ax_loss = plt.subplots(figsize=(6.5, 3.4))
 epochs = np.arange(1, len(accuracy.values) + 1)
 ax_loss.plot(epochs, history.history["loss"], "o-", color="tab:blue", label="training loss")
-ax_loss.set(xlabel="epoch", ylabel="token cross entropy (nats)")
+ax_loss.set(xlabel="epoch", ylabel="token cross entropy (nats)", xticks=epochs)
 ax_acc = ax_loss.twinx()
 ax_acc.plot(epochs, accuracy.values, "s--", color="tab:orange", label="held-out sequence accuracy")
 ax_acc.set(ylabel="exact-sequence accuracy", ylim=(0, 1.02))
