@@ -167,7 +167,8 @@ def save_model(model: Module, path: str | os.PathLike[str], *, metadata: Mapping
         metadata: JSON-able facts stored under ``"metadata"`` in config.json.
         tokenizer: anything with ``save(path)`` (a registered tokenizer is loaded back by
             :func:`load_model_tokenizer`), written as ``tokenizer.json``.
-        architecture, model_args: the registered name and arguments that rebuild ``model``.
+        architecture: the registered name that rebuilds ``model`` (default: found in the registry).
+        model_args: the arguments that rebuild ``model`` (default: its ``config()``).
     """
     description = describe_model(model, architecture=architecture, model_args=model_args)
     return write_model_folder(path, model.state_dict(), description, metadata=metadata, tokenizer=tokenizer)

@@ -70,7 +70,7 @@ def nll_forward(logp: Any, target: Any, *, weight: Any | None = None, ignore_ind
 
 
 def nll_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """d l_i / d logp[i, c] = -w[y_i] [c == y_i], times g_i."""
+    """``d l_i / d logp[i, c] = -w[y_i] * (c == y_i)``, times g_i."""
     shape, safe, w_rows = ctx
     xp = get_array_module(w_rows)
     dlogp = xp.zeros(shape, dtype=w_rows.dtype)
@@ -84,7 +84,7 @@ def cross_entropy_forward(logits: Any, target: Any, *, weight: Any | None = None
 
     Both are ``l_i = -sum_c q_ic logp_ic``, logp = log_softmax(x), with target weights ``q``
     (e = label_smoothing, w = class weight):
-    ids: ``q_ic = (1-e) w_c [c == y_i] + (e/C) w_c`` (0 for ignored rows), n = sum_i w[y_i];
+    ids: ``q_ic = (1-e) w_c (c == y_i) + (e/C) w_c`` (0 for ignored rows), n = sum_i w[y_i];
     probabilities: ``q_ic = w_c ((1-e) t_ic + e/C)``, n = M. (torch's definitions exactly.)
     """
     xp = get_array_module(logits)

@@ -181,8 +181,9 @@ class DataLoader:
         drop_last: drop the final batch when it is smaller than ``batch_size``.
         collate_fn: turns the list of a batch's samples into the batch (default
             :func:`default_collate`), as in torch.
-        num_workers, pin_memory: accepted so torch code runs unchanged; samples are
-            always loaded in the calling process.
+        num_workers: accepted so torch code runs unchanged; samples are always loaded in
+            the calling process.
+        pin_memory: accepted so torch code runs unchanged; it has no effect.
 
     Without ``collate_fn``, array datasets (see :func:`~plait.train.collate.indexes_batches`)
     give the same batches by one fancy index per batch instead of one call per sample.

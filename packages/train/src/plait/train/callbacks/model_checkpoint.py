@@ -27,8 +27,9 @@ class ModelCheckpoint(Callback):
     Args:
         dirpath: the run folder. ``dirpath/latest`` is a symbolic link to the newest complete
             checkpoint (what ``Trainer.fit(resume_from=dirpath)`` loads), ``dirpath/best`` to the best.
-        monitor, mode, min_delta: what "best" means (``mode="auto"``: max for
-            accuracy-like names, min otherwise).
+        monitor: the logged value that decides what "best" means (default ``"val_loss"``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, min otherwise).
+        min_delta: the smallest change of ``monitor`` that counts as an improvement.
         save_best_only: save only epochs that improve ``monitor``.
         save_last: also save every epoch as the newest checkpoint (kept for resuming);
             with ``save_best_only`` older non-best folders are then deleted.
