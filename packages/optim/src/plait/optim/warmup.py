@@ -17,6 +17,7 @@ from typing import Any
 
 from plait.core.errors import ConfigError, SerializationError
 
+from ._state_checks import checked_state
 from .lr_scheduler import LRScheduler, check_int, check_number
 
 __all__ = ["LinearWarmup"]
@@ -87,7 +88,10 @@ class LinearWarmup(LRScheduler):
             raise SerializationError(
                 f"{self.name}: the state dict and this scheduler disagree on whether there is an 'after' schedule"
             )
-        values = super()._checked(state_dict)
+        current = self.state_dict()
+        del current["after"]
+        values = checked_state({k: v for k, v in state_dict.items() if k != "after"}, current, owner=self.name,
+                               positive=self._state_positive)
         if self.after is not None:
             try:
                 values["after"] = self.after._checked(saved)
