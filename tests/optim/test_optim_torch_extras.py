@@ -272,7 +272,7 @@ def test_composite_state_dicts_resume_and_refuse_damage():
 
     with pytest.raises(SerializationError, match="one state per scheduler"):
         again.load_state_dict({**state, "_schedulers": state["_schedulers"][:1]})
-    with pytest.raises(SerializationError, match=r"unknown state entries \['bogus'\]"):
+    with pytest.raises(SerializationError, match=r"unknown state dict keys \['bogus'\]"):
         again.load_state_dict({**state, "bogus": 1})
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_COUNTER",
     "NON_NEGATIVE_STATE",
     "SCHEDULER_GROUP_KEYS",
+    "check_cycle_momentum",
     "check_index",
     "check_real",
     "check_scalar",
@@ -35,18 +36,26 @@ __all__ = [
 ]
 
 _MAX_INT = 2**53
-# ints that must be >= 1 (a zero would divide by zero), and the one that may be -1
-_POSITIVE = frozenset({"T_max", "step_size", "total_steps", "warmup_steps"})
+# numbers that must be > 0 (ints >= 1; a zero would divide by zero), and the one that may be -1
+_POSITIVE = frozenset({"T_max", "step_size", "total_steps", "warmup_steps", "total_iters", "T_0", "T_i", "T_mult",
+                       "total_size"})
 _FROM_MINUS_ONE = frozenset({"last_epoch"})
+# numbers that may be an int or a float whatever the current one is (a fractional step(epoch) makes T_cur a float)
+_INT_OR_REAL = frozenset({"T_cur"})
+# floats strictly between 0 and 1 (CyclicLR divides by step_ratio and by step_ratio - 1)
+_OPEN_UNIT = frozenset({"step_ratio"})
 # floats that may be +-inf (ReduceLROnPlateau's best before the first metric)
 _MAY_BE_INFINITE = frozenset({"best"})
 # floats that may not be negative: rates, factors, thresholds
 _NON_NEGATIVE = frozenset({"base_lrs", "_last_lr", "min_lrs", "default_min_lr", "eta_min", "gamma", "factor",
-                           "threshold", "eps", "start_factor", "cooldown_counter", "num_bad_epochs"})
+                           "threshold", "eps", "start_factor", "cooldown_counter", "num_bad_epochs", "power", "T_cur",
+                           "max_lrs", "base_momentums", "max_momentums"})
 # None or a number (ReduceLROnPlateau's single min_lr, None when given per group)
 _MAY_BE_NULL = frozenset({"default_min_lr"})
 # lists whose length may differ from the current one
 _ANY_LENGTH = frozenset({"milestones"})
+# lists of step numbers that must be in increasing order
+_SORTED = frozenset({"milestones", "_milestones"})
 _GROUP_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 _CHOICES: dict[str, frozenset[str]] = {
     "mode": frozenset({"min", "max"}),
@@ -63,9 +72,10 @@ def _leaf(field: str) -> str:
 
 
 class _Checker:
-    def __init__(self, owner: str, choices: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(self, owner: str, choices: Mapping[str, Iterable[str]] | None = None, positive: Iterable[str] = ()) -> None:
         self.owner = owner
         self.choices = {**_CHOICES, **{k: frozenset(v) for k, v in (choices or {}).items()}}
+        self.positive = _POSITIVE | frozenset(positive)
 
     def fail(self, field: str, expected: str, value: Any) -> SerializationError:
         return SerializationError(f"{self.owner}: state dict field {field!r} must be {expected}, got {short(value)}")
@@ -77,7 +87,9 @@ class _Checker:
             if not isinstance(value, bool):
                 raise self.fail(field, "true or false", value)
             return value
-        if isinstance(current, numbers.Integral):
+        if leaf in _INT_OR_REAL and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return self.integer(value, field, leaf)
+        if isinstance(current, numbers.Integral) and leaf not in _INT_OR_REAL:
             return self.integer(value, field, leaf)
         if isinstance(current, numbers.Real) or (current is None and leaf in _MAY_BE_NULL and value is not None):
             return self.real(value, field, leaf)
@@ -94,7 +106,7 @@ class _Checker:
         raise self.fail(field, f"left out (a {type(current).__name__} is not loaded from a state dict)", value)
 
     def integer(self, value: Any, field: str, leaf: str) -> int:
-        low = -1 if leaf in _FROM_MINUS_ONE else 1 if leaf in _POSITIVE else 0
+        low = -1 if leaf in _FROM_MINUS_ONE else 1 if leaf in self.positive else 0
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not low <= value <= _MAX_INT:
             raise self.fail(field, f"an integer in [{low}, 2**53]", value)
         return int(value)
@@ -110,6 +122,10 @@ class _Checker:
             raise self.fail(field, "a finite number", value)
         if leaf in _NON_NEGATIVE and x < 0:
             raise self.fail(field, "a number >= 0", value)
+        if leaf in self.positive and not x > 0:
+            raise self.fail(field, "a number > 0", value)
+        if leaf in _OPEN_UNIT and not 0 < x < 1:
+            raise self.fail(field, "a number in (0, 1)", value)
         return x
 
     def string(self, value: Any, field: str) -> str:
@@ -122,13 +138,13 @@ class _Checker:
         if not isinstance(value, (list, tuple)):
             raise self.fail(field, "a list", value)
         if leaf in _ANY_LENGTH:
-            out = [self.integer(v, f"{field}[{i}]", "") for i, v in enumerate(value)]
-            if out != sorted(out):
-                raise self.fail(field, "a sorted list", value)
-            return out
-        if len(value) != len(current):
+            out: list[Any] = [self.integer(v, f"{field}[{i}]", "") for i, v in enumerate(value)]
+        elif len(value) != len(current):
             raise self.fail(field, f"a list of {len(current)} values", value)
-        out = [self.like(v, c, f"{field}[{i}]") for i, (v, c) in enumerate(zip(value, current))]
+        else:
+            out = [self.like(v, c, f"{field}[{i}]") for i, (v, c) in enumerate(zip(value, current))]
+        if leaf in _SORTED and out != sorted(out):
+            raise self.fail(field, "a sorted list", value)
         return tuple(out) if isinstance(current, tuple) else out
 
     def mapping(self, value: Any, current: Mapping[str, Any], field: str) -> dict[str, Any]:
@@ -143,13 +159,14 @@ class _Checker:
 
 def checked_state(
     saved: Any, current: Mapping[str, Any], *, owner: str, required: Iterable[str] = ("last_epoch",),
-    choices: Mapping[str, Iterable[str]] | None = None,
+    choices: Mapping[str, Iterable[str]] | None = None, positive: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The entries of ``saved`` checked against ``current`` (the owner's own state dict).
 
     Unknown keys are refused; keys in ``required`` must be present; a key left out keeps
     its current value (the caller assigns only what is returned). ``choices`` names the
-    strings a field of this owner may hold (beyond the common ones, e.g. ``mode``).
+    strings a field of this owner may hold (beyond the common ones, e.g. ``mode``);
+    ``positive`` the numbers of this owner that must be > 0 (beyond the common ones).
     """
     if not isinstance(saved, Mapping):
         raise SerializationError(f"{owner}: a state dict must be a mapping, got {type(saved).__name__}")
@@ -159,8 +176,27 @@ def checked_state(
     unknown = sorted(map(str, set(saved) - set(current)))
     if unknown:
         raise SerializationError(f"{owner}: unknown state dict keys {unknown}; expected some of {sorted(current)}")
-    check = _Checker(owner, choices)
+    check = _Checker(owner, choices, positive)
     return {key: check.like(value, current[key], key) for key, value in saved.items()}
+
+
+def check_cycle_momentum(scheduler: Any, values: Mapping[str, Any]) -> None:
+    """Checked ``values`` of a momentum-cycling scheduler (OneCycleLR, CyclicLR) must fit its optimizer.
+
+    With ``cycle_momentum`` true, the optimizer must have ``momentum`` or ``betas`` and
+    ``use_beta1`` must say which (else a step would fail on a missing key).
+    """
+    if not values.get("cycle_momentum", scheduler.cycle_momentum):
+        return
+    optimizer, name = scheduler.optimizer, scheduler.name
+    defaults = getattr(optimizer, "defaults", {})
+    if "momentum" not in defaults and "betas" not in defaults:
+        raise SerializationError(f"{name}: state dict field 'cycle_momentum' is true, but "
+                                 f"{type(optimizer).__name__} has no momentum or betas")
+    use_beta1 = values.get("use_beta1", getattr(scheduler, "use_beta1", None))
+    if use_beta1 != ("betas" in defaults):
+        raise SerializationError(f"{name}: state dict field 'use_beta1' is {use_beta1!r}, but "
+                                 f"{type(optimizer).__name__} {'has' if 'betas' in defaults else 'has no'} betas")
 
 
 # -- optimizer state dicts (used by Optimizer.load_state_dict) ------------------------------------

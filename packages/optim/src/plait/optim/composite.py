@@ -15,6 +15,7 @@ from typing import Any
 
 from plait.core.errors import ConfigError, SerializationError
 
+from ._state_checks import checked_state
 from .factor_schedules import ConfigurableScheduler
 from .lr_scheduler import LRScheduler, check_int, check_optimizer
 
@@ -53,21 +54,31 @@ class _Composite(ConfigurableScheduler):
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """Every entry checked, each child's state by the child itself, before anything is assigned."""
         children = state_dict.get("_schedulers") if isinstance(state_dict, Mapping) else None
         if not isinstance(children, list) or len(children) != len(self._schedulers):
             raise SerializationError(
                 f"{self.name}: the state dict must hold '_schedulers', one state per scheduler ({len(self._schedulers)})"
             )
-        mine = set(vars(self)) - set(self._not_saved)
-        unknown = sorted(str(k) for k in state_dict if k not in mine and k != "_schedulers")
-        if unknown:
-            raise SerializationError(f"{self.name}: unknown state entries {unknown}")
-        for s, saved in zip(self._schedulers, children):
-            s.load_state_dict(saved)
-        for key, value in state_dict.items():
-            if key != "_schedulers":
-                setattr(self, key, copy.deepcopy(value))
+        current = self.state_dict()
+        del current["_schedulers"]
+        values = checked_state({k: v for k, v in state_dict.items() if k != "_schedulers"}, current, owner=self.name,
+                               required=("last_epoch",) if "last_epoch" in current else (), choices=self._state_choices,
+                               positive=self._state_positive)
+        checked = []
+        for i, (s, saved) in enumerate(zip(self._schedulers, children)):
+            try:
+                checked.append(s._checked(saved))
+            except SerializationError as exc:
+                raise SerializationError(f"{self.name}: state dict field '_schedulers[{i}]': {exc}") from None
+        values["_schedulers"] = checked
+        return values
+
+    def _assign(self, values: Mapping[str, Any]) -> None:
+        for s, saved in zip(self._schedulers, values.get("_schedulers", ())):
+            s._assign(saved)
+        super()._assign({k: v for k, v in values.items() if k != "_schedulers"})
 
     def __repr__(self) -> str:
         return f"{self.name}({', '.join(s.name for s in self._schedulers)}, last_lr={getattr(self, '_last_lr', None)})"

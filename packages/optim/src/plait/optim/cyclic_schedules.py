@@ -10,6 +10,7 @@ from typing import Any
 
 from plait.core.errors import ConfigError
 
+from ._state_checks import check_cycle_momentum
 from .factor_schedules import ConfigurableScheduler
 from .lr_scheduler import check_int, check_number, check_optimizer, per_group
 
@@ -149,7 +150,7 @@ class CyclicLR(ConfigurableScheduler):
         if self.mode == "triangular":
             return 1.0
         if self.mode == "triangular2":
-            return 1 / (2.0 ** (x - 1))
+            return 0.5 ** (x - 1)  # = 1 / 2 ** (x - 1), but goes to 0 instead of overflowing
         return self.gamma**x
 
     def get_lr(self) -> list[float]:
@@ -183,8 +184,14 @@ class CyclicLR(ConfigurableScheduler):
         state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(vars(fn))
         return state
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "_scale_fn_custom"})
-        saved = state_dict.get("_scale_fn_custom")
+    def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """Also: the momentum fields must fit this optimizer (``betas`` or ``momentum``)."""
+        values = super()._checked(state_dict)
+        check_cycle_momentum(self, values)
+        return values
+
+    def _assign(self, values: Mapping[str, Any]) -> None:
+        super()._assign(values)
+        saved = values.get("_scale_fn_custom")  # checked: None, or the keys of this callable object's __dict__
         if saved is not None and self._scale_fn_custom is not None:
             vars(self._scale_fn_custom).update(saved)

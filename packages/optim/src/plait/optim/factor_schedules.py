@@ -82,6 +82,7 @@ class ConstantLR(ConfigurableScheduler):
     """``lr = base_lr * factor`` for ``last_epoch < total_iters``, then ``base_lr``."""
 
     _config_args = ("factor", "total_iters")
+    _state_positive = ("factor",)  # the rate is divided by it at total_iters
 
     def __init__(self, optimizer: Any, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1) -> None:
         self.factor = check_number(factor, "factor", self.name, low=0.0, high=1.0, low_open=True)
@@ -105,6 +106,7 @@ class LinearLR(ConfigurableScheduler):
     steps, then stays: a warm-up (``start_factor < end_factor``) or a linear decay."""
 
     _config_args = ("start_factor", "end_factor", "total_iters")
+    _state_positive = ("start_factor",)  # a zero would divide by zero on the first step
 
     def __init__(
         self,

@@ -33,6 +33,8 @@ class LRScheduler:
     _not_saved: tuple[str, ...] = ("optimizer",)
     #: The strings a saved string field may hold, by field name (checked by :meth:`load_state_dict`).
     _state_choices: Mapping[str, tuple[str, ...]] = {}
+    #: Saved numbers that must be > 0 for this scheduler (beyond the common ones, e.g. ``T_max``).
+    _state_positive: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
         self.optimizer = check_optimizer(optimizer, self.name)
@@ -110,7 +112,8 @@ class LRScheduler:
         self._assign(self._checked(state_dict))
 
     def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
-        return checked_state(state_dict, self.state_dict(), owner=self.name, choices=self._state_choices)
+        return checked_state(state_dict, self.state_dict(), owner=self.name, choices=self._state_choices,
+                             positive=self._state_positive)
 
     def _assign(self, values: Mapping[str, Any]) -> None:
         for key, value in values.items():

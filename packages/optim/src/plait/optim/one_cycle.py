@@ -13,8 +13,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from plait.core.errors import ConfigError, SerializationError
+from plait.core.errors import ConfigError
 
+from ._state_checks import check_cycle_momentum
 from .lr_scheduler import LRScheduler, check_int, check_number, check_optimizer, per_group
 
 __all__ = ["OneCycleLR"]
@@ -107,15 +108,7 @@ class OneCycleLR(LRScheduler):
     def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
         """Also: the momentum fields must fit this optimizer (``betas`` or ``momentum``)."""
         values = super()._checked(state_dict)
-        defaults = getattr(self.optimizer, "defaults", {})
-        if values.get("cycle_momentum", self.cycle_momentum):
-            if "momentum" not in defaults and "betas" not in defaults:
-                raise SerializationError(f"{self.name}: state dict field 'cycle_momentum' is true, but "
-                                         f"{type(self.optimizer).__name__} has no momentum or betas")
-            use_beta1 = values.get("use_beta1", getattr(self, "use_beta1", None))
-            if use_beta1 != ("betas" in defaults):
-                raise SerializationError(f"{self.name}: state dict field 'use_beta1' is {use_beta1!r}, but "
-                                         f"{type(self.optimizer).__name__} {'has' if 'betas' in defaults else 'has no'} betas")
+        check_cycle_momentum(self, values)
         return values
 
     def _set_momentum(self, group: dict[str, Any], value: float) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from plait.core.errors import ConfigError, SerializationError
 
+from ._state_checks import checked_state
 from .lr_scheduler import LRScheduler, check_int, check_number
 
 __all__ = ["LinearWarmup"]
@@ -29,6 +30,7 @@ class LinearWarmup(LRScheduler):
     """
 
     _not_saved = ("optimizer", "after")
+    _state_positive = ("start_factor",)  # a zero would divide by zero on the first step
 
     def __init__(self, optimizer: Any, warmup_steps: int, after: LRScheduler | None = None, start_factor: float = 1.0 / 3) -> None:
         self.warmup_steps = check_int(warmup_steps, "warmup_steps", self.name)
@@ -79,13 +81,25 @@ class LinearWarmup(LRScheduler):
         state["after"] = None if self.after is None else self.after.state_dict()
         return state
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _checked(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """Also ``after``'s state, checked by ``after`` itself (so a refused load changes neither)."""
         saved = state_dict.get("after") if isinstance(state_dict, Mapping) else None
         if (saved is None) != (self.after is None):
             raise SerializationError(
                 f"{self.name}: the state dict and this scheduler disagree on whether there is an 'after' schedule"
             )
-        values = self._checked(state_dict)
+        current = self.state_dict()
+        del current["after"]
+        values = checked_state({k: v for k, v in state_dict.items() if k != "after"}, current, owner=self.name,
+                               positive=self._state_positive)
         if self.after is not None:
-            self.after.load_state_dict(saved)  # checked as a whole before it changes anything
-        self._assign(values)
+            try:
+                values["after"] = self.after._checked(saved)
+            except SerializationError as exc:
+                raise SerializationError(f"{self.name}: state dict field 'after': {exc}") from None
+        return values
+
+    def _assign(self, values: Mapping[str, Any]) -> None:
+        super()._assign(values)  # leaves out ``after``
+        if self.after is not None and values.get("after") is not None:
+            self.after._assign(values["after"])
