@@ -9,12 +9,20 @@ from plait.core import ConfigError, Module, ModuleList, check_array, leading_mod
 
 from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
+from . import _sizes
 
 __all__ = ["CNN"]
 
 
+def _area(kernel: Any) -> int:
+    """kh * kw of an int or (kh, kw) kernel size (non-integers are refused by the conv layer itself)."""
+    k = tuple(kernel) if isinstance(kernel, (list, tuple)) else (kernel, kernel)
+    return int(k[0]) * int(k[-1]) if all(isinstance(v, int) for v in k) else 1
+
+
 def _per_layer(value: int | Sequence[int], n: int, name: str) -> list[int]:
-    values = [int(value)] * n if isinstance(value, int) else [int(v) for v in value]
+    values = [_sizes.size(value, "cnn", name, 0)] * n if not isinstance(value, (list, tuple)) else _sizes.sizes(
+        value, "cnn", name, 0)
     if len(values) != n:
         raise ConfigError(f"cnn: {name} needs one value per conv layer ({n}), got {value!r}")
     return values
@@ -43,10 +51,17 @@ class CNN(Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        channels, hidden = _sizes.sizes(channels, "cnn", "channels"), _sizes.sizes(hidden, "cnn", "hidden")
         n = len(channels)
         kernels = _per_layer(kernel_size, n, "kernel_size")
         pads = _per_layer(padding, n, "padding")
-        self.in_channels, self.image_size = int(in_channels), int(image_size)
+        self.in_channels = _sizes.size(in_channels, "cnn", "in_channels")
+        self.image_size = _sizes.size(image_size, "cnn", "image_size")
+        num_classes = _sizes.size(num_classes, "cnn", "num_classes")
+        conv_params = sum((a * _area(k) + 1) * b for a, b, k in zip([self.in_channels, *channels[:-1]], channels, kernels))
+        # the flattened map is at most image_size**2 positions of the last conv's channels
+        dense = [(channels[-1] if channels else self.in_channels) * self.image_size**2, *hidden, num_classes]
+        _sizes.check_parameter_count(conv_params + sum((a + 1) * b for a, b in zip(dense[:-1], dense[1:])), "cnn")
         layers: list[Module] = []
         size, c_in = self.image_size, self.in_channels
         for c_out, k, p in zip(channels, kernels, pads):

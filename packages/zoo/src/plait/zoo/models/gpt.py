@@ -9,6 +9,7 @@ from plait.layers.attention import KVCache
 
 from ..builders import LayerSpec, build_dropout, build_layer
 from ..catalog import register_model
+from . import _sizes
 from .blocks import SelfBlock, gpt_init
 
 __all__ = ["GPT", "GPTCache"]
@@ -55,9 +56,17 @@ class GPT(Module):
         super().__init__()
         if positional not in ("rope", "learned"):
             raise ConfigError(f"gpt: positional must be 'rope' or 'learned', got {positional!r}")
-        self.vocab_size, self.context_length = int(vocab_size), int(context_length)
-        self.d_model, self.num_layers = int(d_model), int(num_layers)
-        d, ffn = self.d_model, int(ffn_dim) if ffn_dim is not None else 4 * int(d_model)
+        self.vocab_size = _sizes.size(vocab_size, "gpt", "vocab_size")
+        self.context_length = _sizes.size(context_length, "gpt", "context_length")
+        self.d_model, self.num_layers = _sizes.size(d_model, "gpt", "d_model"), _sizes.size(num_layers, "gpt", "num_layers")
+        d = self.d_model
+        ffn = _sizes.size(ffn_dim, "gpt", "ffn_dim") if ffn_dim is not None else 4 * d
+        heads = _sizes.size(num_heads, "gpt", "num_heads")
+        kv = _sizes.size(num_kv_heads, "gpt", "num_kv_heads") if num_kv_heads is not None else heads
+        block = 2 * d * d + 2 * d * (d * kv // heads) + 2 * d * ffn + 9 * d + ffn  # attention, feed-forward, norms, biases
+        embeddings = (self.vocab_size + self.context_length) * d  # learned positions, or RoPE's cos/sin tables
+        head = 0 if tie_embeddings else self.vocab_size * d
+        _sizes.check_parameter_count(embeddings + self.num_layers * block + 2 * d + head, "gpt")
         self.tok_emb = build_layer("embedding", self.vocab_size, d, where="gpt")
         self.pos_emb = (
             build_layer("learned_positional_embedding", self.context_length, d, where="gpt")

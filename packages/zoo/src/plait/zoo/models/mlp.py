@@ -9,6 +9,7 @@ from plait.core import ConfigError, Module, ModuleList, ShapeError, check_array,
 
 from ..builders import LayerSpec, build_dropout, build_layer, run_backward, run_forward
 from ..catalog import register_model
+from . import _sizes
 
 __all__ = ["MLP"]
 
@@ -31,9 +32,10 @@ class MLP(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ConfigError(f"mlp: sizes must list at least an input and an output width >= 1, got {sizes}")
+        sizes = _sizes.sizes(sizes, "mlp", "sizes")
+        if len(sizes) < 2:
+            raise ConfigError(f"mlp: sizes must list at least an input and an output width, got {sizes}")
+        _sizes.check_parameter_count(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), "mlp")
         self.sizes = sizes
         layers: list[Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -9,6 +9,7 @@ from plait.core import ConfigError, Module, ModuleList, check_array
 
 from ..builders import LayerSpec, build_layer, run_backward, run_forward
 from ..catalog import register_model
+from . import _sizes
 
 __all__ = ["BasicBlock", "ResNet"]
 
@@ -64,9 +65,15 @@ class ResNet(Module):
         activation: LayerSpec = "relu",
     ) -> None:
         super().__init__()
+        widths, blocks = _sizes.sizes(widths, "resnet", "widths"), _sizes.sizes(blocks, "resnet", "blocks", minimum=0)
         if len(widths) != len(blocks) or not widths:
-            raise ConfigError(f"resnet: widths {list(widths)} and blocks {list(blocks)} need the same, non-zero length")
-        self.in_channels = int(in_channels)
+            raise ConfigError(f"resnet: widths {widths} and blocks {blocks} need the same, non-zero length")
+        self.in_channels = _sizes.size(in_channels, "resnet", "in_channels")
+        num_classes = _sizes.size(num_classes, "resnet", "num_classes")
+        # two 3x3 convs and two BatchNorms per block (+ a 1x1 shortcut when the width changes), stem and head
+        per_stage = [n * (18 * w * w + 4 * w) + w * (w + 4) for w, n in zip(widths, blocks)]
+        _sizes.check_parameter_count(9 * self.in_channels * widths[0] + sum(per_stage) + widths[-1] * (num_classes + 1),
+                                     "resnet")
         self.stem = ModuleList([
             build_layer("conv2d", self.in_channels, int(widths[0]), 3, padding=1, bias=False, where="resnet"),
             build_layer("batch_norm2d", int(widths[0]), where="resnet"),

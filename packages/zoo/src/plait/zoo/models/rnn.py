@@ -8,6 +8,7 @@ from plait.core import ConfigError, Module, check_int_array, get_array_module
 
 from ..builders import build_dropout, build_layer
 from ..catalog import register_model
+from . import _sizes
 
 __all__ = ["RNNClassifier", "RNNLanguageModel", "RecurrentCache"]
 
@@ -20,6 +21,20 @@ class RecurrentCache:
     def __init__(self) -> None:
         self.state: Any = None
         self.length = 0
+
+
+def _checked_sizes(where: str, cell: str, directions: int, *, out: Any, **args: Any) -> list[int]:
+    """vocab_size, embed_dim, hidden_size, num_layers checked as sizes, and the parameter count
+    (embedding, ``num_layers`` recurrent layers of ``directions``, a linear head to ``out``) bounded."""
+    vocab, embed, hidden, layers = (_sizes.size(args[k], where, k) for k in ("vocab_size", "embed_dim", "hidden_size",
+                                                                              "num_layers"))
+    out = _sizes.size(out, where, "num_classes" if where == "rnn_classifier" else "vocab_size")
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}.get(cell, 4)
+    first = gates * hidden * (embed + hidden + 2)
+    later = gates * hidden * (directions * hidden + hidden + 2)
+    recurrent = directions * (first + (layers - 1) * later)
+    _sizes.check_parameter_count(vocab * embed + recurrent + (directions * hidden + 1) * out, where)
+    return [vocab, embed, hidden, layers]
 
 
 def _check_cell(cell: str, where: str) -> None:
@@ -49,7 +64,10 @@ class RNNLanguageModel(Module):
         _check_cell(cell, "rnn_lm")
         if tie_weights and embed_dim != hidden_size:
             raise ConfigError(f"rnn_lm: tie_weights needs embed_dim == hidden_size, got {embed_dim} and {hidden_size}")
-        self.vocab_size = int(vocab_size)
+        vocab_size, embed_dim, hidden_size, num_layers = _checked_sizes(
+            "rnn_lm", cell, 1, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
+            num_layers=num_layers, out=vocab_size)
+        self.vocab_size = vocab_size
         self.embed = build_layer("embedding", self.vocab_size, int(embed_dim), where="rnn_lm")
         self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
                                dropout=float(dropout) if num_layers > 1 else 0.0, where="rnn_lm")
@@ -105,8 +123,11 @@ class RNNClassifier(Module):
         _check_cell(cell, "rnn_classifier")
         if pooling not in ("last", "mean"):
             raise ConfigError(f"rnn_classifier: pooling must be 'last' or 'mean', got {pooling!r}")
-        self.vocab_size, self.pooling, self.cell = int(vocab_size), pooling, cell
         self.directions = 2 if bidirectional else 1
+        vocab_size, embed_dim, hidden_size, num_layers = _checked_sizes(
+            "rnn_classifier", cell, self.directions, vocab_size=vocab_size, embed_dim=embed_dim,
+            hidden_size=hidden_size, num_layers=num_layers, out=num_classes)
+        self.vocab_size, self.pooling, self.cell = vocab_size, pooling, cell
         self.embed = build_layer("embedding", self.vocab_size, int(embed_dim), where="rnn_classifier")
         self.rnn = build_layer(cell, int(embed_dim), int(hidden_size), num_layers=int(num_layers), batch_first=True,
                                bidirectional=bool(bidirectional), dropout=float(dropout) if num_layers > 1 else 0.0,

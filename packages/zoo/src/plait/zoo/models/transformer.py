@@ -9,6 +9,7 @@ from plait.layers.attention import KVCache
 
 from ..builders import LayerSpec, build_dropout, build_layer
 from ..catalog import register_model
+from . import _sizes
 from .blocks import CrossBlock, SelfBlock, gpt_init
 
 __all__ = ["Seq2SeqCache", "Transformer"]
@@ -26,6 +27,23 @@ class Seq2SeqCache:
     def length(self) -> int:
         """Target positions decoded so far."""
         return self.layers[0][0].length if self.layers else 0
+
+
+def _check_parameter_budget(src_vocab: int, tgt_vocab: int, max_len: int, share: bool, tie: bool,
+                            **args: Any) -> None:
+    """Sizes checked and the parameter count bounded before any block is built."""
+    d, heads = _sizes.size(args["d_model"], "transformer", "d_model"), _sizes.size(args["num_heads"], "transformer",
+                                                                                  "num_heads")
+    kv = heads if args["num_kv_heads"] is None else _sizes.size(args["num_kv_heads"], "transformer", "num_kv_heads")
+    ffn = 4 * d if args["ffn_dim"] is None else _sizes.size(args["ffn_dim"], "transformer", "ffn_dim")
+    enc = _sizes.size(args["num_encoder_layers"], "transformer", "num_encoder_layers")
+    dec = _sizes.size(args["num_decoder_layers"], "transformer", "num_decoder_layers")
+    attention = 2 * d * d + 2 * d * (d * kv // heads) + 4 * d
+    block = attention + 2 * d * ffn + ffn + 5 * d  # self-attention, feed-forward, two norms
+    embeddings = (src_vocab + (0 if share else tgt_vocab) + 2 * max_len) * d  # positions or RoPE tables
+    head = 0 if tie else tgt_vocab * (d + 1)
+    _sizes.check_parameter_count(embeddings + enc * block + dec * (block + attention + 2 * d) + 4 * d + head,
+                                 "transformer")
 
 
 @register_model("transformer")
@@ -64,11 +82,18 @@ class Transformer(Module):
         super().__init__()
         if positional not in ("rope", *_POSITIONAL):
             raise ConfigError(f"transformer: positional must be 'rope', 'learned' or 'sinusoidal', got {positional!r}")
-        self.src_vocab_size = int(src_vocab_size)
-        self.tgt_vocab_size = int(tgt_vocab_size) if tgt_vocab_size is not None else self.src_vocab_size
+        self.src_vocab_size = _sizes.size(src_vocab_size, "transformer", "src_vocab_size")
+        self.tgt_vocab_size = (_sizes.size(tgt_vocab_size, "transformer", "tgt_vocab_size")
+                               if tgt_vocab_size is not None else self.src_vocab_size)
         if share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ConfigError("transformer: share_embeddings needs src_vocab_size == tgt_vocab_size")
-        self.max_len, self.pad_id = int(max_len), pad_id
+        if pad_id is not None and _sizes.size(pad_id, "transformer", "pad_id", 0) >= self.src_vocab_size:
+            raise ConfigError(f"transformer: pad_id must be a source token id below {self.src_vocab_size}, got {pad_id}")
+        self.max_len, self.pad_id = _sizes.size(max_len, "transformer", "max_len"), pad_id
+        _check_parameter_budget(self.src_vocab_size, self.tgt_vocab_size, self.max_len, share_embeddings,
+                                tie_embeddings, d_model=d_model, num_heads=num_heads, num_kv_heads=num_kv_heads,
+                                ffn_dim=ffn_dim, num_encoder_layers=num_encoder_layers,
+                                num_decoder_layers=num_decoder_layers)
         d, ffn = int(d_model), int(ffn_dim) if ffn_dim is not None else 4 * int(d_model)
         rope = positional == "rope"
         block_args = {"num_kv_heads": num_kv_heads, "activation": activation, "norm": norm, "dropout": dropout,
