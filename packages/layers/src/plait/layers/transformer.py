@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.core import ConfigError, Module, check_array, registry
+from plait.core import ConfigError, Module, ShapeError, check_array, registry
+from plait.core.checks import check_output_grad
 
 from .linear import Linear
-from .multihead import MultiheadAttention
+from .multihead import MultiheadAttention, checked_mask
 from .normalization import LayerNorm
 
 __all__ = ["FeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer"]
@@ -96,6 +97,27 @@ class _Block(_FFNMixin, Module):
     def _check(self, x: Any, what: str) -> Any:
         return check_array(x, self._name, what=what, ndim=(2, 3), last_dim=self.d_model)
 
+    def _batch_and_length(self, x: Any) -> tuple[int | None, int]:
+        """(N or None when unbatched, sequence length) of a checked input."""
+        if x.ndim == 2:
+            return None, x.shape[0]
+        return (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+
+    def _check_masks(self, N: int | None, L: int, S: int, kpm: Any, am: Any, prefix: str) -> None:
+        """Masks checked before any sub-layer runs, so a bad call leaves no stale forward cache."""
+        heads = self.self_attn.num_heads
+        checked_mask(kpm, f"{prefix}key_padding_mask", [(S,) if N is None else (N, S)], self._name)
+        checked_mask(am, f"{prefix}mask", [(L, S)] + ([] if N is None else [(N * heads, L, S)]), self._name)
+
+    def _finish(self, y: Any) -> Any:
+        """Record the output's shape and dtype, so backward checks its gradient under this layer's name."""
+        self.save_for_backward((tuple(y.shape), y.dtype))
+        return y
+
+    def _check_dy(self, dy: Any) -> Any:
+        shape, dtype = self.saved()
+        return check_output_grad(dy, shape, dtype, self._name)
+
     def _self_attention(self, mask: Any, kpm: Any, is_causal: bool) -> Any:
         def attend(h: Any) -> Any:
             return self.self_attn(h, h, h, key_padding_mask=kpm, need_weights=False, attn_mask=mask,
@@ -147,12 +169,15 @@ class TransformerEncoderLayer(_Block):
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Any:
         x = self._check(src, "src")
+        N, L = self._batch_and_length(x)
+        self._check_masks(N, L, L, src_key_padding_mask, src_mask, "src_")
         x = self._residual(x, self._self_attention(src_mask, src_key_padding_mask, is_causal), self.norm1,
                            self.dropout1)
-        return self._residual(x, self._ffn, self.norm2, self.dropout2)
+        return self._finish(self._residual(x, self._ffn, self.norm2, self.dropout2))
 
     def backward(self, dy: Any) -> Any:
         """Returns dsrc."""
+        dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
         return dx
@@ -183,6 +208,12 @@ class TransformerDecoderLayer(_Block):
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:
         x = self._check(tgt, "tgt")
         memory = check_array(memory, self._name, what="memory", ndim=x.ndim, last_dim=self.d_model)
+        N, L = self._batch_and_length(x)
+        M, S = self._batch_and_length(memory)
+        if M != N:
+            raise ShapeError(f"{self._name}: memory has batch size {M}, tgt has {N}")
+        self._check_masks(N, L, L, tgt_key_padding_mask, tgt_mask, "tgt_")
+        self._check_masks(N, L, S, memory_key_padding_mask, memory_mask, "memory_")
 
         def cross(h: Any) -> Any:
             return self.multihead_attn(h, memory, memory, key_padding_mask=memory_key_padding_mask,
@@ -191,7 +222,7 @@ class TransformerDecoderLayer(_Block):
         x = self._residual(x, self._self_attention(tgt_mask, tgt_key_padding_mask, tgt_is_causal), self.norm1,
                            self.dropout1)
         x = self._residual(x, cross, self.norm2, self.dropout2)
-        return self._residual(x, self._ffn, self.norm3, self.dropout3)
+        return self._finish(self._residual(x, self._ffn, self.norm3, self.dropout3))
 
     def _cross_backward(self, dy: Any) -> tuple[Any, Any]:
         dq, dk, dv = self.multihead_attn.backward(dy)
@@ -200,6 +231,7 @@ class TransformerDecoderLayer(_Block):
 
     def backward(self, dy: Any) -> tuple[Any, Any]:
         """Returns (dtgt, dmemory)."""
+        dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm3, self.dropout3)
         dx, dmemory = self._residual_backward(dx, self._cross_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
