@@ -135,6 +135,10 @@ class MultiheadAttention(Module):
         batched = q.ndim == 3
         seq_axis, batch_axis = (1, 0) if self.batch_first else (0, 1)
         dims = {batch_axis: q.shape[batch_axis]} if batched else {}
+        for what, a in (("key", key), ("value", value)):
+            if getattr(a, "ndim", q.ndim) != q.ndim:
+                raise ShapeError(f"{_WHERE}: query has shape {tuple(q.shape)}, so {what} must be {q.ndim}-D too, got "
+                                 f"shape {tuple(a.shape)}")
         k = check_array(key, _WHERE, what="key", ndim=q.ndim, last_dim=self.kdim, dims=dims)
         v = check_array(value, _WHERE, what="value", ndim=q.ndim, last_dim=self.vdim,
                         dims={**dims, seq_axis if batched else 0: k.shape[seq_axis if batched else 0]})
@@ -213,7 +217,7 @@ class MultiheadAttention(Module):
         dq *= 1.0 / math.sqrt(D)
         grads = []
         for d, ctx, w, b in zip((dq, dk, dv), (ctx_q, ctx_k, ctx_v), self._proj_weights(), self._proj_biases()):
-            grads.append(linear_backward(d.transpose(0, 2, 1, 3).reshape(N, -1, self.embed_dim), ctx, w, b))
+            grads.append(linear_backward(d.transpose(0, 2, 1, 3).reshape(N, d.shape[2], self.embed_dim), ctx, w, b))
         xp = get_array_module(dq)
         if self._qkv_same_embed_dim:
             self.in_proj_weight.accumulate(xp.concatenate([g[1] for g in grads]))

@@ -207,6 +207,9 @@ class TransformerDecoderLayer(_Block):
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:
         x = self._check(tgt, "tgt")
+        if getattr(memory, "ndim", x.ndim) != x.ndim:
+            raise ShapeError(f"{self._name}: tgt has shape {tuple(x.shape)}, so memory must be {x.ndim}-D too, got "
+                             f"shape {tuple(memory.shape)}")
         memory = check_array(memory, self._name, what="memory", ndim=x.ndim, last_dim=self.d_model)
         N, L = self._batch_and_length(x)
         M, S = self._batch_and_length(memory)
