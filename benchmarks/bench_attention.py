@@ -1,8 +1,8 @@
-"""Forward+backward time of Plait's MultiHeadAttention and LSTM next to torch's, same threads.
+"""Forward+backward time of Plait's GroupedQueryAttention and LSTM next to torch's, same threads.
 
     python benchmarks/bench_attention.py [--repeats 15] [--threads 1 2]
 
-Cases (float32): MultiHeadAttention(256, 4) on x (8, 128, 256) (self-attention, no mask), and
+Cases (float32): GroupedQueryAttention(256, 4) on x (8, 128, 256) (self-attention, no mask), and
 LSTM(256 -> 256, 2 layers) on a (64, 32, 256) sequence. Runs alternate between the two
 libraries (interleaved) and the median of each is reported with the ratio Plait / torch.
 BLAS threads are pinned with threadpoolctl, torch's with ``torch.set_num_threads``.
@@ -20,12 +20,12 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from plait.core import manual_seed
-from plait.layers import LSTM, MultiHeadAttention
+from plait.layers import LSTM, GroupedQueryAttention
 
 
 def _plait_mha() -> Callable[[], None]:
     manual_seed(0)
-    m = MultiHeadAttention(256, 4)
+    m = GroupedQueryAttention(256, 4)
     x = np.random.default_rng(0).standard_normal((8, 128, 256)).astype(np.float32)
     dy = np.ones_like(x)
 
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     cases = [
-        ("MultiHeadAttention(256, 4), x 8x128x256", _plait_mha, _torch_mha),
+        ("GroupedQueryAttention(256, 4), x 8x128x256", _plait_mha, _torch_mha),
         ("LSTM(256->256, 2 layers), T=64 B=32", _plait_lstm, _torch_lstm),
     ]
     print(f"numpy {np.__version__}, torch {torch.__version__}; forward+backward, float32, median of {args.repeats}")

@@ -1,4 +1,4 @@
-"""MultiHeadAttention: parity with torch.nn.MultiheadAttention and an SDPA reference (GQA, RoPE),
+"""GroupedQueryAttention (Plait's own attention, formerly MultiHeadAttention): parity with torch.nn.MultiheadAttention and an SDPA reference (GQA, RoPE),
 finite differences, KV-cached decoding, config round trip, errors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, no_grad, registry
 from plait.core.testing import gradcheck, on_test_device
-from plait.layers.attention import KVCache, MultiHeadAttention
+from plait.layers.attention import GroupedQueryAttention, KVCache
 
 B, T, S, E = 2, 5, 4, 8
 
@@ -27,8 +27,8 @@ def _close(ours, theirs, dtype, what):
     np.testing.assert_allclose(ours, theirs, **_tol(dtype), err_msg=what)
 
 
-def _from_torch_mha(ref: torch.nn.MultiheadAttention, dtype: str, **kw) -> MultiHeadAttention:
-    m = MultiHeadAttention(ref.embed_dim, ref.num_heads, bias=ref.in_proj_bias is not None, dtype=dtype, **kw)
+def _from_torch_mha(ref: torch.nn.MultiheadAttention, dtype: str, **kw) -> GroupedQueryAttention:
+    m = GroupedQueryAttention(ref.embed_dim, ref.num_heads, bias=ref.in_proj_bias is not None, dtype=dtype, **kw)
     if ref._qkv_same_embed_dim:
         weights = ref.in_proj_weight.detach().numpy().reshape(3, E, -1)
     else:
@@ -177,7 +177,7 @@ def reference_attention(m, x, context, kpm, causal, rope, head_mask=None):
 ])
 def test_parity_gqa_rope_with_sdpa_reference(dtype, heads, kv_heads, causal, rope, padding, cross):
     torch.manual_seed(1)
-    m = MultiHeadAttention(16, heads, num_kv_heads=kv_heads, causal=causal, rope=rope, dtype=dtype)
+    m = GroupedQueryAttention(16, heads, num_kv_heads=kv_heads, causal=causal, rope=rope, dtype=dtype)
     for p in m.parameters():
         p.data[...] = np.random.default_rng(p.size).standard_normal(p.shape) * 0.3
     tdtype = getattr(torch, dtype)
@@ -208,7 +208,7 @@ def test_parity_gqa_rope_with_sdpa_reference(dtype, heads, kv_heads, causal, rop
 
 # -- finite differences ------------------------------------------------------------------------------
 def test_gradcheck_self_attention_gqa_rope_causal_masks():
-    m = MultiHeadAttention(8, 4, num_kv_heads=2, causal=True, rope=True, dtype="float64")
+    m = GroupedQueryAttention(8, 4, num_kv_heads=2, causal=True, rope=True, dtype="float64")
     rng = np.random.default_rng(0)
     kpm = np.zeros((2, 4), bool)
     kpm[1, 0] = True
@@ -217,7 +217,7 @@ def test_gradcheck_self_attention_gqa_rope_causal_masks():
 
 
 def test_gradcheck_cross_attention_context():
-    m = MultiHeadAttention(8, 2, num_kv_heads=1, kdim=6, dtype="float64")
+    m = GroupedQueryAttention(8, 2, num_kv_heads=1, kdim=6, dtype="float64")
     rng = np.random.default_rng(1)
     gradcheck(m, rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 5, 6)), max_checks=12,
               forward_kwargs={"key_padding_mask": rng.random((2, 5)) < 0.3})
@@ -225,7 +225,7 @@ def test_gradcheck_cross_attention_context():
 
 def test_dropout_on_attention_weights():
     """Dropout mask injected: gradcheck in training mode, mask really applied, eval mode unaffected."""
-    m = MultiHeadAttention(8, 2, dropout=0.5, dtype="float64")
+    m = GroupedQueryAttention(8, 2, dropout=0.5, dtype="float64")
     rng = np.random.default_rng(2)
     mask = (rng.random((2, 2, 3, 3)) < 0.5) / 0.5
     m._dropout_mask = lambda shape, xp, dtype: xp.asarray(mask)
@@ -244,7 +244,7 @@ def test_dropout_on_attention_weights():
 
 
 def test_fully_masked_query_gives_zeros_not_nan():
-    m = MultiHeadAttention(8, 2, bias=False, dtype="float64")
+    m = GroupedQueryAttention(8, 2, bias=False, dtype="float64")
     x = np.random.default_rng(3).standard_normal((1, 3, 8))
     am = np.zeros((3, 3), bool)
     am[1] = True  # query 1 may see nothing
@@ -257,7 +257,7 @@ def test_fully_masked_query_gives_zeros_not_nan():
 @pytest.mark.parametrize("chunks", [[1] * 7, [3, 1, 3]])
 @pytest.mark.parametrize("rope", [False, True])
 def test_kv_cached_decoding_equals_full_pass(chunks, rope):
-    m = MultiHeadAttention(8, 4, num_kv_heads=2, causal=True, rope=rope, dtype="float64")
+    m = GroupedQueryAttention(8, 4, num_kv_heads=2, causal=True, rope=rope, dtype="float64")
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 8))
     kpm = np.zeros((2, 7), bool)
@@ -276,7 +276,7 @@ def test_kv_cached_decoding_equals_full_pass(chunks, rope):
 
 
 def test_cross_attention_cache_is_filled_once_and_reused():
-    m = MultiHeadAttention(8, 2, dtype="float64")
+    m = GroupedQueryAttention(8, 2, dtype="float64")
     rng = np.random.default_rng(5)
     x, memory = rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 6, 8))
     with no_grad():
@@ -289,7 +289,7 @@ def test_cross_attention_cache_is_filled_once_and_reused():
 
 
 def test_backward_after_cached_forward_is_a_clear_error():
-    m = MultiHeadAttention(8, 2)
+    m = GroupedQueryAttention(8, 2)
     y = m(np.zeros((1, 1, 8), np.float32), kv_cache=KVCache())
     assert all(not sub._saved_stack for sub in (m.q_proj, m.k_proj, m.v_proj, m.out_proj))
     with pytest.raises(PlaitError, match="kv_cache.*inference only"):
@@ -298,10 +298,12 @@ def test_backward_after_cached_forward_is_a_clear_error():
 
 # -- config, dtype, errors ---------------------------------------------------------------------------------
 def test_config_round_trip_and_layout():
-    m = MultiHeadAttention(16, 4, num_kv_heads=2, dropout=0.1, causal=True, rope=True)
+    m = GroupedQueryAttention(16, 4, num_kv_heads=2, dropout=0.1, causal=True, rope=True)
     cfg = m.config()
-    assert cfg["type"] == "multi_head_attention"
+    assert cfg["type"] == "grouped_query_attention"
     rebuilt = registry.build(cfg)
+    old = registry.build({**cfg, "type": "multi_head_attention"})  # the name before the rename still builds
+    assert type(old) is GroupedQueryAttention and old.config() == cfg
     assert rebuilt.config() == cfg and rebuilt.groups == 2
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
         "q_proj.weight": (16, 16), "q_proj.bias": (16,), "k_proj.weight": (8, 16), "k_proj.bias": (8,),
@@ -310,22 +312,22 @@ def test_config_round_trip_and_layout():
 
 
 def test_float32_stays_float32():
-    m = MultiHeadAttention(8, 2, rope=True, causal=True)
+    m = GroupedQueryAttention(8, 2, rope=True, causal=True)
     y = m(np.ones((2, 3, 8), np.float64))
     assert y.dtype == np.float32 and m.backward(np.ones_like(y)).dtype == np.float32
 
 
 def test_bad_configs():
     with pytest.raises(ConfigError, match="num_kv_heads"):
-        MultiHeadAttention(8, 4, num_kv_heads=3)
+        GroupedQueryAttention(8, 4, num_kv_heads=3)
     with pytest.raises(ConfigError, match="multiple of num_heads"):
-        MultiHeadAttention(10, 4)
+        GroupedQueryAttention(10, 4)
 
 
 @pytest.mark.parametrize("call, error, words", [
-    (lambda m: m(np.zeros((3, 8), np.float32)), ShapeError, "MultiHeadAttention.*3-D"),
-    (lambda m: m(np.zeros((2, 3, 6), np.float32)), ShapeError, "MultiHeadAttention.*last dimension 8"),
-    (lambda m: m(np.zeros((2, 3, 8), np.int64)), DTypeError, "MultiHeadAttention.*int64"),
+    (lambda m: m(np.zeros((3, 8), np.float32)), ShapeError, "GroupedQueryAttention.*3-D"),
+    (lambda m: m(np.zeros((2, 3, 6), np.float32)), ShapeError, "GroupedQueryAttention.*last dimension 8"),
+    (lambda m: m(np.zeros((2, 3, 8), np.int64)), DTypeError, "GroupedQueryAttention.*int64"),
     (lambda m: m(np.zeros((2, 3, 8), np.float32), np.zeros((3, 4, 8), np.float32)), ShapeError, "context"),
     (lambda m: m(np.zeros((2, 3, 8), np.float32), key_padding_mask=np.zeros((2, 4), bool)), ShapeError,
      r"key_padding_mask of shape \(2, 3\)"),
@@ -333,19 +335,19 @@ def test_bad_configs():
      r"attn_mask of shape \(3, 3\) or \(4, 3, 3\)"),
     (lambda m: m(np.zeros((2, 3, 8), np.float32), key_padding_mask=np.zeros((2, 3), np.int64)), DTypeError,
      "key_padding_mask as a bool or float"),
-    (lambda m: m.backward(np.zeros((2, 3, 8), np.float32)), PlaitError, "MultiHeadAttention.backward"),
+    (lambda m: m.backward(np.zeros((2, 3, 8), np.float32)), PlaitError, "GroupedQueryAttention.backward"),
 ])
 def test_bad_inputs_raise_naming_the_layer(call, error, words):
-    m = MultiHeadAttention(8, 2)
+    m = GroupedQueryAttention(8, 2)
     with pytest.raises(error, match=words):
         call(m)
     assert not any(sub._saved_stack for sub in m.modules())  # checked before any sub-layer ran
 
 
 def test_wrong_output_gradient_shape():
-    m = MultiHeadAttention(8, 2)
+    m = GroupedQueryAttention(8, 2)
     m(np.zeros((2, 3, 8), np.float32))
-    with pytest.raises(ShapeError, match=r"MultiHeadAttention.backward.*\(2, 3, 8\)"):
+    with pytest.raises(ShapeError, match=r"GroupedQueryAttention.backward.*\(2, 3, 8\)"):
         m.backward(np.zeros((2, 4, 8), np.float32))
 
 
@@ -361,7 +363,7 @@ def test_device_path_matches_cpu():
 
     if not cupy_available():
         pytest.skip("needs CuPy (a GPU, or the stand-in conftest installs)")
-    m = MultiHeadAttention(8, 4, num_kv_heads=2, causal=True, rope=True, dtype="float64")
+    m = GroupedQueryAttention(8, 4, num_kv_heads=2, causal=True, rope=True, dtype="float64")
     x = np.random.default_rng(6).standard_normal((2, 5, 8))
     kpm = np.zeros((2, 5), bool)
     kpm[0, -1] = True
@@ -376,13 +378,13 @@ def test_device_path_matches_cpu():
 
 
 def test_rope_positions_beyond_the_table():
-    m = MultiHeadAttention(8, 2, rope=True, max_position=4)
+    m = GroupedQueryAttention(8, 2, rope=True, max_position=4)
     with pytest.raises(ShapeError, match="max_position=4"):
         m(np.zeros((1, 5, 8), np.float32))
 
 
 def test_scale_is_one_over_sqrt_head_dim():
-    m = MultiHeadAttention(4, 1, bias=False, dtype="float64")
+    m = GroupedQueryAttention(4, 1, bias=False, dtype="float64")
     for p in (m.q_proj, m.k_proj, m.v_proj, m.out_proj):
         p.weight.data[...] = np.eye(4)
     x = np.array([[[1.0, 0, 0, 0], [0, 2.0, 0, 0]]])

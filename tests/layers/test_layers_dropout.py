@@ -128,10 +128,10 @@ def _backward_uses_forward_mask(layer, x, seed=7):
 
 
 def test_attention_dropout_expectation_and_gradient_on_the_real_path():
-    from plait.layers import MultiHeadAttention
+    from plait.layers import GroupedQueryAttention
 
     manual_seed(0)
-    m = MultiHeadAttention(8, 2, dropout=0.4, dtype="float64")
+    m = GroupedQueryAttention(8, 2, dropout=0.4, dtype="float64")
     x = np.random.default_rng(3).standard_normal((2, 3, 8))
     _mean_matches_eval(m, x, draws=3000)
     _backward_uses_forward_mask(m.train(), x)

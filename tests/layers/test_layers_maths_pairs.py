@@ -22,7 +22,8 @@ from plait.core.testing import numerical_gradient
 
 COMPOSITES = {
     "sequential", "residual", "multi_head_attention", "feed_forward", "transformer_encoder_layer",
-    "transformer_decoder_layer", "rnn", "lstm", "gru",
+    "transformer_decoder_layer", "grouped_query_attention", "multihead_attention", "transformer_encoder",
+    "transformer_decoder", "rnn", "lstm", "gru",
 }
 MATHS_MODULE = re.compile(r"^plait\.layers\._[a-z]+_maths$")
 

@@ -1,4 +1,5 @@
-"""FeedForward and Transformer encoder/decoder layers: torch parity, finite differences, KV cache,
+"""FeedForward and torch's Transformer encoder/decoder layers: strict state-dict load from torch and
+parity of outputs and every gradient (float64, float32, masks), torch's defaults, finite differences,
 config round trip, errors."""
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import torch
 
 from plait.core import ConfigError, DTypeError, PlaitError, ShapeError, no_grad, registry
 from plait.core.testing import gradcheck, on_test_device
-from plait.layers.attention import KVCache
 from plait.layers.transformer import FeedForward, TransformerDecoderLayer, TransformerEncoderLayer
 
 E, NHEAD, FF, B, T, S = 8, 2, 16, 2, 5, 4
@@ -25,25 +25,6 @@ def _close(ours, theirs, dtype, what):
     np.testing.assert_allclose(ours, theirs, **_tol(dtype), err_msg=what)
 
 
-def _copy_attention(ours, ref):
-    w, b = ref.in_proj_weight.detach().numpy(), ref.in_proj_bias.detach().numpy()
-    for k, proj in enumerate((ours.q_proj, ours.k_proj, ours.v_proj)):
-        proj.weight.data[...] = w[k * E : (k + 1) * E]
-        proj.bias.data[...] = b[k * E : (k + 1) * E]
-    ours.out_proj.load_state_dict({k: v.detach().numpy() for k, v in ref.out_proj.state_dict().items()})
-
-
-def _copy_layer(ours, ref):
-    """torch state dict -> ours: identical names except the stacked attention in-projections."""
-    rest = {k: v.detach().numpy() for k, v in ref.state_dict().items() if "attn" not in k}
-    result = ours.load_state_dict(rest, strict=False)
-    assert not result.unexpected_keys
-    assert all("attn" in k for k in result.missing_keys)
-    for name in ("self_attn", "multihead_attn"):
-        if hasattr(ref, name):
-            _copy_attention(getattr(ours, name), getattr(ref, name))
-
-
 def _perturbed(ref, dtype):
     ref = ref.to(getattr(torch, dtype))
     with torch.no_grad():
@@ -52,45 +33,64 @@ def _perturbed(ref, dtype):
     return ref
 
 
+def _load_strict(ours, ref):
+    """torch's state dict loads with strict=True: the same keys and shapes, nothing missing or left."""
+    result = ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()}, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    return on_test_device(ours)
+
+
 def _compare_param_grads(ours, ref, dtype):
     """``ours`` is on the test device: its gradients are compared as NumPy (``OnDevice.grads()``)."""
     grads = ours.grads()
-    for name, p in ref.named_parameters():
-        if "in_proj" in name:
-            attn, kind = name.split(".")[0], "weight" if name.endswith("weight") else "bias"
-            got = np.concatenate([grads[f"{attn}.{q}_proj.{kind}"] for q in "qkv"])
-        else:
-            got = grads[name]
-        _close(got, p.grad, dtype, name)
+    theirs = dict(ref.named_parameters())
+    assert set(grads) == set(theirs)
+    for name, p in theirs.items():
+        _close(grads[name], p.grad, dtype, name)
+
+
+def _torch_mask(kind, L, S, tdtype):
+    if kind == "causal":
+        return torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=tdtype)
+    if kind == "bool":
+        m = torch.rand(L, S, generator=torch.Generator().manual_seed(5)) < 0.3
+        m[:, 0] = False
+        return m
+    if kind == "float":
+        return torch.randn(L, S, generator=torch.Generator().manual_seed(6), dtype=tdtype)
+    return None
+
+
+def _np(t):
+    return None if t is None else t.detach().numpy()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("norm_first", [False, True])
-@pytest.mark.parametrize("activation, masks, batch_first", [
-    ("relu", None, True),
-    ("gelu", "padding", True),
-    ("relu", "causal", False),
+@pytest.mark.parametrize("activation, masks, batch_first, is_causal", [
+    ("relu", None, False, False),
+    ("gelu", "padding", True, False),
+    ("relu", "causal", False, True),
+    ("relu", "bool", True, False),
+    ("gelu", "float", False, False),
 ])
-def test_encoder_layer_parity_with_torch(dtype, norm_first, activation, masks, batch_first):
+def test_encoder_layer_parity_with_torch(dtype, norm_first, activation, masks, batch_first, is_causal):
     torch.manual_seed(0)
     ref = _perturbed(torch.nn.TransformerEncoderLayer(E, NHEAD, FF, dropout=0.0, activation=activation,
                                                       batch_first=batch_first, norm_first=norm_first), dtype)
-    ours = TransformerEncoderLayer(E, NHEAD, FF, dropout=0.0, activation=activation, batch_first=batch_first,
-                                   norm_first=norm_first, dtype=dtype)
-    _copy_layer(ours, ref)
-    ours = on_test_device(ours)
-    x = torch.randn((B, T, E) if batch_first else (T, B, E), dtype=getattr(torch, dtype), requires_grad=True)
-    kpm = src_mask = None
+    ours = _load_strict(TransformerEncoderLayer(E, NHEAD, FF, dropout=0.0, activation=activation,
+                                                batch_first=batch_first, norm_first=norm_first, dtype=dtype), ref)
+    tdtype = getattr(torch, dtype)
+    x = torch.randn((B, T, E) if batch_first else (T, B, E), dtype=tdtype, requires_grad=True)
+    kpm = None
     if masks == "padding":
         kpm = torch.zeros(B, T, dtype=torch.bool)
         kpm[1, -2:] = True
-    elif masks == "causal":
-        src_mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
-    y = ref(x, src_mask=src_mask, src_key_padding_mask=kpm)
+    src_mask = _torch_mask(masks, T, T, tdtype)
+    y = ref(x, src_mask=src_mask, src_key_padding_mask=kpm, is_causal=is_causal)
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
-    np_mask = None if src_mask is None else src_mask.numpy()
-    out = ours(x.detach().numpy(), src_mask=np_mask, src_key_padding_mask=None if kpm is None else kpm.numpy())
+    out = ours(_np(x), src_mask=_np(src_mask), src_key_padding_mask=_np(kpm), is_causal=is_causal)
     _close(out, y, dtype, "output")
     _close(ours.backward(dy.numpy()), x.grad, dtype, "dsrc")
     _compare_param_grads(ours, ref, dtype)
@@ -98,15 +98,18 @@ def test_encoder_layer_parity_with_torch(dtype, norm_first, activation, masks, b
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("norm_first", [False, True])
-@pytest.mark.parametrize("batch_first, memory_padding", [(True, False), (True, True), (False, True)])
-def test_decoder_layer_parity_with_torch(dtype, norm_first, batch_first, memory_padding):
+@pytest.mark.parametrize("batch_first, tgt_mask, memory_padding, memory_mask", [
+    (False, None, False, None),
+    (True, "causal", False, None),
+    (True, "causal", True, "bool"),
+    (False, "bool", False, "float"),
+])
+def test_decoder_layer_parity_with_torch(dtype, norm_first, batch_first, tgt_mask, memory_padding, memory_mask):
     torch.manual_seed(1)
     ref = _perturbed(torch.nn.TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, activation="gelu",
                                                       batch_first=batch_first, norm_first=norm_first), dtype)
-    ours = TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, activation="gelu", batch_first=batch_first,
-                                   norm_first=norm_first, dtype=dtype)
-    _copy_layer(ours, ref)
-    ours = on_test_device(ours)
+    ours = _load_strict(TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, activation="gelu", batch_first=batch_first,
+                                                norm_first=norm_first, dtype=dtype), ref)
     tdtype = getattr(torch, dtype)
     x = torch.randn((B, T, E) if batch_first else (T, B, E), dtype=tdtype, requires_grad=True)
     mem = torch.randn((B, S, E) if batch_first else (S, B, E), dtype=tdtype, requires_grad=True)
@@ -114,16 +117,41 @@ def test_decoder_layer_parity_with_torch(dtype, norm_first, batch_first, memory_
     if memory_padding:
         mkpm = torch.zeros(B, S, dtype=torch.bool)
         mkpm[0, -1] = True
-    y = ref(x, mem, tgt_mask=torch.triu(torch.ones(T, T, dtype=torch.bool), 1), memory_key_padding_mask=mkpm)
+    masks = dict(tgt_mask=_torch_mask(tgt_mask, T, T, tdtype), memory_mask=_torch_mask(memory_mask, T, S, tdtype),
+                 memory_key_padding_mask=mkpm, tgt_is_causal=tgt_mask == "causal")
+    y = ref(x, mem, **masks)
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
-    out = ours(x.detach().numpy(), mem.detach().numpy(),
-               memory_key_padding_mask=None if mkpm is None else mkpm.numpy())  # self-attention is causal
+    out = ours(_np(x), _np(mem), **{k: v if isinstance(v, bool) else _np(v) for k, v in masks.items()})
     _close(out, y, dtype, "output")
     dx, dmem = ours.backward(dy.numpy())
     _close(dx, x.grad, dtype, "dtgt")
     _close(dmem, mem.grad, dtype, "dmemory")
     _compare_param_grads(ours, ref, dtype)
+
+
+def test_torch_defaults():
+    """The constructor defaults are torch's: sequence first, post-norm, relu, dropout 0.1, no causal mask."""
+    for ours, ref in ((TransformerEncoderLayer(E, NHEAD), torch.nn.TransformerEncoderLayer(E, NHEAD)),
+                      (TransformerDecoderLayer(E, NHEAD), torch.nn.TransformerDecoderLayer(E, NHEAD))):
+        assert ours.batch_first is False and ours.norm_first is False
+        assert type(ours.activation).__name__ == "ReLU" and ours.dropout.p == 0.1
+        assert ours.norm1.eps == 1e-5 == ref.norm1.eps
+        assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+            k: tuple(v.shape) for k, v in ref.state_dict().items()}
+
+
+def test_decoder_self_attention_is_not_causal_unless_asked():
+    torch.manual_seed(4)
+    ref = _perturbed(torch.nn.TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0), "float64")
+    ours = _load_strict(TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, dtype="float64"), ref)
+    x, mem = torch.randn(T, B, E, dtype=torch.float64), torch.randn(S, B, E, dtype=torch.float64)
+    plain = ours(x.numpy(), mem.numpy())
+    _close(plain, ref(x, mem), "float64", "no mask")
+    causal = ours(x.numpy(), mem.numpy(), tgt_is_causal=True)  # no tgt_mask: the causal mask is built
+    _close(causal, ref(x, mem, tgt_mask=_torch_mask("causal", T, T, torch.float64), tgt_is_causal=True), "float64",
+           "causal")
+    assert not np.allclose(plain, causal)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -145,20 +173,21 @@ def test_feed_forward_parity_with_torch(dtype):
     _close(grads["linear2.bias"], ref[2].bias.grad, dtype, "linear2.bias")
 
 
-# -- finite differences (GQA, RoPE, masks: no torch counterpart) ---------------------------------------
+# -- finite differences ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_gradcheck_encoder_layer_gqa_rope(norm_first):
-    m = TransformerEncoderLayer(E, 4, FF, dropout=0.0, activation="gelu", norm_first=norm_first, num_kv_heads=2,
-                                rope=True, causal=True, dtype="float64")
+def test_gradcheck_encoder_layer_masks(norm_first):
+    m = TransformerEncoderLayer(E, NHEAD, FF, dropout=0.0, activation="gelu", norm_first=norm_first,
+                                batch_first=True, dtype="float64")
     rng = np.random.default_rng(0)
     kpm = np.zeros((2, 4), bool)
     kpm[1, 0] = True
-    gradcheck(m, rng.standard_normal((2, 4, E)), max_checks=6, forward_kwargs={"src_key_padding_mask": kpm})
+    gradcheck(m, rng.standard_normal((2, 4, E)), max_checks=6,
+              forward_kwargs={"src_key_padding_mask": kpm, "is_causal": True})
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_gradcheck_decoder_layer_memory_and_masks(norm_first):
-    m = TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, norm_first=norm_first, dtype="float64")
+    m = TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, norm_first=norm_first, batch_first=True, dtype="float64")
     rng = np.random.default_rng(1)
     gradcheck(m, rng.standard_normal((2, 3, E)), rng.standard_normal((2, 4, E)), max_checks=6,
               forward_kwargs={"memory_key_padding_mask": np.array([[False] * 4, [False, False, False, True]])})
@@ -179,42 +208,10 @@ def test_dropout_only_in_training():
     np.testing.assert_array_equal(first, second)
 
 
-# -- KV-cached decoding ------------------------------------------------------------------------------------
-def test_encoder_layer_kv_cache_equals_full_causal_pass():
-    m = TransformerEncoderLayer(E, 4, FF, dropout=0.0, norm_first=True, num_kv_heads=2, rope=True, causal=True,
-                                dtype="float64")
-    x = np.random.default_rng(4).standard_normal((B, 6, E))
-    with no_grad():
-        full = m(x)
-        cache = KVCache()
-        steps = [m(x[:, t : t + 1], kv_cache=cache) for t in range(6)]
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-12, atol=1e-12)
-
-
-def test_decoder_layer_kv_caches_equal_full_pass():
-    m = TransformerDecoderLayer(E, NHEAD, FF, dropout=0.0, dtype="float64")
-    rng = np.random.default_rng(5)
-    x, memory = rng.standard_normal((B, 5, E)), rng.standard_normal((B, S, E))
-    with no_grad():
-        full = m(x, memory)
-        self_cache, memory_cache = KVCache(), KVCache()
-        steps = [m(x[:, :2], memory, kv_cache=self_cache, memory_kv_cache=memory_cache)]
-        steps += [m(x[:, t : t + 1], None, kv_cache=self_cache, memory_kv_cache=memory_cache) for t in range(2, 5)]
-    assert self_cache.length == 5 and memory_cache.length == S
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-12, atol=1e-12)
-
-
-def test_backward_after_cached_forward_is_a_clear_error():
-    m = TransformerEncoderLayer(E, NHEAD, FF, causal=True)
-    y = m(np.zeros((1, 1, E), np.float32), kv_cache=KVCache())
-    with pytest.raises(PlaitError, match="TransformerEncoderLayer.backward.*inference only"):
-        m.backward(y)
-
-
 # -- config and errors ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layer", [
     FeedForward(E, FF, activation="relu", dropout=0.1),
-    TransformerEncoderLayer(E, 4, FF, activation="gelu", norm_first=True, num_kv_heads=2, rope=True, causal=True),
+    TransformerEncoderLayer(E, 4, FF, activation="gelu", norm_first=True, batch_first=True, bias=False),
     TransformerDecoderLayer(E, NHEAD, FF, batch_first=False, layer_norm_eps=1e-6),
 ])
 def test_config_round_trip(layer):
@@ -224,10 +221,11 @@ def test_config_round_trip(layer):
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in layer.state_dict().items()}
 
 
-def test_torch_submodule_names():
-    ours = {k for k in TransformerDecoderLayer(E, NHEAD, FF).state_dict() if "attn" not in k}
-    ref = {k for k in torch.nn.TransformerDecoderLayer(E, NHEAD, FF).state_dict() if "attn" not in k}
-    assert ours == ref
+def test_torch_state_dict_keys():
+    for bias in (True, False):
+        ours = {k: v.shape for k, v in TransformerDecoderLayer(E, NHEAD, FF, bias=bias).state_dict().items()}
+        ref = {k: tuple(v.shape) for k, v in torch.nn.TransformerDecoderLayer(E, NHEAD, FF, bias=bias).state_dict().items()}
+        assert ours == ref
 
 
 def test_unknown_activation():
@@ -236,13 +234,13 @@ def test_unknown_activation():
 
 
 @pytest.mark.parametrize("call, error, words", [
-    (lambda m: m(np.zeros((T, E), np.float32)), ShapeError, "TransformerEncoderLayer.*3-D"),
+    (lambda m: m(np.zeros((B, T, E, 1), np.float32)), ShapeError, "TransformerEncoderLayer.*src"),
     (lambda m: m(np.zeros((B, T, E + 1), np.float32)), ShapeError, "TransformerEncoderLayer.*last dimension 8"),
     (lambda m: m(np.zeros((B, T, E), np.int32)), DTypeError, "TransformerEncoderLayer.*int32"),
     (lambda m: m(np.zeros((B, T, E), np.float32), src_key_padding_mask=np.zeros((B, T + 1), bool)), ShapeError,
      "TransformerEncoderLayer.*key_padding_mask"),
     (lambda m: m(np.zeros((B, T, E), np.float32), src_mask=np.zeros((T, 2), bool)), ShapeError,
-     "TransformerEncoderLayer.*attn_mask"),
+     "TransformerEncoderLayer.*src_mask"),
     (lambda m: m.backward(np.zeros((B, T, E), np.float32)), PlaitError, "TransformerEncoderLayer.backward"),
     (lambda m: (m(np.zeros((B, T, E), np.float32)), m.backward(np.zeros((B, T + 1, E), np.float32))), ShapeError,
      r"TransformerEncoderLayer.backward.*\(2, 5, 8\)"),
@@ -257,12 +255,15 @@ def test_encoder_bad_inputs(call, error, words):
 
 def test_decoder_bad_inputs():
     m = TransformerDecoderLayer(E, NHEAD, FF)
-    x = np.zeros((B, T, E), np.float32)
+    x = np.zeros((T, B, E), np.float32)  # sequence first, torch's default
     with pytest.raises(ShapeError, match="TransformerDecoderLayer.*batch size"):
-        m(x, np.zeros((B + 1, S, E), np.float32))
-    with pytest.raises(ShapeError, match="TransformerDecoderLayer.*memory is required"):
-        m(x)
+        m(x, np.zeros((S, B + 1, E), np.float32))
+    with pytest.raises(PlaitError, match="TransformerDecoderLayer.*memory"):
+        m(x, None)
     with pytest.raises(ShapeError, match="TransformerDecoderLayer.*key_padding_mask"):
-        m(x, np.zeros((B, S, E), np.float32), memory_key_padding_mask=np.zeros((B, T), bool))
+        m(x, np.zeros((S, B, E), np.float32), memory_key_padding_mask=np.zeros((B, T), bool))
+    with pytest.raises(ShapeError, match="TransformerDecoderLayer.*memory_mask"):
+        m(x, np.zeros((S, B, E), np.float32), memory_mask=np.zeros((T, T), bool))
+    assert not any(sub._saved_stack for sub in m.modules())
     with pytest.raises(PlaitError, match="TransformerDecoderLayer.backward"):
         m.backward(x)

@@ -87,7 +87,11 @@ CASES: dict[str, Case] = {
     "max_pool1d": Case({"kernel_size": 2}, (2, 3, 6)),
     "max_pool2d": Case({"kernel_size": 2}, (2, 3, 4, 4)),
     "mish": _acts(),
-    "multi_head_attention": Case({"embed_dim": 8, "num_heads": 2}, (2, 5, 8), feature_axis=-1),
+    "grouped_query_attention": Case({"embed_dim": 8, "num_heads": 2}, (2, 5, 8), feature_axis=-1),
+    "multi_head_attention": Case({"embed_dim": 8, "num_heads": 2}, (2, 5, 8), feature_axis=-1,
+                                 names=("GroupedQueryAttention",)),
+    "multihead_attention": Case({"embed_dim": 8, "num_heads": 2, "batch_first": True}, (2, 5, 8), feature_axis=-1,
+                                kwargs={"key": (2, 3, 8), "value": (2, 3, 8)}),
     "relu": _acts(),
     "reshape": Case({"shape": [2, 2]}, (3, 4), rank_free=True, any_dtype=True),
     "residual": Case({"module": {"type": "linear", "in_features": 4, "out_features": 4}}, (3, 4), feature_axis=-1,
@@ -104,12 +108,23 @@ CASES: dict[str, Case] = {
     "softmax": Case({"dim": -1}, (3, 4)),
     "softplus": _acts(),
     "tanh": _acts(),
-    "transformer_decoder_layer": Case({"d_model": 8, "nhead": 2, "dim_feedforward": 16, "dropout": 0.0}, (2, 5, 8),
-                                      feature_axis=-1, kwargs={"memory": (2, 3, 8)}),
-    "transformer_encoder_layer": Case({"d_model": 8, "nhead": 2, "dim_feedforward": 16, "dropout": 0.0}, (2, 5, 8),
-                                      feature_axis=-1),
+    "transformer_decoder": Case({"decoder_layer": {"type": "transformer_decoder_layer", "d_model": 8, "nhead": 2,
+                                                   "dim_feedforward": 16, "dropout": 0.0, "batch_first": True},
+                                 "num_layers": 2}, (2, 5, 8), feature_axis=-1, kwargs={"memory": (2, 3, 8)},
+                                names=("TransformerDecoderLayer",)),
+    "transformer_decoder_layer": Case({"d_model": 8, "nhead": 2, "dim_feedforward": 16, "dropout": 0.0,
+                                       "batch_first": True}, (2, 5, 8), feature_axis=-1, kwargs={"memory": (2, 3, 8)}),
+    "transformer_encoder": Case({"encoder_layer": {"type": "transformer_encoder_layer", "d_model": 8, "nhead": 2,
+                                                   "dim_feedforward": 16, "dropout": 0.0, "batch_first": True},
+                                 "num_layers": 2}, (2, 5, 8), feature_axis=-1, names=("TransformerEncoderLayer",)),
+    "transformer_encoder_layer": Case({"d_model": 8, "nhead": 2, "dim_feedforward": 16, "dropout": 0.0,
+                                       "batch_first": True}, (2, 5, 8), feature_axis=-1),
     "unflatten": Case({"dim": 1, "unflattened_size": [2, 2]}, (3, 4, 5), feature_axis=1, rank_free=True, any_dtype=True),
 }
+
+
+#: registered names kept for configs written before a rename: they build the renamed class
+ALIASES = {"multi_head_attention": "grouped_query_attention"}
 
 
 def _first_party(table: Any) -> list[str]:
@@ -200,7 +215,7 @@ def _expect_error_or(name: str, layer: Any, x: Any, check: Callable[[np.ndarray]
 def test_config_round_trip(name):
     layer = _build(name)
     cfg = layer.config()
-    assert cfg["type"] == name
+    assert cfg["type"] == ALIASES.get(name, name)
     rebuilt = registry.build(cfg)
     assert type(rebuilt) is type(layer) and rebuilt.config() == cfg
     rebuilt.load_state_dict(layer.state_dict())
@@ -534,7 +549,7 @@ def test_zero_dim_loss_input_gives_the_one_element_result_or_a_shape_error(name,
 
 def test_empty_sequences_in_positions_and_attention():
     """Learned positions: an empty sequence is a valid (empty) input; attention over no keys is a ShapeError."""
-    from plait.layers import LearnedPositionalEmbedding, MultiHeadAttention, TransformerEncoderLayer
+    from plait.layers import GroupedQueryAttention, LearnedPositionalEmbedding, TransformerEncoderLayer
 
     for shape in [(2, 0, 4), (0, 4), (0, 3, 4)]:
         layer = LearnedPositionalEmbedding(5, 4)
@@ -542,11 +557,11 @@ def test_empty_sequences_in_positions_and_attention():
         assert y.shape == shape
         assert layer.backward(np.zeros(shape, np.float32)).shape == shape
         assert not layer.weight.grad.any()
-    for layer in (MultiHeadAttention(4, 2), MultiHeadAttention(4, 2, causal=True),
+    for layer in (GroupedQueryAttention(4, 2), GroupedQueryAttention(4, 2, causal=True),
                   TransformerEncoderLayer(4, 2, dim_feedforward=8, batch_first=True)):
         with pytest.raises(ShapeError, match="empty key sequence"):
             layer(np.zeros((2, 0, 4), np.float32))
-    attn = MultiHeadAttention(4, 2)
+    attn = GroupedQueryAttention(4, 2)
     with pytest.raises(ShapeError, match="empty key sequence"):
         attn(np.zeros((2, 3, 4), np.float32), context=np.zeros((2, 0, 4), np.float32))
     y = attn(np.zeros((2, 0, 4), np.float32), context=np.ones((2, 3, 4), np.float32))  # no queries: empty output
@@ -572,6 +587,7 @@ SIZE_ARGS = {
     "lstm": ("num_layers", {"input_size": 3, "hidden_size": 4}),
     "gru": ("input_size", {"input_size": 3, "hidden_size": 4}),
     "multi_head_attention": ("embed_dim", {"embed_dim": 8, "num_heads": 2}),
+    "multihead_attention": ("kdim", {"embed_dim": 8, "num_heads": 2}),
 }
 
 

@@ -18,6 +18,7 @@ from . import (
     embedding,
     linear,
     losses,
+    multihead,
     normalization,
     pooling,
     positional,
@@ -25,6 +26,7 @@ from . import (
     reshape,
     rotary,
     transformer,
+    transformer_stack,
 )
 from .activations import *  # noqa: F403
 from .attention import *  # noqa: F403
@@ -34,6 +36,7 @@ from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .multihead import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .positional import *  # noqa: F403
@@ -42,11 +45,13 @@ from .reshape import *  # noqa: F403
 from .rotary import *  # noqa: F403
 from .sequence_loss import SequenceCrossEntropyLoss  # noqa: F401 - exported below
 from .transformer import *  # noqa: F403
+from .transformer_stack import *  # noqa: F403
 
 __version__ = "0.1.0"
 
 #: The family modules, each with ``__all__`` and a ``LAYERS`` (``losses``: ``LOSSES``) table.
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
-            normalization, recurrent, attention, transformer, losses)
+            normalization, recurrent, attention, multihead, transformer, transformer_stack,
+            losses)
 
 __all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss"}.union(*(m.__all__ for m in FAMILIES)))

@@ -1,6 +1,11 @@
-"""Multi-head attention (self and cross, GQA/MQA, causal, RoPE) and its KV cache.
+"""Plait's own attention, ``GroupedQueryAttention`` (self and cross, GQA/MQA, causal, RoPE), and its KV cache.
 
-    mha = MultiHeadAttention(256, 8, num_kv_heads=2, causal=True, rope=True)
+Not torch's: it takes ``forward(x, context)`` batch first and returns only the output. For
+``torch.nn.MultiheadAttention``'s call, layout and state-dict keys use
+:class:`~plait.layers.multihead.MultiheadAttention`. (This class was called
+``MultiHeadAttention`` before; its registered name ``"multi_head_attention"`` still builds it.)
+
+    mha = GroupedQueryAttention(256, 8, num_kv_heads=2, causal=True, rope=True)
     y = mha(x)                                   # x: (B, T, E) -> (B, T, E), batch first
     y = mha(x, context)                          # cross-attention over context (B, S, kdim)
     dx = mha.backward(dy)                        # or (dx, dcontext) for cross-attention
@@ -43,7 +48,7 @@ from ._dropout_maths import dropout_mask
 from .linear import Linear
 from .rotary import RotaryEmbedding, rope_backward, rope_forward
 
-__all__ = ["KVCache", "MultiHeadAttention"]
+__all__ = ["KVCache", "GroupedQueryAttention"]
 
 _CACHED_CALL = "kv-cached forward"  # pushed instead of a cache when forward used a KVCache
 
@@ -101,7 +106,7 @@ class KVCache:
         return f"KVCache(length={self._length}, k={shape}, cross={self.cross})"
 
 
-class MultiHeadAttention(Module):
+class GroupedQueryAttention(Module):
     """softmax(q k^T / sqrt(D) + masks) v over ``num_heads`` heads of size D = embed_dim / num_heads.
 
     Initialised like ``torch.nn.MultiheadAttention``: q/k/v weights Xavier-uniform over the
@@ -112,17 +117,17 @@ class MultiHeadAttention(Module):
                  dropout: float = 0.0, causal: bool = False, rope: bool = False, kdim: int | None = None,
                  rope_base: float = 10000.0, max_position: int = 4096, dtype: str = "float32") -> None:
         super().__init__()
-        E, H = check_size(embed_dim, "MultiHeadAttention", "embed_dim"), check_size(num_heads, "MultiHeadAttention", "num_heads")
-        Hkv = H if num_kv_heads is None else check_size(num_kv_heads, "MultiHeadAttention", "num_kv_heads")
+        E, H = check_size(embed_dim, "GroupedQueryAttention", "embed_dim"), check_size(num_heads, "GroupedQueryAttention", "num_heads")
+        Hkv = H if num_kv_heads is None else check_size(num_kv_heads, "GroupedQueryAttention", "num_kv_heads")
         if kdim is not None:
-            check_size(kdim, "MultiHeadAttention", "kdim")
+            check_size(kdim, "GroupedQueryAttention", "kdim")
         if E <= 0 or H <= 0 or E % H:
-            raise ConfigError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
+            raise ConfigError(f"GroupedQueryAttention: embed_dim ({embed_dim}) must be a positive multiple of "
                               f"num_heads ({num_heads})")
         if Hkv <= 0 or H % Hkv:
-            raise ConfigError(f"MultiHeadAttention: num_kv_heads ({num_kv_heads}) must divide num_heads ({H})")
+            raise ConfigError(f"GroupedQueryAttention: num_kv_heads ({num_kv_heads}) must divide num_heads ({H})")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"MultiHeadAttention: dropout must lie in [0, 1), got {dropout}")
+            raise ConfigError(f"GroupedQueryAttention: dropout must lie in [0, 1), got {dropout}")
         self.embed_dim, self.num_heads, self.num_kv_heads = E, H, Hkv
         self.head_dim, self.groups = E // H, H // Hkv
         self.kdim = E if kdim is None else int(kdim)
@@ -146,7 +151,7 @@ class MultiHeadAttention(Module):
 
     # -- masks ---------------------------------------------------------------------------------
     def check_masks(self, B: int, T: int, S: int, key_padding_mask: Any = None, attn_mask: Any = None,
-                    where: str = "MultiHeadAttention") -> tuple[Any, Any]:
+                    where: str = "GroupedQueryAttention") -> tuple[Any, Any]:
         """Validate masks for B sequences of T queries over S keys; returns them as arrays (or None).
 
         key_padding_mask: (B, S); attn_mask: (T, S) or (B*num_heads, T, S); each bool or float.
@@ -212,7 +217,7 @@ class MultiHeadAttention(Module):
 
     def _forward(self, x: Any, context: Any, key_padding_mask: Any, attn_mask: Any, kv_cache: KVCache | None,
                  is_causal: bool | None) -> Any:
-        where = "MultiHeadAttention"
+        where = "GroupedQueryAttention"
         x = check_array(x, where, ndim=3, last_dim=self.embed_dim)
         xp = get_array_module(x)
         B, T, _ = x.shape
@@ -271,13 +276,13 @@ class MultiHeadAttention(Module):
         """Returns dx (self-attention) or (dx, dcontext) (cross-attention)."""
         ctx = self.saved()
         if isinstance(ctx, str) and ctx == _CACHED_CALL:
-            raise PlaitError("MultiHeadAttention.backward: the matching forward used a kv_cache; KV-cached "
+            raise PlaitError("GroupedQueryAttention.backward: the matching forward used a kv_cache; KV-cached "
                              "decoding is inference only (run it inside plait.core.no_grad())")
         q, k, v, o, p, drop, cross, offset, B, T, S = ctx
         H, Hkv, D, G = self.num_heads, self.num_kv_heads, self.head_dim, self.groups
-        dy = check_array(dy, "MultiHeadAttention.backward", what="output gradient", ndim=3)
+        dy = check_array(dy, "GroupedQueryAttention.backward", what="output gradient", ndim=3)
         if tuple(dy.shape) != (B, T, self.embed_dim):
-            raise ShapeError(f"MultiHeadAttention.backward: expected output gradient of shape "
+            raise ShapeError(f"GroupedQueryAttention.backward: expected output gradient of shape "
                              f"{(B, T, self.embed_dim)}, got {tuple(dy.shape)}")
         dmerged = self.out_proj.backward(dy)
         do = self._heads(dmerged, B, T, H).reshape(B, Hkv, G * T, D)
@@ -308,4 +313,7 @@ class MultiHeadAttention(Module):
         return s
 
 
-LAYERS: dict[str, type] = {"multi_head_attention": MultiHeadAttention}
+#: "multi_head_attention" is the name this layer had before torch's MultiheadAttention was added;
+#: it stays registered so configs that name it still build (config() writes the new name).
+LAYERS: dict[str, type] = {"grouped_query_attention": GroupedQueryAttention,
+                           "multi_head_attention": GroupedQueryAttention}

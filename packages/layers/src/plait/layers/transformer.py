@@ -1,35 +1,35 @@
-"""Transformer blocks: ``FeedForward``, ``TransformerEncoderLayer``, ``TransformerDecoderLayer``.
+"""Transformer blocks: ``FeedForward``, and torch's ``TransformerEncoderLayer`` / ``TransformerDecoderLayer``.
 
-Sub-module names follow ``torch.nn.TransformerEncoderLayer``/``DecoderLayer`` (``self_attn``,
-``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``, ``dropout``, ``dropout1..3``), so
-weights copy over from torch (torch's stacked ``in_proj_weight`` splits into q/k/v_proj).
+The two layers are ``torch.nn``'s: the same arguments and defaults (``batch_first=False``,
+``norm_first=False``, ``activation="relu"``, ``dropout=0.1``, no implied causal mask), the same
+forward arguments and mask meaning, and the same state-dict keys (``self_attn.in_proj_weight``,
+``multihead_attn.*``, ``linear1``, ``linear2``, ``norm1..3``), so ``load_state_dict`` of a torch
+layer's weights gives torch's outputs. Their attention is :class:`MultiheadAttention`.
 
-Post-norm (``norm_first=False``, torch's default)::
+Post-norm (``norm_first=False``)::
 
     x = norm1(x + dropout1(self_attn(x)))
     x = norm2(x + dropout2(multihead_attn(x, memory)))      # decoder only
     x = norm3(x + dropout3(ffn(x)))                          # norm2/dropout2 in the encoder
 
 Pre-norm (``norm_first=True``): ``x = x + dropout1(self_attn(norm1(x)))`` and so on.
-``ffn(x) = linear2(dropout(activation(linear1(x))))``. The activation is any registered layer
-name ("relu", "gelu", ...). Both layers accept ``kv_cache`` for step-by-step decoding
-(inference only, like :class:`MultiHeadAttention`); the decoder's self-attention is causal.
+``ffn(x) = linear2(dropout(activation(linear1(x))))``; the activation is any registered layer
+name ("relu", "gelu", ...). Plait's own pre-norm blocks with GQA, RoPE and a KV cache are the
+zoo's ``SelfBlock`` / ``CrossBlock`` over :class:`GroupedQueryAttention`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from plait.core import ConfigError, Module, PlaitError, ShapeError, check_array, no_grad, registry
+from plait.core import ConfigError, Module, ShapeError, check_array, registry
+from plait.core.checks import check_output_grad
 
-from .attention import KVCache, MultiHeadAttention
 from .linear import Linear
+from .multihead import MultiheadAttention, checked_mask
 from .normalization import LayerNorm
 
 __all__ = ["FeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer"]
-
-_CACHED_CALL = "kv-cached forward"
-
 
 def _layer(name: str, where: str, **kwargs: Any) -> Module:
     """A registered layer by name (activations, dropout), with a clear error for unknown names."""
@@ -80,43 +80,55 @@ class FeedForward(_FFNMixin, Module):
 
 
 class _Block(_FFNMixin, Module):
-    """Shared construction and layout handling of the encoder and decoder layers."""
+    """Shared construction and the residual sub-layer wiring of the encoder and decoder layers."""
 
     _name = ""
 
     def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, activation: str,
-               layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, num_kv_heads: int | None,
-               rope: bool, causal: bool, dtype: str, norms: int) -> None:
+               layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, dtype: str, norms: int) -> None:
         self.d_model, self.batch_first, self.norm_first = int(d_model), bool(batch_first), bool(norm_first)
-        self.self_attn = MultiHeadAttention(d_model, nhead, num_kv_heads=num_kv_heads, bias=bias, dropout=dropout,
-                                            causal=causal, rope=rope, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
         self._build_ffn(self.d_model, int(dim_feedforward), activation, dropout, bias, dtype, self._name)
         for k in range(1, norms + 1):
             setattr(self, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
             setattr(self, f"dropout{k}", _layer("dropout", self._name, p=dropout))
 
-    def _in(self, x: Any, what: str) -> Any:
-        """Validate (B, T, E) [(T, B, E) unless batch_first] and return it batch first."""
-        x = check_array(x, self._name, what=what, ndim=3, last_dim=self.d_model)
-        return x if self.batch_first else x.transpose(1, 0, 2)
+    def _check(self, x: Any, what: str) -> Any:
+        return check_array(x, self._name, what=what, ndim=(2, 3), last_dim=self.d_model)
 
-    def _out(self, y: Any) -> Any:
-        return y if self.batch_first else y.transpose(1, 0, 2)
+    def _batch_and_length(self, x: Any) -> tuple[int | None, int]:
+        """(N or None when unbatched, sequence length) of a checked input."""
+        if x.ndim == 2:
+            return None, x.shape[0]
+        return (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
 
-    def _pop(self, dy: Any) -> Any:
-        """Take this layer's forward record; return dy validated against its output, batch first."""
-        shape = self.saved()
-        if shape == _CACHED_CALL:
-            raise PlaitError(f"{self._name}.backward: the matching forward used a kv_cache; KV-cached decoding is "
-                             "inference only (run it inside plait.core.no_grad())")
-        dy = self._in(dy, "output gradient")
-        if tuple(dy.shape) != shape:
-            raise ShapeError(f"{self._name}.backward: expected output gradient of shape {self._out_shape(shape)}, "
-                             f"got {self._out_shape(tuple(dy.shape))}")
-        return dy
+    def _check_masks(self, N: int | None, L: int, S: int, kpm: Any, am: Any, prefix: str) -> None:
+        """Masks checked before any sub-layer runs, so a bad call leaves no stale forward cache."""
+        heads = self.self_attn.num_heads
+        checked_mask(kpm, f"{prefix}key_padding_mask", [(S,) if N is None else (N, S)], self._name)
+        checked_mask(am, f"{prefix}mask", [(L, S)] + ([] if N is None else [(N * heads, L, S)]), self._name)
 
-    def _out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return shape if self.batch_first else (shape[1], shape[0], shape[2])
+    def _finish(self, y: Any) -> Any:
+        """Record the output's shape and dtype, so backward checks its gradient under this layer's name."""
+        self.save_for_backward((tuple(y.shape), y.dtype))
+        return y
+
+    def _check_dy(self, dy: Any) -> Any:
+        shape, dtype = self.saved()
+        return check_output_grad(dy, shape, dtype, self._name)
+
+    def _self_attention(self, mask: Any, kpm: Any, is_causal: bool) -> Any:
+        def attend(h: Any) -> Any:
+            return self.self_attn(h, h, h, key_padding_mask=kpm, need_weights=False, attn_mask=mask,
+                                  is_causal=is_causal)[0]
+        return attend
+
+    def _self_attention_backward(self, dy: Any) -> Any:
+        dq, dk, dv = self.self_attn.backward(dy)  # one input used three times: the gradients add up
+        dq += dk
+        dq += dv
+        return dq
 
     def _residual(self, x: Any, sublayer: Any, norm: LayerNorm, drop: Module) -> Any:
         """Post-norm: norm(x + drop(f(x))); pre-norm: x + drop(f(norm(x)))."""
@@ -137,119 +149,96 @@ class _Block(_FFNMixin, Module):
 
 
 class TransformerEncoderLayer(_Block):
-    """Self-attention + feed-forward block; src: (B, T, E) with batch_first (default), else (T, B, E)."""
+    """torch.nn.TransformerEncoderLayer: self-attention + feed-forward.
+
+    src: (S, N, E), or (N, S, E) with ``batch_first``, or unbatched (S, E) -> same shape.
+    Masks as :class:`MultiheadAttention` (``src_mask`` (S, S) or (N*nhead, S, S),
+    ``src_key_padding_mask`` (N, S); bool True = masked out, or float added); no mask is
+    implied: ``is_causal=True`` with no ``src_mask`` applies the causal mask.
+    """
 
     _name = "TransformerEncoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = True,
-                 norm_first: bool = False, bias: bool = True, num_kv_heads: int | None = None, rope: bool = False,
-                 causal: bool = False, dtype: str = "float32") -> None:
+                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
-                    bias, num_kv_heads, rope, causal, dtype, norms=2)
+                    bias, dtype, norms=2)
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
-                is_causal: bool | None = None, kv_cache: KVCache | None = None) -> Any:
-        """src_mask: (T, S) or (B*nhead, T, S); src_key_padding_mask: (B, S); bool True = masked, or float."""
-        x = self._in(src, "src")
-        B, T, _ = x.shape
-        S = T + (kv_cache.length if kv_cache is not None else 0)
-        self.self_attn.check_masks(B, T, S, src_key_padding_mask, src_mask, self._name)
-        if kv_cache is not None:
-            with no_grad():
-                y = self._forward(x, src_mask, src_key_padding_mask, is_causal, kv_cache)
-            self.save_for_backward(_CACHED_CALL)
-            return self._out(y)
-        self.save_for_backward(tuple(x.shape))
-        return self._out(self._forward(x, src_mask, src_key_padding_mask, is_causal, None))
-
-    def _forward(self, x: Any, mask: Any, kpm: Any, is_causal: bool | None, cache: KVCache | None) -> Any:
-        def attend(h: Any) -> Any:
-            return self.self_attn(h, key_padding_mask=kpm, attn_mask=mask, kv_cache=cache, is_causal=is_causal)
-
-        x = self._residual(x, attend, self.norm1, self.dropout1)
-        return self._residual(x, self._ffn, self.norm2, self.dropout2)
+                is_causal: bool = False) -> Any:
+        x = self._check(src, "src")
+        N, L = self._batch_and_length(x)
+        self._check_masks(N, L, L, src_key_padding_mask, src_mask, "src_")
+        x = self._residual(x, self._self_attention(src_mask, src_key_padding_mask, is_causal), self.norm1,
+                           self.dropout1)
+        return self._finish(self._residual(x, self._ffn, self.norm2, self.dropout2))
 
     def backward(self, dy: Any) -> Any:
         """Returns dsrc."""
-        dy = self._pop(dy)
+        dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm2, self.dropout2)
-        dx, _ = self._residual_backward(dx, self.self_attn.backward, self.norm1, self.dropout1)
-        return self._out(dx)
+        dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
+        return dx
 
 
 class TransformerDecoderLayer(_Block):
-    """Causal self-attention + cross-attention over ``memory`` + feed-forward.
+    """torch.nn.TransformerDecoderLayer: self-attention, cross-attention over ``memory``, feed-forward.
 
-    tgt: (B, T, E), memory: (B, S, E) with batch_first (default), else sequence first.
+    tgt: (T, N, E), memory: (S, N, E) (batch first with ``batch_first``; unbatched 2-D works)
+    -> tgt's shape. The self-attention is causal only when asked (``tgt_mask``, or
+    ``tgt_is_causal=True`` with no ``tgt_mask``), as in torch; masks as the encoder layer.
+    backward(dy) -> (dtgt, dmemory).
     """
 
     _name = "TransformerDecoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = True,
-                 norm_first: bool = False, bias: bool = True, num_kv_heads: int | None = None, rope: bool = False,
-                 causal: bool = True, dtype: str = "float32") -> None:
+                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
-                    bias, num_kv_heads, rope, causal, dtype, norms=3)
-        self.multihead_attn = MultiHeadAttention(d_model, nhead, num_kv_heads=num_kv_heads, bias=bias,
-                                                 dropout=dropout, dtype=dtype)
+                    bias, dtype, norms=3)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                                 dtype=dtype)
 
-    def forward(self, tgt: Any, memory: Any = None, tgt_mask: Any = None, memory_mask: Any = None,
+    def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
-                tgt_is_causal: bool | None = None, kv_cache: KVCache | None = None,
-                memory_kv_cache: KVCache | None = None) -> Any:
-        """Masks as in torch (bool True = masked, or float). ``kv_cache`` serves the self-attention,
-        ``memory_kv_cache`` the cross-attention (filled from ``memory`` once, then ``memory`` may be None)."""
-        x = self._in(tgt, "tgt")
-        B, T, _ = x.shape
-        if memory is not None:
-            memory = self._in(memory, "memory")
-            if memory.shape[0] != B:
-                raise ShapeError(f"{self._name}: memory has batch size {memory.shape[0]}, tgt has {B}")
-            S_mem = memory.shape[1]
-        elif memory_kv_cache is not None and memory_kv_cache.length:
-            S_mem = memory_kv_cache.length
-        else:
-            raise ShapeError(f"{self._name}: memory is required (or a filled memory_kv_cache)")
-        S = T + (kv_cache.length if kv_cache is not None else 0)
-        self.self_attn.check_masks(B, T, S, tgt_key_padding_mask, tgt_mask, self._name)
-        self.multihead_attn.check_masks(B, T, S_mem, memory_key_padding_mask, memory_mask, self._name)
-        args = (x, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, tgt_is_causal)
-        if kv_cache is not None or memory_kv_cache is not None:
-            with no_grad():
-                y = self._forward(*args, kv_cache, memory_kv_cache)
-            self.save_for_backward(_CACHED_CALL)
-            return self._out(y)
-        self.save_for_backward(tuple(x.shape))
-        return self._out(self._forward(*args, None, None))
-
-    def _forward(self, x: Any, memory: Any, tgt_mask: Any, memory_mask: Any, tgt_kpm: Any, memory_kpm: Any,
-                 tgt_is_causal: bool | None, cache: KVCache | None, memory_cache: KVCache | None) -> Any:
-        def attend(h: Any) -> Any:
-            return self.self_attn(h, key_padding_mask=tgt_kpm, attn_mask=tgt_mask, kv_cache=cache,
-                                  is_causal=tgt_is_causal)
+                tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:
+        x = self._check(tgt, "tgt")
+        if getattr(memory, "ndim", x.ndim) != x.ndim:
+            raise ShapeError(f"{self._name}: tgt has shape {tuple(x.shape)}, so memory must be {x.ndim}-D too, got "
+                             f"shape {tuple(memory.shape)}")
+        memory = check_array(memory, self._name, what="memory", ndim=x.ndim, last_dim=self.d_model)
+        N, L = self._batch_and_length(x)
+        M, S = self._batch_and_length(memory)
+        if M != N:
+            raise ShapeError(f"{self._name}: memory has batch size {M}, tgt has {N}")
+        self._check_masks(N, L, L, tgt_key_padding_mask, tgt_mask, "tgt_")
+        self._check_masks(N, L, S, memory_key_padding_mask, memory_mask, "memory_")
 
         def cross(h: Any) -> Any:
-            if memory is None:  # a filled cross-attention cache
-                return self.multihead_attn(h, key_padding_mask=memory_kpm, attn_mask=memory_mask,
-                                           kv_cache=memory_cache)
-            return self.multihead_attn(h, memory, key_padding_mask=memory_kpm, attn_mask=memory_mask,
-                                       kv_cache=memory_cache)
+            return self.multihead_attn(h, memory, memory, key_padding_mask=memory_key_padding_mask,
+                                       need_weights=False, attn_mask=memory_mask, is_causal=memory_is_causal)[0]
 
-        x = self._residual(x, attend, self.norm1, self.dropout1)
+        x = self._residual(x, self._self_attention(tgt_mask, tgt_key_padding_mask, tgt_is_causal), self.norm1,
+                           self.dropout1)
         x = self._residual(x, cross, self.norm2, self.dropout2)
-        return self._residual(x, self._ffn, self.norm3, self.dropout3)
+        return self._finish(self._residual(x, self._ffn, self.norm3, self.dropout3))
+
+    def _cross_backward(self, dy: Any) -> tuple[Any, Any]:
+        dq, dk, dv = self.multihead_attn.backward(dy)
+        dk += dv  # memory is both key and value
+        return dq, dk
 
     def backward(self, dy: Any) -> tuple[Any, Any]:
         """Returns (dtgt, dmemory)."""
-        dy = self._pop(dy)
+        dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm3, self.dropout3)
-        dx, dmemory = self._residual_backward(dx, self.multihead_attn.backward, self.norm2, self.dropout2)
-        dx, _ = self._residual_backward(dx, self.self_attn.backward, self.norm1, self.dropout1)
-        return self._out(dx), self._out(dmemory)
+        dx, dmemory = self._residual_backward(dx, self._cross_backward, self.norm2, self.dropout2)
+        dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
+        return dx, dmemory
 
 
 LAYERS: dict[str, type] = {

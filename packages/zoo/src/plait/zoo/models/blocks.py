@@ -40,7 +40,7 @@ class FeedForward(Module):
 def _attention(d_model: int, num_heads: int, num_kv_heads: int | None, bias: bool, dropout: float, causal: bool,
                rope: bool, max_position: int) -> Module:
     extra = {"max_position": max_position} if rope else {}
-    return build_layer("multi_head_attention", d_model, num_heads, num_kv_heads=num_kv_heads, bias=bias,
+    return build_layer("grouped_query_attention", d_model, num_heads, num_kv_heads=num_kv_heads, bias=bias,
                        dropout=dropout, causal=causal, rope=rope, where="attention", **extra)
 
 
