@@ -18,6 +18,7 @@ from plait.core.initializers import KaimingUniform, Uniform
 
 from ._conv_args import IntOrTuple, Pads, as_tuple, check_groups
 from ._conv_maths import conv_backward, conv_forward, conv_transpose2d_backward, conv_transpose2d_forward, out_size
+from ._conv_pad import PADDING_MODES
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
@@ -36,8 +37,9 @@ class _Conv(Module):
                dtype: str) -> None:
         nd, name = self._nd, self._name
         check_groups(name, in_channels, out_channels, groups)
-        if padding_mode != "zeros":
-            raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in PADDING_MODES:
+            raise ConfigError(f"{name}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, "
+                              f"got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", name, 1)
         self.stride = as_tuple(stride, nd, "stride", name, 1)
@@ -77,18 +79,30 @@ class _Conv(Module):
         if ho < 1 or wo < 1:
             raise ShapeError(f"{self._name}: input of shape {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} (dilation {self.dilation}, padding {self.padding})")
+        mode = self.padding_mode
+        if mode in ("reflect", "circular"):  # torch: reflect needs pad < size, circular pad <= size
+            for size, pad in zip((h, w), self._pads2):
+                if max(pad) > size - (mode == "reflect"):
+                    raise ShapeError(f"{self._name}: padding {self.padding} with padding_mode={mode!r} needs "
+                                     f"{'more than' if mode == 'reflect' else 'at least'} {max(pad)} input "
+                                     f"elements per side, got input of shape {tuple(x.shape)}")
         return x
 
     def options(self, x: Any) -> dict[str, Any]:
-        return {"stride": self._s2, "pads": self._pads2, "dilation": self._d2, "groups": self.groups}
+        return {"stride": self._s2, "pads": self._pads2, "dilation": self._d2, "groups": self.groups,
+                "padding_mode": self.padding_mode}
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
+                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}, "
+                f"padding_mode={self.padding_mode!r}")
 
 
 class Conv1d(_Conv):
-    """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``."""
+    """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``.
+
+    ``padding_mode`` is 'zeros', 'reflect', 'replicate' or 'circular' (torch's meanings).
+    """
 
     _name = "Conv1d"
     _nd = 1
@@ -104,7 +118,9 @@ class Conv2d(_Conv):
     """2-D convolution, x: (N, C_in, H, W) -> (N, C_out, H_out, W_out), as ``torch.nn.Conv2d``.
 
     ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1; for an even kernel
-    span the extra pixel goes to the bottom/right, as torch).
+    span the extra pixel goes to the bottom/right, as torch). ``padding_mode`` is 'zeros',
+    'reflect' (mirror without repeating the edge), 'replicate' (repeat the edge) or 'circular'
+    (wrap around), as torch.
     """
 
     _name = "Conv2d"
