@@ -183,8 +183,10 @@ def test_conv_too_small_input_and_bad_configs():
         Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ConfigError, match="stride 1"):
         Conv1d(3, 4, 3, padding="same", stride=2)
-    with pytest.raises(ConfigError, match="padding_mode"):
-        Conv2d(3, 4, 3, padding_mode="reflect")
+    with pytest.raises(ConfigError, match="Conv2d: padding_mode.*'circular'.*'mirror'"):
+        Conv2d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(ConfigError, match="ConvTranspose2d.*padding_mode"):  # torch: zeros only
+        ConvTranspose2d(3, 4, 3, padding_mode="reflect")
     with pytest.raises(ConfigError, match="output_padding"):
         ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)
     with pytest.raises(ConfigError, match="kernel_size"):

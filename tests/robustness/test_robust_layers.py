@@ -60,6 +60,9 @@ REFERENCES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 CASES: dict[str, Case] = {
     "adaptive_avg_pool2d": Case({"output_size": 2}, (2, 3, 5, 5)),
+    "adaptive_max_pool1d": Case({"output_size": 2}, (2, 3, 5)),
+    "adaptive_max_pool2d": Case({"output_size": 2}, (2, 3, 5, 5)),
+    "avg_pool1d": Case({"kernel_size": 2}, (2, 3, 6)),
     "avg_pool2d": Case({"kernel_size": 2}, (2, 3, 4, 4)),
     "batch_norm1d": Case({"num_features": 3}, (4, 3, 5), feature_axis=1, batch_independent=False),
     "batch_norm2d": Case({"num_features": 3}, (4, 3, 2, 2), feature_axis=1, batch_independent=False),
@@ -78,6 +81,8 @@ CASES: dict[str, Case] = {
     "gru": Case({"input_size": 3, "hidden_size": 4, "batch_first": True}, (2, 5, 3), feature_axis=-1),
     "hardtanh": _acts(),
     "identity": Case({}, (3, 4), rank_free=True, passthrough=True),
+    "instance_norm1d": Case({"num_features": 3, "affine": True}, (2, 3, 5), feature_axis=1),
+    "instance_norm2d": Case({"num_features": 3, "affine": True}, (2, 3, 4, 4), feature_axis=1),
     "layer_norm": Case({"normalized_shape": 4}, (2, 3, 4), feature_axis=-1),
     "leaky_relu": _acts(negative_slope=0.1),
     "linear": Case({"in_features": 4, "out_features": 3}, (2, 3, 4), feature_axis=-1),
@@ -580,6 +585,7 @@ SIZE_ARGS = {
     "group_norm": ("num_channels", {"num_groups": 2, "num_channels": 4}),
     "batch_norm1d": ("num_features", {"num_features": 4}),
     "batch_norm2d": ("num_features", {"num_features": 4}),
+    "instance_norm1d": ("num_features", {"num_features": 4}),
     "conv1d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
     "conv2d": ("out_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),
     "conv_transpose2d": ("in_channels", {"in_channels": 2, "out_channels": 2, "kernel_size": 3}),

@@ -23,6 +23,7 @@ from plait.core import get_array_module
 
 from ._conv_args import Pads, Pair, bmm
 from ._conv_flat import conv2d_backward_flat, conv2d_forward_flat
+from ._conv_pad import pad_modes, pad_modes_backward
 
 __all__ = [
     "col2im",
@@ -185,15 +186,21 @@ def _lift(a: Any) -> Any:
 
 
 def conv_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, pads: Pads, dilation: Pair,
-                 groups: int = 1) -> tuple[Any, Any]:
+                 groups: int = 1, padding_mode: str = "zeros") -> tuple[Any, Any]:
     """y[n, o] = b[o] + sum over c in o's group, i, j of W[o, c, i, j] x_pad[n, c, s h + d i, s w + d j].
 
     x (N, C, H, W) or (N, C, L); weight (O, C/G, kh, kw) or (O, C/G, k); bias (O,) or None;
-    geometry as 2-D pairs (1-D: height 1). Stride 1 runs on the row-extended grid of
+    geometry as 2-D pairs (1-D: height 1). ``padding_mode`` 'zeros' pads inside the layouts
+    below; 'reflect', 'replicate' and 'circular' pad x first (:mod:`._conv_pad`, as torch's
+    ``F.pad``) and convolve without padding. Stride 1 runs on the row-extended grid of
     :mod:`._conv_flat` (long contiguous copies), any other stride on im2col columns; ctx
     records which, so :func:`conv_backward` takes the same layout.
     """
     x4 = _lift(x)
+    x_hw = tuple(x4.shape[2:])
+    mode_pads = None
+    if padding_mode != "zeros":
+        x4, mode_pads, pads = pad_modes(x4, pads, padding_mode), pads, ((0, 0), (0, 0))
     w4 = _lift(weight).astype(x.dtype, copy=False)
     b = None if bias is None else bias.astype(x.dtype, copy=False)
     flat = tuple(stride) == (1, 1)
@@ -202,19 +209,21 @@ def conv_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, pads: P
     else:
         y, cols = _conv_gemm_forward(x4, w4, b, stride, pads, dilation, groups)
     y = y if x.ndim == 4 else y[:, :, 0, :]
-    return y, (cols, tuple(x4.shape[2:]), flat, stride, pads, dilation, groups)
+    return y, (cols, tuple(x4.shape[2:]), flat, stride, pads, dilation, groups, (padding_mode, mode_pads, x_hw))
 
 
 def conv_backward(dy: Any, ctx: Any, weight: Any, bias: Any | None, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """(dx like x or None, dW like weight, db (O,) or None) from dy like y, in the forward's layout:
     dW_g = dy_g cols_g^T, db = sum(dy), dcols = W_g^T dy_g then col2im into dx."""
-    cols, x_hw, flat, stride, pads, dilation, groups = ctx
+    cols, x_hw, flat, stride, pads, dilation, groups, (padding_mode, mode_pads, input_hw) = ctx
     dy4 = _lift(dy)
     w4 = _lift(weight).astype(dy.dtype, copy=False)
     if flat:
         dx, dweight, dbias = conv2d_backward_flat(dy4, cols, w4, x_hw, pads, dilation, groups, need_dx)
     else:
         dx, dweight, dbias = _conv_gemm_backward(dy4, cols, w4, x_hw, stride, pads, dilation, groups, need_dx)
+    if dx is not None and padding_mode != "zeros":  # dx of the padded input -> dx of the input
+        dx = pad_modes_backward(dx, mode_pads, padding_mode, input_hw)
     if dx is not None and dy.ndim == 3:
         dx = dx[:, :, 0, :]
     return dx, dweight.reshape(weight.shape), (dbias if bias is not None else None)

@@ -29,6 +29,8 @@ __all__ = [
     "batch_norm_forward",
     "group_norm_backward",
     "group_norm_forward",
+    "instance_norm_backward",
+    "instance_norm_forward",
     "layer_norm_backward",
     "layer_norm_forward",
     "rms_norm_backward",
@@ -280,5 +282,64 @@ def batch_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
     if need_dx:
         scale = rstd if weight is None else rstd * weight.astype(dy.dtype, copy=False)
         dx = channel_standardize_backward(dy3, xhat, scale, dweight, dbias) if batch_stats else dy3 * scale[:, None]
+        dx = dx.reshape(dy.shape)
+    return dx, (dweight if weight is not None else None), (dbias if bias is not None else None)
+
+
+def instance_norm_forward(x: Any, weight: Any | None, bias: Any | None, *, running_mean: Any | None,
+                          running_var: Any | None, use_input_stats: bool, momentum: float = 0.1,
+                          eps: float = 1e-5, batched: bool = True) -> tuple[Any, Any]:
+    """y = (x - mean_nc) / sqrt(var_nc + eps) * weight[c] + bias[c], x: (N, C, *), statistics per sample and channel.
+
+    ``batched=False``: x is one sample (C, *).
+    With ``use_input_stats`` (training, or no running statistics) each (n, c) plane is
+    standardised by its own mean and biased variance, and given running statistics they are
+    updated in place as torch does: r = (1 - m) r + m * batch-mean of the per-instance mean
+    (unbiased variance). Otherwise the running statistics (constants) are used.
+    ctx = (xhat (N, C, S), rstd (N, C, 1) or (1, C, 1), use_input_stats).
+    """
+    xp = get_array_module(x)
+    n, c = x.shape[:2] if batched else (1, x.shape[0])
+    x3 = x.reshape(n, c, xhat_width(x.shape[2 if batched else 1:]))
+    if use_input_stats:
+        size = x3.shape[2]
+        mean = x3.mean(axis=2, keepdims=True)
+        xhat = x3 - mean
+        var = xp.einsum("ncs,ncs->nc", xhat, xhat)[:, :, None] / size
+        if running_mean is not None and momentum:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean[:, :, 0].mean(axis=0).astype(running_mean.dtype, copy=False)
+            running_var *= 1.0 - momentum
+            unbiased = (var[:, :, 0] * (size / (size - 1))).mean(axis=0)
+            running_var += momentum * unbiased.astype(running_var.dtype, copy=False)
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat *= rstd
+    else:
+        rstd = (1.0 / xp.sqrt(running_var.astype(x.dtype, copy=False) + eps)).astype(x.dtype, copy=False)
+        xhat = channel_standardize(x3, running_mean.astype(x.dtype, copy=False), rstd)
+        rstd = rstd[None, :, None]
+    w, b = _as(weight, x.dtype), _as(bias, x.dtype)
+    y = xhat * w[:, None] if w is not None else xhat.copy()
+    if b is not None:
+        y += b[:, None]
+    return y.reshape(x.shape), (xhat, rstd, use_input_stats)
+
+
+def instance_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
+                           need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias): g = dy * weight[c]; with input statistics each (n, c) plane takes the
+    standardisation gradient rstd (g - mean(g) - xhat mean(g xhat)), else dx = g * rstd;
+    dweight = sum(dy * xhat), dbias = sum(dy) over batch and space."""
+    xhat, rstd, use_input_stats = ctx
+    n, c, size = xhat.shape
+    dy3 = dy.reshape(xhat.shape)
+    dweight, dbias = channel_affine_grads(dy3, xhat)
+    dx = None
+    if need_dx:
+        g = dy3 * weight.astype(dy.dtype, copy=False)[:, None] if weight is not None else dy3.copy()
+        if use_input_stats:
+            dx = row_standardize_backward(g.reshape(n * c, size), xhat.reshape(n * c, size), rstd.reshape(n * c, 1))
+        else:
+            dx = g * rstd
         dx = dx.reshape(dy.shape)
     return dx, (dweight if weight is not None else None), (dbias if bias is not None else None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from plait.core import get_array_module
 
 from ._conv_maths import window_view
@@ -16,6 +18,8 @@ from ._conv_maths import window_view
 __all__ = [
     "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool2d_forward",
+    "adaptive_max_pool_backward",
+    "adaptive_max_pool_forward",
     "avg_divisors",
     "avg_pool_backward",
     "avg_pool_forward",
@@ -23,6 +27,7 @@ __all__ = [
     "max_pool_forward",
     "pool_out_size",
     "pool_output_hw",
+    "adaptive_window_index",
 ]
 
 Pair = tuple[int, int]
@@ -246,3 +251,49 @@ def adaptive_avg_pool2d_forward(x: Any, *, output_hw: Pair) -> tuple[Any, Any]:
 def adaptive_avg_pool2d_backward(dy: Any, x_hw: Pair, need_dx: bool = True) -> tuple[Any]:
     """dx = A_h^T @ dy @ A_w (each mean spread evenly over its window)."""
     return (_adaptive_mean_backward(dy, x_hw),)
+
+
+# -- adaptive max pooling ----------------------------------------------------------------------------------
+def adaptive_window_index(size: int, out: int) -> np.ndarray:
+    """(out, kmax) input positions of torch's adaptive windows [floor(i*size/out), ceil((i+1)*size/out)).
+
+    Shorter windows repeat their last position (a repeat changes neither the max nor which
+    element is first to reach it).
+    """
+    i = np.arange(out)
+    start = (i * size) // out
+    end = -((-(i + 1) * size) // out)
+    kmax = int((end - start).max())
+    return np.minimum(start[:, None] + np.arange(kmax)[None, :], end[:, None] - 1)
+
+
+def adaptive_max_pool_forward(x: Any, *, output_hw: Pair) -> tuple[Any, Any]:
+    """y[n, c, i, j] = max of x over torch's adaptive window (i, j); x (N, C, H, W) or (N, C, L) as H = 1.
+
+    The windows are gathered once into (N, C, Ho, Wo, kh*kw); ctx keeps the flat input index
+    (h * W + w) of each maximum, the first one in row-major order on ties, as torch.
+    """
+    xp = get_array_module(x)
+    x4 = _lift(x)
+    n, c, h, w = x4.shape
+    rows = adaptive_window_index(h, output_hw[0])
+    cols = adaptive_window_index(w, output_hw[1])
+    kh, kw = rows.shape[1], cols.shape[1]
+    windows = x4[:, :, xp.asarray(rows)][..., xp.asarray(cols)]  # (N, C, Ho, kh, Wo, kw)
+    windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, *output_hw, kh * kw)
+    arg = windows.argmax(axis=-1)
+    y = xp.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
+    flat_rows = xp.asarray(rows)[xp.arange(output_hw[0])[:, None], arg // kw]
+    flat_cols = xp.asarray(cols)[xp.arange(output_hw[1])[None, :], arg % kw]
+    return _drop(y, x.ndim), (flat_rows * w + flat_cols, x4.shape, x.ndim)
+
+
+def adaptive_max_pool_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx: each dy[n, c, i, j] goes to the input element that was the maximum of window (i, j)."""
+    xp = get_array_module(dy)
+    index, x_shape, ndim = ctx
+    n, c, h, w = x_shape
+    plane = h * w
+    target = (index + xp.arange(n * c).reshape(n, c, 1, 1) * plane).ravel()
+    dx = xp.bincount(target, weights=_lift(dy).reshape(-1), minlength=n * c * plane)
+    return (_drop(dx.astype(dy.dtype, copy=False).reshape(x_shape), ndim),)

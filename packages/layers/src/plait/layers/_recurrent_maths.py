@@ -82,19 +82,24 @@ def _rnn_loop_backward(dhs: Any, dh_n: Any, hs: Any, w_hh: Any, reverse: bool, r
 
 
 # -- LSTM --------------------------------------------------------------------------------------
-def _lstm_loop(xproj: Any, w_hh: Any, h0: Any, c0: Any, reverse: bool) -> tuple[Any, Any, Any, Any]:
-    """Returns (hs, cs, tanh_cs, gates): states (T, B, H) and activated gates (T, B, 4H).
+def _lstm_loop(xproj: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
+               reverse: bool) -> tuple[Any, Any, Any, Any, Any]:
+    """Returns (hs, cs, tanh_cs, gates, ms): states (T, B, P) and (T, B, H), activated gates
+    (T, B, 4H), and ms = o tanh(c) (T, B, H) before the projection h = m W_hr^T (None without one:
+    then h = m and P = H).
 
     ``xproj`` (holding both biases) is overwritten by the activated gates i, f, g, o.
     """
     xp = get_array_module(xproj)
-    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (H, G*H): the fast layout for the per-step GEMM
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (P, G*H): the fast layout for the per-step GEMM
+    w_hr_t = None if w_hr is None else xp.ascontiguousarray(w_hr.T)  # (H, P)
     T, B, G = xproj.shape
     H = G // 4
     gates = xproj
-    hs = xp.empty((T, B, H), dtype=xproj.dtype)
-    cs = xp.empty_like(hs)
-    tcs = xp.empty_like(hs)
+    cs = xp.empty((T, B, H), dtype=xproj.dtype)
+    tcs = xp.empty_like(cs)
+    ms = xp.empty_like(cs) if w_hr is not None else None
+    hs = xp.empty((T, B, H if w_hr is None else w_hr.shape[0]), dtype=xproj.dtype)
     rec = xp.empty((B, G), dtype=xproj.dtype)
     h, c = h0, c0
     for t in _steps(T, reverse):
@@ -108,22 +113,32 @@ def _lstm_loop(xproj: Any, w_hh: Any, h0: Any, c0: Any, reverse: bool) -> tuple[
         xp.multiply(f, c, out=cs[t])
         cs[t] += i * g
         xp.tanh(cs[t], out=tcs[t])
-        xp.multiply(o, tcs[t], out=hs[t])
+        if w_hr_t is None:
+            xp.multiply(o, tcs[t], out=hs[t])
+        else:
+            xp.multiply(o, tcs[t], out=ms[t])
+            xp.matmul(ms[t], w_hr_t, out=hs[t])
         h, c = hs[t], cs[t]
-    return hs, cs, tcs, gates
+    return hs, cs, tcs, gates, ms
 
 
 def _lstm_loop_backward(dhs: Any, dh_n: Any, dc_n: Any, cprev: Any, tcs: Any, gates: Any, w_hh: Any,
-                  reverse: bool) -> tuple[Any, Any, Any]:
-    """Returns (dgi = dgh (T, B, 4H), dh0 (B, H), dc0 (B, H)); ``cprev`` from previous_states."""
+                        w_hr: Any | None, reverse: bool) -> tuple[Any, Any, Any, Any]:
+    """Returns (dgi = dgh (T, B, 4H), dh0 (B, P), dc0 (B, H), dhs_total (T, B, P) or None);
+    ``cprev`` from previous_states. With a projection, dm_t = dh_t W_hr replaces dh_t in the
+    gate gradients, and the total dh_t of every step is kept for dW_hr."""
     xp = get_array_module(gates)
     T, _, G = gates.shape
     H = G // 4
     dgates = xp.empty_like(gates)
+    dh_total = None if w_hr is None else xp.empty_like(dhs)
     dh, dc = dh_n, dc_n
     for t in _steps(T, not reverse):
         i, f, g, o = (gates[t][:, k * H : (k + 1) * H] for k in range(4))
         dh_t = dhs[t] + dh
+        if w_hr is not None:
+            dh_total[t] = dh_t
+            dh_t = dh_t @ w_hr  # dm_t (B, H)
         dc = dc + dh_t * o * (1.0 - tcs[t] * tcs[t])
         dgt = dgates[t]
         xp.multiply(dc * g, i * (1.0 - i), out=dgt[:, :H])
@@ -132,7 +147,7 @@ def _lstm_loop_backward(dhs: Any, dh_n: Any, dc_n: Any, cprev: Any, tcs: Any, ga
         xp.multiply(dh_t * tcs[t], o * (1.0 - o), out=dgt[:, 3 * H :])
         dc = dc * f
         dh = dgt @ w_hh
-    return dgates, dh, dc
+    return dgates, dh, dc, dh_total
 
 
 # -- GRU ---------------------------------------------------------------------------------------
@@ -249,29 +264,37 @@ def rnn_backward(dy: Any, ctx: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh
     return ((dx, (dh0,)), *grads)
 
 
-def lstm_forward(x: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | None, *, state: tuple[Any, Any],
-                 reverse: bool = False) -> tuple[Any, Any]:
+def lstm_forward(x: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | None, w_hr: Any | None = None, *,
+                 state: tuple[Any, Any], reverse: bool = False) -> tuple[Any, Any]:
     """Gates (i, f, g, o) = (s, s, tanh, s)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh);
-    c_t = f c_{t-1} + i g; h_t = o tanh(c_t). Returns ((hs, (h_n, c_n)), ctx)."""
+    c_t = f c_{t-1} + i g; h_t = o tanh(c_t), projected to h_t = (o tanh(c_t)) W_hr^T when
+    ``w_hr`` (P, H) is given (torch's ``proj_size``; W_hh is then (4H, P)).
+    Returns ((hs (T, B, P), (h_n, c_n)), ctx)."""
     h0, c0 = state
-    hs, cs, tcs, gates = _lstm_loop(_project(x, w_ih, b_ih, b_hh), w_hh, h0, c0, reverse)
+    hs, cs, tcs, gates, ms = _lstm_loop(_project(x, w_ih, b_ih, b_hh), w_hh, w_hr, h0, c0, reverse)
     last = _last(len(hs), reverse)
-    return (hs, (hs[last], cs[last])), (x, h0, c0, hs, cs, tcs, gates, reverse)
+    return (hs, (hs[last], cs[last])), (x, h0, c0, hs, cs, tcs, gates, ms, reverse)
 
 
 def lstm_backward(dy: Any, ctx: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | None,
-                  need_dx: bool = True) -> tuple[Any, ...]:
-    """((dx, (dh0, dc0)), dW_ih, dW_hh, db_ih, db_hh) from dy = (dhs, (dh_n, dc_n)).
+                  w_hr: Any | None = None, need_dx: bool = True) -> tuple[Any, ...]:
+    """((dx, (dh0, dc0)), dW_ih, dW_hh, db_ih, db_hh, dW_hr) from dy = (dhs, (dh_n, dc_n)).
 
-    Back through time, with dh_t the total gradient of h_t:
-    dc_t += dh_t o (1 - tanh^2 c_t); di = dc g i(1-i); df = dc c_{t-1} f(1-f);
-    dg = dc i (1-g^2); do = dh_t tanh(c_t) o(1-o); dc_{t-1} = dc f; dh_{t-1} = dgates W_hh.
+    Back through time, with dh_t the total gradient of h_t and dm_t = dh_t W_hr (or dh_t):
+    dc_t += dm_t o (1 - tanh^2 c_t); di = dc g i(1-i); df = dc c_{t-1} f(1-f);
+    dg = dc i (1-g^2); do = dm_t tanh(c_t) o(1-o); dc_{t-1} = dc f; dh_{t-1} = dgates W_hh;
+    dW_hr = sum_t dh_t^T m_t (None without a projection).
     """
     dhs, (dh_n, dc_n) = dy
-    x, h0, c0, hs, cs, tcs, gates, reverse = ctx
-    dg, dh0, dc0 = _lstm_loop_backward(dhs, dh_n, dc_n, previous_states(cs, c0, reverse), tcs, gates, w_hh, reverse)
+    x, h0, c0, hs, cs, tcs, gates, ms, reverse = ctx
+    dg, dh0, dc0, dh_total = _lstm_loop_backward(dhs, dh_n, dc_n, previous_states(cs, c0, reverse), tcs, gates,
+                                                 w_hh, w_hr, reverse)
     dx, *grads = _weight_grads(dg, dg, x, previous_states(hs, h0, reverse), w_ih, b_ih, b_hh, need_dx)
-    return ((dx, (dh0, dc0)), *grads)
+    dw_hr = None
+    if w_hr is not None:
+        T, B = x.shape[:2]
+        dw_hr = dh_total.reshape(T * B, -1).T @ ms.reshape(T * B, -1)
+    return ((dx, (dh0, dc0)), *grads, dw_hr)
 
 
 def gru_forward(x: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | None, *, state: tuple[Any],

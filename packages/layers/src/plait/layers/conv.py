@@ -2,7 +2,9 @@
 
 ``Conv2d.weight`` is (out, in/groups, kh, kw), ``ConvTranspose2d.weight`` is
 (in, out/groups, kh, kw) and ``Conv1d.weight`` is (out, in/groups, k), each initialised
-as torch does (Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+as torch does (Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))) unless
+``init`` / ``bias_init`` name another rule (a registered initializer name, a ``{"type": name,
+**args}`` dict or an initializer; recorded in ``config()``; torch's fan rule for the shape).
 The maths is one pair, :func:`._conv_maths.conv_forward` / ``conv_backward`` (im2col GEMMs,
 col2im), which picks the faster layout of :mod:`._conv_flat` for stride 1 itself; 1-D runs
 as 2-D with H = 1.
@@ -18,8 +20,28 @@ from plait.core.initializers import KaimingUniform, Uniform
 
 from ._conv_args import IntOrTuple, Pads, as_tuple, check_groups
 from ._conv_maths import conv_backward, conv_forward, conv_transpose2d_backward, conv_transpose2d_forward, out_size
+from ._conv_pad import PADDING_MODES
+from ._init_args import InitSpec, chosen_initializer, draw
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+
+
+def _init_weights(module: Module, name: str, init: InitSpec, bias_init: InitSpec, shape: tuple[int, ...],
+                  fan_in: int, fan_out: int, out_channels: int, bias: bool, dtype: str) -> tuple[Param, Param | None]:
+    """(weight, bias): torch's rule (Kaiming-uniform a = sqrt(5), bias U(+-1/sqrt(fan_in))) unless chosen."""
+    w_init = chosen_initializer(module, "init", init, name)
+    b_init = chosen_initializer(module, "bias_init", bias_init, name)
+    rng = get_rng()
+    if w_init is None:
+        weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, fan_out, rng, dtype))
+    else:
+        weight = Param(draw(w_init, shape, dtype))
+    if not bias:
+        return weight, None
+    if b_init is None:
+        bound = 1.0 / math.sqrt(fan_in)
+        return weight, Param(Uniform(-bound, bound)((out_channels,), fan_in, out_channels, rng, dtype))
+    return weight, Param(draw(b_init, (out_channels,), dtype))
 
 
 class _Conv(Module):
@@ -33,11 +55,12 @@ class _Conv(Module):
 
     def _setup(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple,
                padding: str | IntOrTuple, dilation: IntOrTuple, groups: int, bias: bool, padding_mode: str,
-               dtype: str) -> None:
+               dtype: str, init: InitSpec = None, bias_init: InitSpec = None) -> None:
         nd, name = self._nd, self._name
         check_groups(name, in_channels, out_channels, groups)
-        if padding_mode != "zeros":
-            raise ConfigError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in PADDING_MODES:
+            raise ConfigError(f"{name}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, "
+                              f"got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", name, 1)
         self.stride = as_tuple(stride, nd, "stride", name, 1)
@@ -62,10 +85,8 @@ class _Conv(Module):
         fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         check_parameter_count(self.out_channels * (fan_in + 1), name)
-        rng = get_rng()
-        self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.out_channels, rng, dtype))
-        bound = 1.0 / math.sqrt(fan_in)
-        self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
+        self.weight, self.bias = _init_weights(self, name, init, bias_init, shape, fan_in, self.out_channels,
+                                               self.out_channels, bias, dtype)
 
     def check_input(self, x: Any) -> Any:
         x = check_array(x, self._name, ndim=self._nd + 2, dims={1: self.in_channels})
@@ -77,34 +98,50 @@ class _Conv(Module):
         if ho < 1 or wo < 1:
             raise ShapeError(f"{self._name}: input of shape {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} (dilation {self.dilation}, padding {self.padding})")
+        mode = self.padding_mode
+        if mode in ("reflect", "circular"):  # torch: reflect needs pad < size, circular pad <= size
+            for size, pad in zip((h, w), self._pads2):
+                if max(pad) > size - (mode == "reflect"):
+                    raise ShapeError(f"{self._name}: padding {self.padding} with padding_mode={mode!r} needs "
+                                     f"{'more than' if mode == 'reflect' else 'at least'} {max(pad)} input "
+                                     f"elements per side, got input of shape {tuple(x.shape)}")
         return x
 
     def options(self, x: Any) -> dict[str, Any]:
-        return {"stride": self._s2, "pads": self._pads2, "dilation": self._d2, "groups": self.groups}
+        return {"stride": self._s2, "pads": self._pads2, "dilation": self._d2, "groups": self.groups,
+                "padding_mode": self.padding_mode}
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
+                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}, "
+                f"padding_mode={self.padding_mode!r}")
 
 
 class Conv1d(_Conv):
-    """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``."""
+    """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``.
+
+    ``padding_mode`` is 'zeros', 'reflect', 'replicate' or 'circular' (torch's meanings).
+    """
 
     _name = "Conv1d"
     _nd = 1
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                  padding: str | IntOrTuple = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype: str = "float32") -> None:
+                 padding_mode: str = "zeros", dtype: str = "float32", *, init: InitSpec = None,
+                 bias_init: InitSpec = None) -> None:
         super().__init__()
-        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype)
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype,
+                    init, bias_init)
 
 
 class Conv2d(_Conv):
     """2-D convolution, x: (N, C_in, H, W) -> (N, C_out, H_out, W_out), as ``torch.nn.Conv2d``.
 
     ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1; for an even kernel
-    span the extra pixel goes to the bottom/right, as torch).
+    span the extra pixel goes to the bottom/right, as torch). ``padding_mode`` is 'zeros',
+    'reflect' (mirror without repeating the edge), 'replicate' (repeat the edge) or 'circular'
+    (wrap around), as torch.
     """
 
     _name = "Conv2d"
@@ -112,9 +149,11 @@ class Conv2d(_Conv):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                  padding: str | IntOrTuple = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype: str = "float32") -> None:
+                 padding_mode: str = "zeros", dtype: str = "float32", *, init: InitSpec = None,
+                 bias_init: InitSpec = None) -> None:
         super().__init__()
-        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype)
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype,
+                    init, bias_init)
 
 
 class ConvTranspose2d(Module):
@@ -130,7 +169,8 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                  padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", dtype: str = "float32") -> None:
+                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", dtype: str = "float32", *,
+                 init: InitSpec = None, bias_init: InitSpec = None) -> None:
         super().__init__()
         name = "ConvTranspose2d"
         check_groups(name, in_channels, out_channels, groups)
@@ -150,10 +190,8 @@ class ConvTranspose2d(Module):
         fan_in = (self.out_channels // self.groups) * math.prod(self.kernel_size)  # torch: dim 1 of the weight
         shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         check_parameter_count(self.in_channels * fan_in + self.out_channels, name)
-        rng = get_rng()
-        self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, fan_in, self.in_channels, rng, dtype))
-        bound = 1.0 / math.sqrt(fan_in)
-        self.bias = Param(Uniform(-bound, bound)((self.out_channels,), fan_in, self.out_channels, rng, dtype)) if bias else None
+        self.weight, self.bias = _init_weights(self, name, init, bias_init, shape, fan_in, self.in_channels,
+                                               self.out_channels, bias, dtype)
 
     def check_input(self, x: Any) -> Any:
         x = check_array(x, "ConvTranspose2d", ndim=4, dims={1: self.in_channels})

@@ -17,6 +17,7 @@ from plait.core import (
 from plait.core.initializers import Normal
 
 from ._embedding_maths import embedding_backward, embedding_forward
+from ._init_args import InitSpec, chosen_initializer, draw
 
 __all__ = ["Embedding", "embedding_backward", "embedding_forward"]
 
@@ -24,8 +25,9 @@ __all__ = ["Embedding", "embedding_backward", "embedding_forward"]
 class Embedding(Module):
     """A lookup table: integer ids (any shape) -> vectors (..., embedding_dim).
 
-    Initialised like ``torch.nn.Embedding``: W ~ N(0, 1), with the ``padding_idx`` row
-    zeroed; that row never receives a gradient. ``backward`` returns ``None`` (ids have no
+    Initialised like ``torch.nn.Embedding``: W ~ N(0, 1) unless ``init`` names another rule
+    (a registered initializer name, a ``{"type": name, **args}`` dict or an initializer;
+    recorded in ``config()``), with the ``padding_idx`` row zeroed; that row never receives a gradient. ``backward`` returns ``None`` (ids have no
     gradient).
     """
 
@@ -33,7 +35,7 @@ class Embedding(Module):
     maths_params = ("weight",)
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", *, init: InitSpec = None) -> None:
         super().__init__()
         self.num_embeddings = check_size(num_embeddings, "Embedding", "num_embeddings")
         self.embedding_dim = check_size(embedding_dim, "Embedding", "embedding_dim")
@@ -48,7 +50,11 @@ class Embedding(Module):
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
         shape = (self.num_embeddings, self.embedding_dim)
-        self.weight = Param(Normal(0.0, 1.0)(shape, self.embedding_dim, self.num_embeddings, get_rng(), dtype))
+        chosen = chosen_initializer(self, "init", init, "Embedding")
+        if chosen is None:
+            self.weight = Param(Normal(0.0, 1.0)(shape, self.embedding_dim, self.num_embeddings, get_rng(), dtype))
+        else:
+            self.weight = Param(draw(chosen, shape, dtype))
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
 

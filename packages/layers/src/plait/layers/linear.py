@@ -8,6 +8,7 @@ from typing import Any
 from plait.core import Module, Param, check_array, check_parameter_count, check_size, get_rng
 from plait.core.initializers import KaimingUniform, Uniform
 
+from ._init_args import InitSpec, chosen_initializer, draw
 from ._linear_maths import identity_backward, identity_forward, linear_backward, linear_forward
 
 __all__ = ["Identity", "Linear", "linear_backward", "linear_forward"]
@@ -16,26 +17,36 @@ __all__ = ["Identity", "Linear", "linear_backward", "linear_forward"]
 class Linear(Module):
     """y = x W^T + b over any leading dimensions; x: (..., in_features) -> (..., out_features).
 
-    Initialised like ``torch.nn.Linear``: W, b ~ U(-1/sqrt(in), 1/sqrt(in)). The input is
-    cast to the weight's dtype.
+    Initialised like ``torch.nn.Linear``: W, b ~ U(-1/sqrt(in), 1/sqrt(in)), unless ``init`` /
+    ``bias_init`` name another rule (a registered initializer name such as ``"xavier_uniform"``,
+    a ``{"type": name, **args}`` dict or an initializer; recorded in ``config()``). The input
+    is cast to the weight's dtype.
     """
 
     maths = (linear_forward, linear_backward)
     maths_params = ("weight", "bias")
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: str = "float32") -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: str = "float32", *,
+                 init: InitSpec = None, bias_init: InitSpec = None) -> None:
         super().__init__()
         self.in_features = check_size(in_features, "Linear", "in_features", minimum=0)
         self.out_features = check_size(out_features, "Linear", "out_features", minimum=0)
         check_parameter_count((self.in_features + 1) * self.out_features, "Linear")
+        w_init = chosen_initializer(self, "init", init, "Linear")
+        b_init = chosen_initializer(self, "bias_init", bias_init, "Linear")
         rng = get_rng()
         shape = (self.out_features, self.in_features)
-        self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, self.in_features, self.out_features, rng, dtype))
-        if bias:
+        if w_init is None:
+            self.weight = Param(KaimingUniform(a=math.sqrt(5))(shape, self.in_features, self.out_features, rng, dtype))
+        else:
+            self.weight = Param(draw(w_init, shape, dtype))
+        if not bias:
+            self.bias = None
+        elif b_init is None:
             bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             self.bias = Param(Uniform(-bound, bound)((self.out_features,), self.in_features, self.out_features, rng, dtype))
         else:
-            self.bias = None
+            self.bias = Param(draw(b_init, (self.out_features,), dtype))
 
     def check_input(self, x: Any) -> Any:
         x = check_array(x, "Linear", ndim_min=1, last_dim=self.in_features)

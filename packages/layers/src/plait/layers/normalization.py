@@ -1,4 +1,4 @@
-"""Normalisation layers: ``LayerNorm``, ``RMSNorm``, ``GroupNorm``, ``BatchNorm1d``, ``BatchNorm2d``.
+"""Normalisation layers: ``LayerNorm``, ``RMSNorm``, ``GroupNorm``, ``BatchNorm1d/2d``, ``InstanceNorm1d/2d``.
 
 PyTorch's names, arguments, parameter and buffer names (``weight``, ``bias``,
 ``running_mean``, ``running_var``, ``num_batches_tracked``), so state dicts match
@@ -21,13 +21,15 @@ from ._norm_maths import (
     batch_norm_forward,
     group_norm_backward,
     group_norm_forward,
+    instance_norm_backward,
+    instance_norm_forward,
     layer_norm_backward,
     layer_norm_forward,
     rms_norm_backward,
     rms_norm_forward,
 )
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "RMSNorm"]
 
 
 def _shape_tuple(normalized_shape: int | Sequence[int], where: str) -> tuple[int, ...]:
@@ -199,10 +201,82 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
 
 
+class _InstanceNorm(Module):
+    """Shared code of InstanceNorm1d/2d: statistics per sample and channel over space."""
+
+    maths = (instance_norm_forward, instance_norm_backward)
+    maths_params = ("weight", "bias")
+
+    _name = ""
+    _nd = 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, *, dtype: str = "float32") -> None:
+        super().__init__()
+        check_parameter_count(4 * check_size(num_features, self._name, "num_features"), self._name)
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.weight = Param(np.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Param(np.zeros(num_features, dtype=dtype)) if affine else None
+        tracked = self.track_running_stats
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype) if tracked else None)
+        self.register_buffer("running_var", np.ones(num_features, dtype=dtype) if tracked else None)
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None)
+
+    def _use_input_stats(self) -> bool:
+        return self.training or not self.track_running_stats
+
+    def check_input(self, x: Any) -> Any:
+        """Batched (N, C, *) or unbatched (C, *) input; C must be ``num_features`` when there are
+        weights or running statistics (torch only warns otherwise and normalises any C)."""
+        x = check_array(x, self._name, ndim=(self._nd + 1, self._nd + 2))
+        channels = x.shape[x.ndim - self._nd - 1]
+        if (self.affine or self.track_running_stats) and channels != self.num_features:
+            raise ShapeError(f"{self._name}: expected {self.num_features} channels at axis {x.ndim - self._nd - 1}, "
+                             f"got input of shape {tuple(x.shape)}")
+        if self._use_input_stats() and math.prod(x.shape[x.ndim - self._nd:]) <= 1:
+            raise ShapeError(f"{self._name}: expected more than 1 spatial element per channel, got input of shape "
+                             f"{tuple(x.shape)}")
+        return x
+
+    def options(self, x: Any) -> dict[str, Any]:
+        tracked = self.track_running_stats
+        return {"running_mean": self.running_mean if tracked else None,
+                "running_var": self.running_var if tracked else None,
+                "use_input_stats": self._use_input_stats(), "batched": x.ndim == self._nd + 2,
+                "momentum": 0.0 if self.momentum is None else self.momentum, "eps": self.eps}
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of x: (N, C, L) or (C, L), as ``torch.nn.InstanceNorm1d``.
+
+    Each sample's channel is standardised over L; ``affine`` adds ``weight``/``bias`` (C,);
+    ``track_running_stats`` keeps ``running_mean``/``running_var`` (updated in training with
+    ``momentum``; ``None`` leaves them unchanged, as torch) and uses them in eval.
+    """
+
+    _name = "InstanceNorm1d"
+    _nd = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of x: (N, C, H, W) or (C, H, W), as ``torch.nn.InstanceNorm2d``."""
+
+    _name = "InstanceNorm2d"
+    _nd = 2
+
+
 LAYERS: dict[str, type] = {
     "layer_norm": LayerNorm,
     "rms_norm": RMSNorm,
     "group_norm": GroupNorm,
     "batch_norm1d": BatchNorm1d,
     "batch_norm2d": BatchNorm2d,
+    "instance_norm1d": InstanceNorm1d,
+    "instance_norm2d": InstanceNorm2d,
 }

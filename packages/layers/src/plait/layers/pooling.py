@@ -1,4 +1,4 @@
-"""Pooling: ``MaxPool1d``, ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` (PyTorch's arguments).
+"""Pooling: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool1d/2d`` (torch's arguments).
 
 Output sizes, padding and ``ceil_mode`` follow torch exactly; max pooling routes the
 gradient to the first maximum of each window, as torch does. The maths is in
@@ -16,6 +16,8 @@ from ._conv_args import IntOrTuple, as_tuple
 from ._pool_maths import (
     adaptive_avg_pool2d_backward,
     adaptive_avg_pool2d_forward,
+    adaptive_max_pool_backward,
+    adaptive_max_pool_forward,
     avg_pool_backward,
     avg_pool_forward,
     max_pool_backward,
@@ -23,7 +25,8 @@ from ._pool_maths import (
     pool_output_hw,
 )
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d",
+           "MaxPool2d"]
 
 
 class _Pool(Module):
@@ -114,6 +117,28 @@ class AvgPool2d(_Pool):
                 "count_include_pad": self.count_include_pad, "divisor_override": self.divisor_override}
 
 
+class AvgPool1d(_Pool):
+    """Mean over sliding windows, x: (N, C, L) -> (N, C, L_out), as ``torch.nn.AvgPool1d``.
+
+    L_out = floor_or_ceil((L + 2 p - k) / s) + 1; ``stride`` defaults to ``kernel_size``;
+    ``count_include_pad`` counts zero padding in the divisor.
+    """
+
+    _name = "AvgPool1d"
+    maths = (avg_pool_forward, avg_pool_backward)
+    _nd = 1
+
+    def __init__(self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:
+        super().__init__()
+        self._setup(kernel_size, stride, padding, 1, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"kernel": self._k2, "stride": self._s2, "padding": self._p2, "ceil_mode": self.ceil_mode,
+                "count_include_pad": self.count_include_pad, "divisor_override": None}
+
+
 class AdaptiveAvgPool2d(Module):
     """Mean over torch's adaptive windows: x (N, C, H, W) -> (N, C, *output_size).
 
@@ -137,9 +162,73 @@ class AdaptiveAvgPool2d(Module):
         return {"output_hw": tuple(s if o is None else o for s, o in zip(x.shape[2:], self.output_size))}
 
 
+def _adaptive_sizes(output_size: Any, nd: int, where: str) -> tuple[int | None, ...]:
+    single = output_size is None or (isinstance(output_size, int) and not isinstance(output_size, bool))
+    items = (output_size,) * nd if single else tuple(output_size) if isinstance(output_size, (list, tuple)) else ()
+    if len(items) != nd or not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+                                   for v in items):
+        raise ConfigError(f"{where}: output_size must be a positive int, None or {nd} of them, got {output_size!r}")
+    return items
+
+
+class _AdaptiveMaxPool(Module):
+    """Max over torch's adaptive windows: output index i covers [floor(i L / Lo), ceil((i + 1) L / Lo))."""
+
+    maths = (adaptive_max_pool_forward, adaptive_max_pool_backward)
+    _name = ""
+    _nd = 2
+
+    def __init__(self, output_size: int | None | Sequence[int | None], return_indices: bool = False) -> None:
+        super().__init__()
+        if return_indices:
+            raise ConfigError(f"{self._name}: return_indices=True is not supported (the layer returns the pooled "
+                              "array only); use return_indices=False")
+        self.output_size = _adaptive_sizes(output_size, self._nd, self._name)
+        self.return_indices = False
+
+    def check_input(self, x: Any) -> Any:
+        x = check_array(x, self._name, ndim=self._nd + 2)
+        if min(x.shape[2:]) < 1:
+            raise ShapeError(f"{self._name}: expected non-empty spatial sizes, got input of shape {tuple(x.shape)}")
+        return x
+
+    def options(self, x: Any) -> dict[str, Any]:
+        out = tuple(s if o is None else o for s, o in zip(x.shape[2:], self.output_size))
+        return {"output_hw": out if self._nd == 2 else (1, *out)}
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """Max over torch's adaptive windows, x: (N, C, L) -> (N, C, output_size), as ``torch.nn.AdaptiveMaxPool1d``.
+
+    ``return_indices`` must be False (the default).
+    """
+
+    _name = "AdaptiveMaxPool1d"
+    _nd = 1
+
+    def __init__(self, output_size: int, return_indices: bool = False) -> None:
+        super().__init__(output_size, return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """Max over torch's adaptive windows, x: (N, C, H, W) -> (N, C, *output_size), as ``torch.nn.AdaptiveMaxPool2d``.
+
+    ``None`` in ``output_size`` keeps that input size; ``return_indices`` must be False (the default).
+    """
+
+    _name = "AdaptiveMaxPool2d"
+    _nd = 2
+
+    def __init__(self, output_size: int | None | Sequence[int | None], return_indices: bool = False) -> None:
+        super().__init__(output_size, return_indices)
+
+
 LAYERS: dict[str, type] = {
     "max_pool1d": MaxPool1d,
     "max_pool2d": MaxPool2d,
     "avg_pool2d": AvgPool2d,
     "adaptive_avg_pool2d": AdaptiveAvgPool2d,
+    "avg_pool1d": AvgPool1d,
+    "adaptive_max_pool1d": AdaptiveMaxPool1d,
+    "adaptive_max_pool2d": AdaptiveMaxPool2d,
 }

@@ -53,12 +53,23 @@ class _RNNBase(Module):
         """Keyword options of the cell pair (the RNN's nonlinearity)."""
         return {}
 
+    #: size of h (the output per direction): the LSTM's ``proj_size`` when set, else ``hidden_size``.
+    proj_size: int = 0
+
+    @property
+    def _out_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        """Last-axis size of each state (h; the LSTM adds c)."""
+        return (self._out_size,)
+
     def _build(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
-               batch_first: bool, dropout: float, bidirectional: bool, dtype: str) -> None:
+               batch_first: bool, dropout: float, bidirectional: bool, dtype: str, proj_size: int = 0) -> None:
         name = type(self).__name__
         input_size, hidden_size = check_size(input_size, name, "input_size"), check_size(hidden_size, name, "hidden_size")
         num_layers = check_size(num_layers, name, "num_layers")
-        per_layer = self.gates * hidden_size * (max(input_size, 2 * hidden_size) + hidden_size + 2)
+        per_layer = self.gates * hidden_size * (max(input_size, 2 * hidden_size) + hidden_size + 2) + proj_size * hidden_size
         check_parameter_count(num_layers * (2 if bidirectional else 1) * per_layer, name)
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"{name}: dropout must lie in [0, 1), got {dropout}")
@@ -66,16 +77,19 @@ class _RNNBase(Module):
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.dropout = float(dropout)
         self.num_directions = 2 if bidirectional else 1
-        gh = self.gates * self.hidden_size
+        self.proj_size = int(proj_size)
+        gh, out = self.gates * self.hidden_size, self._out_size
         bound = 1.0 / math.sqrt(self.hidden_size)
         rng = get_rng()
         for layer in range(self.num_layers):
-            layer_in = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            layer_in = self.input_size if layer == 0 else out * self.num_directions
             for direction in range(self.num_directions):
                 sfx = self._suffix(layer, direction)
-                shapes = [("weight_ih", (gh, layer_in)), ("weight_hh", (gh, self.hidden_size))]
+                shapes = [("weight_ih", (gh, layer_in)), ("weight_hh", (gh, out))]
                 if self.bias:
                     shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+                if self.proj_size:
+                    shapes += [("weight_hr", (self.proj_size, self.hidden_size))]
                 for pname, shape in shapes:  # torch's order and U(-1/sqrt(H), 1/sqrt(H))
                     setattr(self, pname + sfx, Param(rng.uniform(-bound, bound, size=shape).astype(dtype)))
 
@@ -83,10 +97,12 @@ class _RNNBase(Module):
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def _weights(self, layer: int, direction: int) -> tuple[Param, Param, Param | None, Param | None]:
+    def _weights(self, layer: int, direction: int) -> tuple[Param | None, ...]:
+        """The cell pair's Params in order: W_ih, W_hh, b_ih, b_hh (the projecting LSTM adds W_hr)."""
         sfx = self._suffix(layer, direction)
         get = self.__dict__["_params"].get
-        return get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx), get("bias_hh" + sfx)
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if self.proj_size else ())
+        return tuple(get(n + sfx) for n in names)
 
     def _dropout_mask(self, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
         return dropout_mask(shape, self.dropout, dtype, xp)
@@ -104,9 +120,9 @@ class _RNNBase(Module):
             return y[:, 0, :]
         return y.transpose(1, 0, 2) if self.batch_first else y
 
-    def _check_state(self, s: Any, what: str, batch: int, batched: bool, dtype: Any, xp: Any) -> Any:
+    def _check_state(self, s: Any, what: str, batch: int, batched: bool, dtype: Any, xp: Any, H: int) -> Any:
         """A (L*D, B, H) state (or (L*D, H) for unbatched input) as a time-major array, or zeros."""
-        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        LD = self.num_layers * self.num_directions
         if s is None:
             return xp.zeros((LD, batch, H), dtype=dtype)
         want = (LD, batch, H) if batched else (LD, H)
@@ -151,7 +167,7 @@ class _RNNBase(Module):
     def _run_backward(self, dout: Any, dfinals: tuple[Any, ...], caches: list[Any]) -> tuple[Any, tuple[Any, ...]]:
         """Back through the layers (last first): each direction's cell pair, then its parameters' gradients."""
         xp = get_array_module(dout)
-        D, H = self.num_directions, self.hidden_size
+        D, H = self.num_directions, self._out_size
         cell_backward = self.cell[1]
         dinits = tuple(xp.empty_like(s) for s in dfinals)
         d_layer_out = dout
@@ -186,7 +202,8 @@ class _RNNBase(Module):
         xt = self._to_time_major(x, dtype, xp, batched)
         given = init is not None
         init = init if given else (None,) * len(names)
-        states = tuple(self._check_state(s, n, xt.shape[1], batched, dtype, xp) for s, n in zip(init, names))
+        states = tuple(self._check_state(s, n, xt.shape[1], batched, dtype, xp, size)
+                       for s, n, size in zip(init, names, self._state_sizes()))
         out, finals, caches = self._run(xt, states)
         self.save_for_backward((caches, batched, given, tuple(xt.shape)))
         return self._from_time_major(out, batched), tuple(f if batched else f[:, 0, :] for f in finals)
@@ -197,7 +214,7 @@ class _RNNBase(Module):
         first_input = caches[0][0][0][0]  # layer 0, direction 0: the cell's ctx starts with its input
         xp = get_array_module(first_input)
         dtype = first_input.dtype
-        D, H = self.num_directions, self.hidden_size
+        D, H = self.num_directions, self._out_size
         if dout is None:
             dt = xp.zeros((T, B, D * H), dtype=dtype)
         else:
@@ -207,8 +224,8 @@ class _RNNBase(Module):
                 raise ShapeError(f"{name}: expected output gradient of shape {want}, got {tuple(dout.shape)}")
             dt = self._to_time_major(dout, dtype, xp, batched)
         dfinals = dfinals if dfinals is not None else (None,) * len(names)
-        dstates = tuple(self._check_state(g, "gradient of " + n.replace("initial", "final"), B, batched, dtype, xp)
-                        for g, n in zip(dfinals, names))
+        dstates = tuple(self._check_state(g, "gradient of " + n.replace("initial", "final"), B, batched, dtype, xp, size)
+                        for g, n, size in zip(dfinals, names, self._state_sizes()))
         dx, dinits = self._run_backward(dt, dstates, caches)
         dx = self._from_time_major(dx, batched)
         if not given:
@@ -226,6 +243,8 @@ class _RNNBase(Module):
             s += ", bias=False"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
@@ -276,7 +295,11 @@ class GRU(_SingleStateRNN):
 
 
 class LSTM(_RNNBase):
-    """LSTM: gates (i, f, g, o); c' = f c + i g; h' = o tanh(c'). ``forward`` returns (out, (h_n, c_n))."""
+    """LSTM: gates (i, f, g, o); c' = f c + i g; h' = o tanh(c'). ``forward`` returns (out, (h_n, c_n)).
+
+    ``proj_size`` P > 0 projects h' = (o tanh(c')) W_hr^T as torch does: ``weight_hr_l{k}`` is
+    (P, H), ``weight_hh_l{k}`` (4H, P), h and the output per direction have size P, c keeps H.
+    """
 
     _NAMES = ("initial hidden state", "initial cell state")
     cell = (lstm_forward, lstm_backward)
@@ -284,9 +307,16 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: str = "float32") -> None:
+                 proj_size: int = 0, dtype: str = "float32") -> None:
         super().__init__()
-        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ConfigError(f"LSTM: proj_size must be a non-negative int, got {proj_size!r}")
+        if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
+            raise ConfigError(f"LSTM: proj_size ({proj_size}) must be smaller than hidden_size ({hidden_size})")
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, proj_size)
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        return (self._out_size, self.hidden_size)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
         """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each (L*D, B, H), or None."""
