@@ -43,6 +43,9 @@ _PAD = np.array([[False, False, False, True], [False] * 4, [True, False, False, 
 
 TWINS: dict[str, Twin] = {
     "adaptive_avg_pool2d": Twin({"output_size": 2}, ((2, 3, 5, 5),)),
+    "adaptive_max_pool1d": Twin({"output_size": 3}, ((2, 3, 7),)),
+    "adaptive_max_pool2d": Twin({"output_size": (2, 3)}, ((2, 3, 5, 7),)),
+    "avg_pool1d": Twin({"kernel_size": 3, "stride": 2, "padding": 1}, ((2, 3, 8),)),
     "avg_pool2d": Twin({"kernel_size": 2}, ((2, 3, 4, 4),)),
     "batch_norm1d": Twin({"num_features": 3}, ((4, 3, 5),)),
     "batch_norm2d": Twin({"num_features": 3}, ((4, 3, 2, 2),)),
@@ -59,6 +62,8 @@ TWINS: dict[str, Twin] = {
     "gru": Twin({"input_size": 3, "hidden_size": 4, "num_layers": 2, "batch_first": True}, ((2, 5, 3),)),
     "hardtanh": Twin({"min_val": -0.5, "max_val": 0.7}, ((3, 4),)),
     "identity": Twin({}, ((3, 4),)),
+    "instance_norm1d": Twin({"num_features": 3, "affine": True}, ((2, 3, 6),)),
+    "instance_norm2d": Twin({"num_features": 3, "affine": True, "track_running_stats": True}, ((2, 3, 4, 5),)),
     "layer_norm": Twin({"normalized_shape": 4}, ((2, 3, 4),)),
     "leaky_relu": Twin({"negative_slope": 0.1}, ((3, 4),)),
     "linear": Twin({"in_features": 4, "out_features": 3}, ((2, 3, 4),)),
