@@ -527,18 +527,24 @@ LOSS_NAMES = sorted(n for n in registry.losses.names() if registry.losses.get(n)
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_zero_dim_loss_input_gives_the_one_element_result_or_a_shape_error(name, reduction):
     loss = registry.losses.get(name)(reduction=reduction)
-    x, t = np.array(0.6), np.array(0.3)
+    # two-input losses (Siamese, ranking) take a second prediction and a +-1 target
+    args = (np.array(0.6), np.array(0.3)) if loss.num_inputs == 1 else (np.array(0.6), np.array(0.3), np.array(-1.0))
     try:
-        value = loss(x, t)
+        value = loss(*args)
     except (ShapeError, DTypeError) as err:
         assert type(loss).__name__ in str(err)
         return
-    dx = loss.backward()
+    grads = loss.backward()
     ref = registry.losses.get(name)(reduction=reduction)
-    ref_value = ref(x.reshape(1), t.reshape(1))
+    ref_value = ref(*(a.reshape(1) for a in args))
+    ref_grads = ref.backward()
+    if loss.num_inputs == 1:
+        grads, ref_grads = (grads,), (ref_grads,)
     np.testing.assert_allclose(np.reshape(value, -1), np.reshape(ref_value, -1), rtol=1e-12)
-    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(), rtol=1e-12)
-    assert np.shape(dx) == () and np.shape(value) == ()
+    assert np.shape(value) == () and len(grads) == loss.num_inputs
+    for dx, ref_dx in zip(grads, ref_grads):
+        np.testing.assert_allclose(np.reshape(dx, 1), ref_dx, rtol=1e-12)
+        assert np.shape(dx) == ()
 
 
 def test_empty_sequences_in_positions_and_attention():

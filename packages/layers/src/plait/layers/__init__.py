@@ -18,6 +18,7 @@ from . import (
     embedding,
     linear,
     losses,
+    losses_pairwise,
     normalization,
     pooling,
     positional,
@@ -34,6 +35,7 @@ from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .losses_pairwise import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .positional import *  # noqa: F403
@@ -47,6 +49,6 @@ __version__ = "0.1.0"
 
 #: The family modules, each with ``__all__`` and a ``LAYERS`` (``losses``: ``LOSSES``) table.
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
-            normalization, recurrent, attention, transformer, losses)
+            normalization, recurrent, attention, transformer, losses, losses_pairwise)
 
 __all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss"}.union(*(m.__all__ for m in FAMILIES)))
