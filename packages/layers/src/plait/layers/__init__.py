@@ -16,6 +16,7 @@ from . import (
     conv,
     dropout,
     embedding,
+    functional,  # noqa: F401 - the submodule plait.layers.functional (exported below)
     linear,
     losses,
     losses_pairwise,
@@ -51,4 +52,9 @@ __version__ = "0.1.0"
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
             normalization, recurrent, attention, transformer, losses, losses_pairwise)
 
-__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss"}.union(*(m.__all__ for m in FAMILIES)))
+__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss", "functional"}.union(*(m.__all__ for m in FAMILIES)))
+
+
+def __getattr__(name: str) -> object:
+    """``plait.layers.sigmoid`` and the other moved helpers: the functional ones, with a DeprecationWarning."""
+    return activations.moved_to_functional(__name__, name)

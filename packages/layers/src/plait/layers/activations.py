@@ -1,13 +1,15 @@
 """Activation layers: element-wise ones, and ``Softmax`` / ``LogSoftmax`` along a dim.
 
 Shapes: any ``(...)`` in, same shape out, same float dtype. Each class is its constructor,
-its options and the name of its maths pair in :mod:`._activation_maths`; ``Module`` does
-the bookkeeping (checks, ctx, dy's shape). ``erfc``, ``sigmoid``, ``softplus`` and the
-(log-)softmax/GELU maths are re-exported here.
+its options and the name of its maths pair in :mod:`._activation_maths` /
+:mod:`._pointwise_maths`; ``Module`` does the bookkeeping (checks, ctx, dy's shape). The
+(log-)softmax/GELU pairs are re-exported here; the stateless functions (``sigmoid``,
+``softplus``, ``erfc``, ...) live in :mod:`plait.layers.functional`.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,15 +19,12 @@ from plait.core import ConfigError, Module, Param, ShapeError, check_array, chec
 from . import _activation_maths as m
 from . import _pointwise_maths as pw
 from ._activation_maths import (
-    erfc,
     gelu_backward,
     gelu_forward,
     log_softmax_backward,
     log_softmax_forward,
-    sigmoid,
     softmax_backward,
     softmax_forward,
-    softplus,
 )
 
 __all__ = [
@@ -50,15 +49,12 @@ __all__ = [
     "Softplus",
     "Softsign",
     "Tanh",
-    "erfc",
     "gelu_backward",
     "gelu_forward",
     "log_softmax_backward",
     "log_softmax_forward",
-    "sigmoid",
     "softmax_backward",
     "softmax_forward",
-    "softplus",
 ]
 
 
@@ -308,3 +304,22 @@ LAYERS: dict[str, type] = {
     "celu": CELU,
     "glu": GLU,
 }
+
+
+#: Helpers that used to sit beside the classes; now in :mod:`plait.layers.functional` (one release).
+MOVED_TO_FUNCTIONAL = ("erfc", "sigmoid", "softplus")
+
+
+def moved_to_functional(module: str, name: str) -> Any:
+    """The :mod:`.functional` function for a name that moved there, with a DeprecationWarning."""
+    if name not in MOVED_TO_FUNCTIONAL:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} moved to plait.layers.functional.{name} (import plait.layers.functional as F; "
+                  f"F.{name}); the old name goes in the next release", DeprecationWarning, stacklevel=3)
+    from . import functional  # noqa: PLC0415 - functional imports this module
+
+    return getattr(functional, name)
+
+
+def __getattr__(name: str) -> Any:
+    return moved_to_functional(__name__, name)
