@@ -58,9 +58,9 @@ class PairwiseLoss(Loss):
 
     def forward(self, input1: Any, input2: Any, target: Any) -> Any:  # type: ignore[override]
         """The reduced loss (a float), or the per-pair losses for ``reduction="none"``."""
-        return self._reduce(*self._losses3(input1, input2, target))
+        return self._reduce(*self._pair_losses(input1, input2, target))
 
-    def _losses3(self, input1: Any, input2: Any, target: Any) -> tuple[Any, Any, Any]:
+    def _pair_losses(self, input1: Any, input2: Any, target: Any) -> tuple[Any, Any, Any]:
         x1, x2, t = self._check(input1, input2, target)
         if t.ndim:
             losses, denom, ctx = self.maths[0](x1, x2, t, **self.options(x1))
