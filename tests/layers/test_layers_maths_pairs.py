@@ -68,6 +68,14 @@ LAYER_CASES: dict[str, list[Case]] = {
     "softplus": [Case({"beta": 2.0, "threshold": 1.5}, _normal(3, 4, kinks=(0.75,)))],
     "softmax": [Case({"dim": 1}, _normal(2, 4, 3))],
     "log_softmax": [Case({"dim": -1}, _normal(2, 3, 4))],
+    "relu6": [Case({}, lambda rng: _away_from_kinks(rng.standard_normal((3, 4)) * 4, (0.0, 6.0)))],
+    "prelu": [Case({}, _normal(3, 4, kinks=(0.0,))), Case({"num_parameters": 3}, _normal(2, 3, 4, kinks=(0.0,)))],
+    "hardswish": [Case({}, lambda rng: _away_from_kinks(rng.standard_normal((3, 4)) * 3, (-3.0, 3.0)))],
+    "hardsigmoid": [Case({}, lambda rng: _away_from_kinks(rng.standard_normal((3, 4)) * 3, (-3.0, 3.0)))],
+    "log_sigmoid": [Case({}, _normal(3, 4))],
+    "softsign": [Case({}, _normal(3, 4))],
+    "celu": [Case({"alpha": 0.7}, _normal(3, 4, kinks=(0.0,)))],
+    "glu": [Case({"dim": 1}, _normal(2, 4, 3)), Case({}, _normal(3, 6))],
     "linear": [Case({"in_features": 4, "out_features": 3}, _normal(2, 5, 4)),
                Case({"in_features": 4, "out_features": 2, "bias": False}, _normal(3, 4))],
     "identity": [Case({}, _normal(2, 3))],
@@ -155,6 +163,23 @@ LOSS_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
     "mse": [({}, "normal")],
     "l1": [({}, "l1")],
     "huber": [({"delta": 0.7}, "l1")],
+    "smooth_l1": [({"beta": 0.7}, "l1"), ({"beta": 0.0}, "l1")],
+    "kl_div": [({}, "probs"), ({"log_target": True, "reduction": "batchmean"}, "normal")],
+}
+
+
+def _pair_inputs(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two predictions and a +-1 target; ranking hinges kept away from their kink."""
+    if name == "cosine_embedding":
+        return rng.standard_normal((5, 3)), rng.standard_normal((5, 3)), np.array([1.0, -1.0, -1.0, 1.0, -1.0])
+    x1, y = rng.standard_normal(6), np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    return x1, x1 + _away_from_kinks(rng.standard_normal(6), (-0.3, 0.3)), y
+
+
+# two-input losses: backward returns (dx1, dx2), each checked
+PAIR_LOSS_CASES: dict[str, list[dict[str, Any]]] = {
+    "cosine_embedding": [{}, {"margin": -0.2}],
+    "margin_ranking": [{"margin": 0.3}],
 }
 
 
@@ -222,7 +247,7 @@ def test_every_first_party_loss_names_a_checked_pair():
         cls = registry.losses.get(name)
         _op_of(*cls.maths)
         assert "backward" not in cls.__dict__, name
-        assert name in LOSS_CASES, f"{name}: no finite-difference case for its pair"
+        assert name in LOSS_CASES or name in PAIR_LOSS_CASES, f"{name}: no finite-difference case for its pair"
 
 
 def _build64(cls: type, kwargs: dict[str, Any], rng: np.random.Generator) -> Any:
@@ -257,6 +282,25 @@ def test_loss_pair_against_finite_differences(name, k):
 
     losses_fwd.__name__ = fwd.__name__
     pair_gradcheck(losses_fwd, bwd, x, [], loss.options(x), target=target)
+
+
+@pytest.mark.parametrize("name,k", [(n, k) for n, cases in PAIR_LOSS_CASES.items() for k in range(len(cases))])
+def test_pair_loss_pair_against_finite_differences(name, k):
+    loss = registry.losses.get(name)(**PAIR_LOSS_CASES[name][k])
+    x1, x2, y = _pair_inputs(name, np.random.default_rng(k))
+    fwd, bwd = loss.maths
+    _op_of(fwd, bwd)
+    options = loss.options(x1)
+    r = np.random.default_rng(1).standard_normal(fwd(x1, x2, y, **options)[0].shape)
+    grads = bwd(r.copy(), fwd(x1, x2, y, **options)[2])
+    assert len(grads) == 2, f"{bwd.__name__} must return (dx1, dx2)"
+
+    def f() -> float:
+        return float((fwd(x1, x2, y, **options)[0] * r).sum())
+
+    for what, array, analytic in (("dx1", x1, grads[0]), ("dx2", x2, grads[1])):
+        numeric = numerical_gradient(f, array, list(np.ndindex(array.shape)), 1e-6)
+        _compare(f"{fwd.__name__} {what}", np.asarray(analytic).reshape(-1), numeric)
 
 
 CELLS = {"rnn": ({"nonlinearity": "tanh"}, 1), "lstm": ({}, 2), "gru": ({}, 1)}

@@ -239,8 +239,7 @@ def test_load_state_dict_fills_options_missing_from_an_older_state_dict():
 
 def test_a_minimal_subclass_and_the_core_protocols():
     """A third-party optimizer needs only ``_update``; ours satisfy core's protocols."""
-    from plait.core import Optimizer as OptimizerProtocol
-    from plait.core import Scheduler as SchedulerProtocol
+    from plait.core import OptimizerProtocol, SchedulerProtocol
     from plait.optim import Optimizer, StepLR
 
     class SignDescent(Optimizer):

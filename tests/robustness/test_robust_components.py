@@ -50,9 +50,11 @@ LOSSES: dict[str, tuple[dict[str, Any], np.ndarray, np.ndarray, bool]] = {
     "bce_with_logits": ({}, _logits(4, 3), _rng(2).uniform(size=(4, 3)).astype(np.float32), False),
     "cross_entropy": ({"label_smoothing": 0.1}, _logits(4, 5), _ids(5, 4), True),
     "huber": ({"delta": 0.5}, _logits(4, 3), _logits(3, 4).T.copy(), False),
+    "kl_div": ({"reduction": "batchmean"}, _log_probs(4, 3), np.exp(_log_probs(4, 3)[::-1]).copy(), False),
     "l1": ({}, _logits(4, 3), _logits(3, 4).T.copy(), False),
     "mse": ({}, _logits(4, 3), _logits(3, 4).T.copy(), False),
     "nll": ({}, _log_probs(4, 5), _ids(5, 4), True),
+    "smooth_l1": ({"beta": 0.5}, _logits(4, 3), _logits(3, 4).T.copy(), False),
     # (B, T, V) logits against (B, T) ids: B = 4 sequences of T = 5 positions over V = 5 classes
     "sequence_cross_entropy": ({"label_smoothing": 0.1}, _logits(4, 25).reshape(4, 5, 5), _ids(5, 20).reshape(4, 5),
                                True),
@@ -61,7 +63,7 @@ LOSS_NAMES = sorted(n for n in LOSSES if n in registry.losses)
 
 
 def test_every_registered_loss_has_a_case():
-    missing = sorted(set(_first_party(registry.losses)) - set(LOSSES))
+    missing = sorted(set(_first_party(registry.losses)) - set(LOSSES) - set(PAIR_LOSSES))
     assert not missing, f"registered losses without a robustness case: {missing}"
 
 
@@ -196,6 +198,91 @@ def test_loss_backward_misuse(name):
     fn.backward()
     with pytest.raises(PlaitError):
         fn.backward()
+
+
+# -- two-input losses: fn(input1, input2, target) -> (dinput1, dinput2) --------------------------------
+_SIGNS = np.array([1, -1, -1, 1], dtype=np.int64)
+# name -> (constructor args, input1, input2, target)
+PAIR_LOSSES: dict[str, tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]] = {
+    "cosine_embedding": ({"margin": 0.2}, _logits(4, 3), _logits(3, 4).T.copy(), _SIGNS),
+    "margin_ranking": ({"margin": 0.1}, _logits(4), _logits(5)[1:].copy(), _SIGNS.astype(np.float32)),
+}
+PAIR_NAMES = sorted(n for n in PAIR_LOSSES if n in registry.losses)
+
+
+def _pair(name: str, **override: Any) -> Any:
+    return registry.build({"type": name, **PAIR_LOSSES[name][0], **override}, kind="losses")
+
+
+@pytest.mark.parametrize("name", PAIR_NAMES)
+def test_pair_loss_config_round_trip_and_gradient_pair(name):
+    _, x1, x2, y = PAIR_LOSSES[name]
+    fn = _pair(name)
+    again = registry.build(fn.config(), kind="losses")
+    assert again.config() == fn.config() and fn.num_inputs == 2
+    assert again(x1, x2, y) == fn(x1, x2, y)
+    dx1, dx2 = fn.backward()
+    assert dx1.shape == x1.shape and dx2.shape == x2.shape and dx1.dtype == x1.dtype
+
+
+@pytest.mark.parametrize("name", PAIR_NAMES)
+@pytest.mark.parametrize("which", ["input2 broadcastable", "input2 extra axis", "target broadcastable",
+                                   "target extra axis", "target 0/1", "target 2"])
+def test_pair_loss_bad_second_input_or_target_raises(name, which):
+    _, x1, x2, y = PAIR_LOSSES[name]
+    bad = {"input2 broadcastable": (x2[:1], y), "input2 extra axis": (x2[:, None], y),
+           "target broadcastable": (x2, y[:1]), "target extra axis": (x2, y[:, None]),
+           "target 0/1": (x2, (y > 0).astype(np.int64)), "target 2": (x2, y * 2)}[which]
+    fn = _pair(name)
+    with pytest.raises(ShapeError) as err:
+        fn(x1, *bad)
+    _named(err.value, fn)
+
+
+@pytest.mark.parametrize("name", PAIR_NAMES)
+@pytest.mark.parametrize("dtype", ["complex64", "object", "str"])
+@pytest.mark.parametrize("side", [0, 1, 2])
+def test_pair_loss_wrong_dtype(name, dtype, side):
+    args = list(PAIR_LOSSES[name][1:])
+    args[side] = BAD[dtype](args[side])
+    fn = _pair(name)
+    with pytest.raises(DTypeError) as err:
+        fn(*args)
+    _named(err.value, fn)
+
+
+@pytest.mark.parametrize("name", PAIR_NAMES)
+@pytest.mark.parametrize("how", ["strided", "fortran", "read-only"])
+def test_pair_loss_unusual_layouts_match_and_empty_batch(name, how):
+    _, x1, x2, y = PAIR_LOSSES[name]
+    fn = _pair(name)
+    v0, g0 = fn(x1, x2, y), fn.backward()
+    odd = [_odd_layout(a, how) for a in (x1, x2, y)]
+    v1, g1 = fn(*odd), fn.backward()
+    assert v1 == pytest.approx(v0, rel=1e-6)
+    for a, b in zip(g1, g0):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert all(np.array_equal(a, b) for a, b in zip(odd, (x1, x2, y)))
+    assert np.isnan(fn(x1[:0], x2[:0], y[:0])) and fn.backward()[0].shape == x1[:0].shape
+
+
+@pytest.mark.parametrize("name", PAIR_NAMES)
+def test_pair_loss_backward_misuse_and_hostile_arguments(name):
+    _, x1, x2, y = PAIR_LOSSES[name]
+    fn = _pair(name)
+    with pytest.raises(PlaitError, match="without a matching forward"):
+        fn.backward()
+    fn(x1, x2, y)
+    fn.backward()
+    with pytest.raises(PlaitError):
+        fn.backward()
+    for key in ("margin", "reduction"):
+        for junk in _JUNK:
+            try:
+                obj = _pair(name, **{key: junk})
+            except PlaitError:
+                continue
+            assert np.isfinite(obj(x1, x2, y)), (key, junk)
 
 
 # -- optimizers -----------------------------------------------------------------------------------
@@ -476,6 +563,20 @@ def test_hostile_constructor_arguments_through_the_registry(kind, name):
 
 
 # -- every loss, optimizer and metric on the device -----------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", PAIR_NAMES)
+def test_pair_loss_on_the_device_matches_the_cpu(name):
+    _, x1, x2, y = PAIR_LOSSES[name]
+    fn = _pair(name)
+    value, grads = fn(x1, x2, y), fn.backward()
+    value_d = fn(*(to_device(a, "cuda") for a in (x1, x2, y)))
+    grads_d = fn.backward()
+    assert isinstance(value_d, float) and value_d == pytest.approx(value, rel=1e-5)
+    for g, g_d in zip(grads, grads_d):
+        assert device_of(g_d) == "cuda"
+        np.testing.assert_allclose(to_numpy(g_d), g, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_loss_on_the_device_matches_the_cpu(name):

@@ -55,6 +55,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 REFERENCES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "softmax": _softmax,
     "log_softmax": lambda x: np.log(_softmax(x.astype(np.float64))),
+    "glu": lambda x: np.split(x, 2, axis=-1)[0] / (1 + np.exp(-np.split(x, 2, axis=-1)[1])),
 }
 
 
@@ -72,13 +73,17 @@ CASES: dict[str, Case] = {
                              feature_axis=1),
     "dropout": _acts(p=0.5),
     "elu": _acts(),
+    "celu": _acts(alpha=0.5),
     "embedding": Case({"num_embeddings": 7, "embedding_dim": 4}, (2, 3), ints=True, elementwise=True),
     "example_scale": Case({"features": 4}, (3, 4), feature_axis=-1, names=("Scale",)),
     "feed_forward": Case({"embed_dim": 4, "hidden_dim": 8}, (2, 3, 4), feature_axis=-1, names=("FeedForward", "Linear")),
     "flatten": Case({}, (2, 3, 4), rank_free=True, any_dtype=True),
     "gelu": _acts(),
+    "glu": Case({"dim": -1}, (3, 4)),
     "group_norm": Case({"num_groups": 2, "num_channels": 4}, (2, 4, 3), feature_axis=1),
     "gru": Case({"input_size": 3, "hidden_size": 4, "batch_first": True}, (2, 5, 3), feature_axis=-1),
+    "hardsigmoid": _acts(),
+    "hardswish": _acts(),
     "hardtanh": _acts(),
     "identity": Case({}, (3, 4), rank_free=True, passthrough=True),
     "instance_norm1d": Case({"num_features": 3, "affine": True}, (2, 3, 5), feature_axis=1),
@@ -87,6 +92,7 @@ CASES: dict[str, Case] = {
     "leaky_relu": _acts(negative_slope=0.1),
     "linear": Case({"in_features": 4, "out_features": 3}, (2, 3, 4), feature_axis=-1),
     "learned_positional_embedding": Case({"num_positions": 8, "embedding_dim": 4}, (2, 5, 4), feature_axis=-1),
+    "log_sigmoid": _acts(),
     "log_softmax": Case({"dim": -1}, (3, 4)),
     "lstm": Case({"input_size": 3, "hidden_size": 4, "batch_first": True}, (2, 5, 3), feature_axis=-1),
     "max_pool1d": Case({"kernel_size": 2}, (2, 3, 6)),
@@ -97,7 +103,9 @@ CASES: dict[str, Case] = {
                                  names=("GroupedQueryAttention",)),
     "multihead_attention": Case({"embed_dim": 8, "num_heads": 2, "batch_first": True}, (2, 5, 8), feature_axis=-1,
                                 kwargs={"key": (2, 3, 8), "value": (2, 3, 8)}),
+    "prelu": Case({"num_parameters": 3, "init": 0.1}, (2, 3, 4), feature_axis=1),
     "relu": _acts(),
+    "relu6": _acts(),
     "reshape": Case({"shape": [2, 2]}, (3, 4), rank_free=True, any_dtype=True),
     "residual": Case({"module": {"type": "linear", "in_features": 4, "out_features": 4}}, (3, 4), feature_axis=-1,
                      names=("Residual", "Linear")),
@@ -112,6 +120,7 @@ CASES: dict[str, Case] = {
     "sinusoidal_positional_embedding": Case({"num_positions": 8, "embedding_dim": 4}, (2, 5, 4), feature_axis=-1),
     "softmax": Case({"dim": -1}, (3, 4)),
     "softplus": _acts(),
+    "softsign": _acts(),
     "tanh": _acts(),
     "transformer_decoder": Case({"decoder_layer": {"type": "transformer_decoder_layer", "d_model": 8, "nhead": 2,
                                                    "dim_feedforward": 16, "dropout": 0.0, "batch_first": True},
@@ -538,18 +547,24 @@ LOSS_NAMES = sorted(n for n in registry.losses.names() if registry.losses.get(n)
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_zero_dim_loss_input_gives_the_one_element_result_or_a_shape_error(name, reduction):
     loss = registry.losses.get(name)(reduction=reduction)
-    x, t = np.array(0.6), np.array(0.3)
+    # two-input losses (Siamese, ranking) take a second prediction and a +-1 target
+    args = (np.array(0.6), np.array(0.3)) if loss.num_inputs == 1 else (np.array(0.6), np.array(0.3), np.array(-1.0))
     try:
-        value = loss(x, t)
+        value = loss(*args)
     except (ShapeError, DTypeError) as err:
         assert type(loss).__name__ in str(err)
         return
-    dx = loss.backward()
+    grads = loss.backward()
     ref = registry.losses.get(name)(reduction=reduction)
-    ref_value = ref(x.reshape(1), t.reshape(1))
+    ref_value = ref(*(a.reshape(1) for a in args))
+    ref_grads = ref.backward()
+    if loss.num_inputs == 1:
+        grads, ref_grads = (grads,), (ref_grads,)
     np.testing.assert_allclose(np.reshape(value, -1), np.reshape(ref_value, -1), rtol=1e-12)
-    np.testing.assert_allclose(np.reshape(dx, 1), ref.backward(), rtol=1e-12)
-    assert np.shape(dx) == () and np.shape(value) == ()
+    assert np.shape(value) == () and len(grads) == loss.num_inputs
+    for dx, ref_dx in zip(grads, ref_grads):
+        np.testing.assert_allclose(np.reshape(dx, 1), ref_dx, rtol=1e-12)
+        assert np.shape(dx) == ()
 
 
 def test_empty_sequences_in_positions_and_attention():

@@ -31,7 +31,16 @@ from .model_folder import (
 )
 from .module import Module
 from .param import Param
-from .protocols import Callback, Initializer, Layer, Loss, Metric, Optimizer, Scheduler, Tokenizer
+from .protocols import (
+    CallbackProtocol,
+    InitializerProtocol,
+    LayerProtocol,
+    LossProtocol,
+    MetricProtocol,
+    OptimizerProtocol,
+    SchedulerProtocol,
+    TokenizerProtocol,
+)
 from .random import check_rng_state, get_rng, manual_seed, set_rng_state
 from .reading import parse_json, read_bytes, read_json, read_text
 from .registry import registry
@@ -46,27 +55,27 @@ from .weights import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback",
+    "CallbackProtocol",
     "CheckpointError",
     "ConfigError",
     "DTypeError",
     "DeviceError",
-    "Initializer",
-    "Layer",
-    "Loss",
-    "Metric",
+    "InitializerProtocol",
+    "LayerProtocol",
+    "LossProtocol",
+    "MetricProtocol",
     "Module",
     "ModuleDict",
     "ModuleList",
-    "Optimizer",
+    "OptimizerProtocol",
     "Param",
     "PlaitError",
     "PluginError",
     "RegistryError",
-    "Scheduler",
+    "SchedulerProtocol",
     "SerializationError",
     "ShapeError",
-    "Tokenizer",
+    "TokenizerProtocol",
     "atomic_folder",
     "atomic_write",
     "atomic_write_bytes",
@@ -112,3 +121,21 @@ __all__ = [
     "to_device",
     "to_numpy",
 ]
+
+
+# The protocols' old names (until 0.2): ``plait.core.Loss`` read as the loss base class, which is
+# ``plait.layers.Loss``; the structural contracts are now the ``*Protocol`` names.
+_RENAMED_PROTOCOLS = {"Callback": CallbackProtocol, "Initializer": InitializerProtocol, "Layer": LayerProtocol,
+                      "Loss": LossProtocol, "Metric": MetricProtocol, "Optimizer": OptimizerProtocol,
+                      "Scheduler": SchedulerProtocol, "Tokenizer": TokenizerProtocol}
+
+
+def __getattr__(name: str) -> object:
+    protocol = _RENAMED_PROTOCOLS.get(name)
+    if protocol is None:
+        raise AttributeError(f"module 'plait.core' has no attribute {name!r}")
+    import warnings  # noqa: PLC0415 - only on this deprecated path
+
+    warnings.warn(f"plait.core.{name} is renamed plait.core.{protocol.__name__} (the structural protocol the "
+                  f"registry checks); the old name goes in the next release", DeprecationWarning, stacklevel=2)
+    return protocol

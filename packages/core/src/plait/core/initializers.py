@@ -1,6 +1,6 @@
 """Weight initializers, with the formulas of ``torch.nn.init``.
 
-Each class is configured once and then called as an :class:`~plait.core.protocols.Initializer`::
+Each class is configured once and then called as an :class:`~plait.core.protocols.InitializerProtocol`::
 
     init = KaimingUniform(a=math.sqrt(5))
     w = init((out, inp), fan_in=inp, fan_out=out, rng=get_rng(), dtype=np.float32)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, PlaitError, PluginError, RegistryError
+from .protocols import PROTOCOLS, required_methods
 
 __all__ = ["FIRST_PARTY_DISTRIBUTIONS", "KINDS", "Collision", "Registry", "Table", "install_hint", "registry"]
 
@@ -46,14 +47,9 @@ _FIRST_PARTY: dict[str, str] = {
     "models": "plait-zoo",
 }
 
-# The methods an object must offer to be accepted into a table (classes or instances).
-_REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
-    "layers": ("forward", "backward"),
-    "losses": ("forward", "backward"),
-    "optimizers": ("step", "zero_grad"),
-    "schedulers": ("step",),
-    "tokenizers": ("encode", "decode"),
-}
+# The methods an object must offer to be accepted into a table (classes or instances): those of
+# the table's protocol in :mod:`.protocols`, the one statement of each contract.
+_REQUIRED_METHODS: dict[str, tuple[str, ...]] = {kind: required_methods(p) for kind, p in PROTOCOLS.items()}
 
 
 # Plait's own distributions: they keep their names against third parties (see Table.resolve).

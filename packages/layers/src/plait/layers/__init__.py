@@ -16,8 +16,10 @@ from . import (
     conv,
     dropout,
     embedding,
+    functional,  # noqa: F401 - the submodule plait.layers.functional (exported below)
     linear,
     losses,
+    losses_pairwise,
     multihead,
     normalization,
     pooling,
@@ -36,6 +38,7 @@ from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .losses_pairwise import *  # noqa: F403
 from .multihead import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
@@ -52,6 +55,11 @@ __version__ = "0.1.0"
 #: The family modules, each with ``__all__`` and a ``LAYERS`` (``losses``: ``LOSSES``) table.
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
             normalization, recurrent, attention, multihead, transformer, transformer_stack,
-            losses)
+            losses, losses_pairwise)
 
-__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss"}.union(*(m.__all__ for m in FAMILIES)))
+__all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss", "functional"}.union(*(m.__all__ for m in FAMILIES)))
+
+
+def __getattr__(name: str) -> object:
+    """``plait.layers.sigmoid`` and the other moved helpers: the functional ones, with a DeprecationWarning."""
+    return activations.moved_to_functional(__name__, name)

@@ -16,13 +16,13 @@ from plait.core import get_array_module, get_rng
 __all__ = ["dropout_backward", "dropout_forward", "dropout_mask"]
 
 
-def dropout_mask(shape: tuple[int, ...], p: float, dtype: Any, xp: Any = np) -> Any:
+def dropout_mask(shape: tuple[int, ...], p: float, dtype: Any, xp: Any = np, rng: Any = None) -> Any:
     """The scaled keep-mask ``m / (1 - p)`` of ``shape``, drawn on ``xp``'s device (zeros when p == 1).
 
-    The draw comes from ``plait.core.get_rng()`` (so ``manual_seed`` makes it reproducible);
-    on a GPU the device generator is seeded from it, so nothing crosses the bus.
+    The draw comes from ``rng``, by default ``plait.core.get_rng()`` (so ``manual_seed`` makes it
+    reproducible); on a GPU the device generator is seeded from it, so nothing crosses the bus.
     """
-    rng = get_rng()
+    rng = get_rng() if rng is None else rng
     if xp is np:
         keep = rng.random(shape, dtype=np.float32) >= p
     else:  # GPU: draw on the device, seeded from the global generator

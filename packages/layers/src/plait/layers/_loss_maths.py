@@ -26,12 +26,16 @@ __all__ = [
     "cross_entropy_forward",
     "huber_backward",
     "huber_forward",
+    "kl_div_backward",
+    "kl_div_forward",
     "l1_backward",
     "l1_forward",
     "mse_backward",
     "mse_forward",
     "nll_backward",
     "nll_forward",
+    "smooth_l1_backward",
+    "smooth_l1_forward",
 ]
 
 
@@ -190,6 +194,55 @@ def huber_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     d, delta = ctx
     dx = get_array_module(d).clip(d, -delta, delta)
     dx *= g
+    return (dx,)
+
+
+def smooth_l1_forward(x: Any, target: Any, *, beta: float = 1.0) -> tuple[Any, Any, Any]:
+    """l = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber(delta=beta) / beta); d = x - t.
+
+    beta == 0 is the L1 loss |d| (torch's rule). ctx = (d, beta).
+    """
+    if beta == 0.0:
+        losses, n, d = l1_forward(x, target)
+        return losses, n, (d, 0.0)
+    losses, n, ctx = huber_forward(x, target, delta=beta)
+    losses /= beta
+    return losses, n, ctx
+
+
+def smooth_l1_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = clip(d, -beta, beta) / beta * g; for beta == 0, sign(d) g (0 at a tie)."""
+    d, beta = ctx
+    if beta == 0.0:
+        return l1_backward(g, d)
+    (dx,) = huber_backward(g, ctx)
+    dx /= beta
+    return (dx,)
+
+
+def kl_div_forward(x: Any, target: Any, *, log_target: bool = False) -> tuple[Any, Any, Any]:
+    """KL divergence pointwise, x = log q (log-probabilities), target p:
+
+    ``l = p (log p - x)`` (0 where p == 0, torch's xlogy); with ``log_target`` the target is
+    log p: ``l = e^t (t - x)``. n = number of elements; ctx = p (= d l / d(-x)).
+    """
+    xp = get_array_module(x)
+    if log_target:
+        p = xp.exp(target)
+        losses = target - x
+        losses *= p
+        return losses, float(x.size), p
+    p = target
+    losses = xp.log(xp.where(p > 0, p, 1.0))  # log p where p > 0; p * 0 = 0 elsewhere
+    losses -= x
+    losses *= p
+    return losses, float(x.size), p
+
+
+def kl_div_backward(g: Any, p: Any, need_dx: bool = True) -> tuple[Any]:
+    """dx = -p g (p = target, or e^target with ``log_target``)."""
+    dx = p * g
+    dx *= -1.0
     return (dx,)
 
 

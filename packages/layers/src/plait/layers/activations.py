@@ -1,35 +1,44 @@
 """Activation layers: element-wise ones, and ``Softmax`` / ``LogSoftmax`` along a dim.
 
 Shapes: any ``(...)`` in, same shape out, same float dtype. Each class is its constructor,
-its options and the name of its maths pair in :mod:`._activation_maths`; ``Module`` does
-the bookkeeping (checks, ctx, dy's shape). ``erfc``, ``sigmoid``, ``softplus`` and the
-(log-)softmax/GELU maths are re-exported here.
+its options and the name of its maths pair in :mod:`._activation_maths` /
+:mod:`._pointwise_maths`; ``Module`` does the bookkeeping (checks, ctx, dy's shape). The
+(log-)softmax/GELU pairs are re-exported here; the stateless functions (``sigmoid``,
+``softplus``, ``erfc``, ...) live in :mod:`plait.layers.functional`.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array
+import numpy as np
+
+from plait.core import ConfigError, Module, Param, ShapeError, check_array, check_parameter_count, check_size
 
 from . import _activation_maths as m
+from . import _pointwise_maths as pw
 from ._activation_maths import (
-    erfc,
     gelu_backward,
     gelu_forward,
     log_softmax_backward,
     log_softmax_forward,
-    sigmoid,
     softmax_backward,
     softmax_forward,
-    softplus,
 )
 
 __all__ = [
+    "CELU",
     "ELU",
     "GELU",
+    "GLU",
+    "PReLU",
+    "ReLU6",
     "SELU",
+    "Hardsigmoid",
+    "Hardswish",
     "Hardtanh",
+    "LogSigmoid",
     "LeakyReLU",
     "LogSoftmax",
     "Mish",
@@ -38,17 +47,23 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Softplus",
+    "Softsign",
     "Tanh",
-    "erfc",
     "gelu_backward",
     "gelu_forward",
     "log_softmax_backward",
     "log_softmax_forward",
-    "sigmoid",
     "softmax_backward",
     "softmax_forward",
-    "softplus",
 ]
+
+
+def finite_number(value: Any, where: str, what: str) -> float:
+    """A constructor's real-valued argument as a finite float, or a ConfigError naming both."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(float(value)):
+        raise ConfigError(f"{where}: {what} must be a finite number, got {value!r}")
+    return float(value)
 
 
 class ReLU(Module):
@@ -156,6 +171,76 @@ class Softplus(Module):
         return {"beta": self.beta, "threshold": self.threshold}
 
 
+class ReLU6(Module):
+    """min(max(x, 0), 6); gradient 0 at both kinks (as torch)."""
+
+    maths = (pw.relu6_forward, pw.relu6_backward)
+
+
+class PReLU(Module):
+    """max(x, 0) + a min(x, 0) with a learnable slope ``weight`` (as ``torch.nn.PReLU``).
+
+    ``num_parameters`` is 1 (one slope shared by every element) or the number of channels C
+    (axis 1 of an input of shape (N, C, ...)), each slope initialised to ``init``.
+    weight: (num_parameters,). x: any shape (N, C, ...) when num_parameters > 1 -> same shape.
+    """
+
+    maths = (pw.prelu_forward, pw.prelu_backward)
+    maths_params = ("weight",)
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: str = "float32") -> None:
+        super().__init__()
+        self.num_parameters = check_size(num_parameters, "PReLU", "num_parameters")
+        check_parameter_count(self.num_parameters, "PReLU")
+        self.weight = Param(np.full(self.num_parameters, finite_number(init, "PReLU", "init"), dtype=dtype))
+
+    def check_input(self, x: Any) -> Any:
+        x = check_array(x, "PReLU")
+        c = self.num_parameters
+        if c > 1 and (x.ndim < 2 or x.shape[1] != c):
+            raise ShapeError(f"PReLU: num_parameters={c} needs input of shape (N, {c}, ...), got shape {tuple(x.shape)}")
+        return x
+
+
+class Hardsigmoid(Module):
+    """min(max(x + 3, 0), 6) / 6; gradient 0 at x = +-3 (as torch)."""
+
+    maths = (pw.hardsigmoid_forward, pw.hardsigmoid_backward)
+
+
+class Hardswish(Module):
+    """x min(max(x + 3, 0), 6) / 6 (MobileNetV3); gradient 0 at x = -3 and 1 at x = 3 (as torch)."""
+
+    maths = (pw.hardswish_forward, pw.hardswish_backward)
+
+
+class LogSigmoid(Module):
+    """log(1 / (1 + exp(-x))), computed as -softplus(-x): finite for any x."""
+
+    maths = (pw.logsigmoid_forward, pw.logsigmoid_backward)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    maths = (pw.softsign_forward, pw.softsign_backward)
+
+
+class CELU(Module):
+    """max(x, 0) + min(0, alpha (exp(x / alpha) - 1)); ``alpha`` must not be 0."""
+
+    maths = (pw.celu_forward, pw.celu_backward)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = finite_number(alpha, "CELU", "alpha")
+        if self.alpha == 0.0:
+            raise ConfigError("CELU: alpha must not be 0 (it divides x)")
+
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
 class _AlongDim(Module):
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
@@ -184,6 +269,18 @@ class LogSoftmax(_AlongDim):
     maths = (m.log_softmax_forward, m.log_softmax_backward)
 
 
+class GLU(_AlongDim):
+    """a * sigmoid(b), with x split in halves [a, b] along ``dim``: (..., 2H, ...) -> (..., H, ...)."""
+
+    maths = (pw.glu_forward, pw.glu_backward)
+
+    def check_input(self, x: Any) -> Any:
+        x = super().check_input(x)
+        if x.shape[self.dim] % 2:
+            raise ShapeError(f"GLU: the size along dim={self.dim} must be even, got shape {tuple(x.shape)}")
+        return x
+
+
 LAYERS: dict[str, type] = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
@@ -198,4 +295,31 @@ LAYERS: dict[str, type] = {
     "softplus": Softplus,
     "softmax": Softmax,
     "log_softmax": LogSoftmax,
+    "relu6": ReLU6,
+    "prelu": PReLU,
+    "hardsigmoid": Hardsigmoid,
+    "hardswish": Hardswish,
+    "log_sigmoid": LogSigmoid,
+    "softsign": Softsign,
+    "celu": CELU,
+    "glu": GLU,
 }
+
+
+#: Helpers that used to sit beside the classes; now in :mod:`plait.layers.functional` (one release).
+MOVED_TO_FUNCTIONAL = ("erfc", "sigmoid", "softplus")
+
+
+def moved_to_functional(module: str, name: str) -> Any:
+    """The :mod:`.functional` function for a name that moved there, with a DeprecationWarning."""
+    if name not in MOVED_TO_FUNCTIONAL:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} moved to plait.layers.functional.{name} (import plait.layers.functional as F; "
+                  f"F.{name}); the old name goes in the next release", DeprecationWarning, stacklevel=3)
+    from . import functional  # noqa: PLC0415 - functional imports this module
+
+    return getattr(functional, name)
+
+
+def __getattr__(name: str) -> Any:
+    return moved_to_functional(__name__, name)

@@ -13,6 +13,10 @@ second backward, or a backward after a forward run inside ``no_grad()``, is an e
 backpropagate two evaluations, call ``backward`` after each (or use two instances).
 
 A "mean" over nothing (every target ignored) is nan with a zero gradient, as in torch.
+
+Two-input losses (:mod:`.losses_pairwise`: ``CosineEmbeddingLoss``, ``MarginRankingLoss``)
+are called ``fn(input1, input2, target)`` as in torch, and their ``backward`` returns the
+tuple ``(dinput1, dinput2)``; caching and reductions are this base's.
 """
 
 from __future__ import annotations
@@ -36,16 +40,19 @@ from plait.core import (
 
 from . import _loss_maths as m
 from ._loss_maths import cross_entropy_backward, cross_entropy_forward, nll_backward, nll_forward
+from .activations import finite_number
 
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "HuberLoss",
+    "KLDivLoss",
     "L1Loss",
     "Loss",
     "MSELoss",
     "NLLLoss",
+    "SmoothL1Loss",
     "cross_entropy_backward",
     "cross_entropy_forward",
     "nll_backward",
@@ -66,10 +73,15 @@ class Loss(Module):
     override ``_losses(pred, target) -> (losses, denominator, ctx)`` and ``_grad(ctx, g) -> dpred``.
     """
 
+    #: How many predictions ``forward`` takes before the target (two-input losses: 2).
+    num_inputs: int = 1
+    #: The reductions this loss accepts (KLDivLoss adds "batchmean": sum(l) / batch size).
+    reductions: tuple[str, ...] = REDUCTIONS
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if not isinstance(reduction, str) or reduction not in self.reductions:
+            raise ConfigError(f"{type(self).__name__}: reduction must be one of {self.reductions}, got {reduction!r}")
         self.reduction = reduction
         self._cache: Any = None
 
@@ -102,7 +114,10 @@ class Loss(Module):
 
     def forward(self, pred: Any, target: Any) -> Any:
         """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
-        losses, denom, ctx = self._losses(pred, target)
+        return self._reduce(*self._losses(pred, target))
+
+    def _reduce(self, losses: Any, denom: Any, ctx: Any) -> Any:
+        """Keep the cache for backward; sum(l) / n, sum(l) or l by ``reduction``."""
         xp = get_array_module(losses)
         self.__dict__["_cache"] = (losses.shape, losses.dtype, denom, ctx, xp) if is_grad_enabled() else None
         if self.reduction == "none":
@@ -114,7 +129,8 @@ class Loss(Module):
             return float(total.astype(np.float64) / denom)  # the only host sync of a GPU loss
 
     def backward(self, grad_output: Any = None) -> Any:
-        """d loss / d pred (same shape and dtype as pred)."""
+        """d loss / d pred (same shape and dtype as pred); a two-input loss returns the pair
+        ``(d loss / d input1, d loss / d input2)``."""
         name = type(self).__name__
         if self._cache is None:
             raise PlaitError(
@@ -133,7 +149,7 @@ class Loss(Module):
                 g = g.astype(dtype, copy=False)
         else:
             scale = 1.0 if grad_output is None else float(grad_output)
-            g = _divide_or_zero(scale, denom, xp, dtype) if self.reduction == "mean" else scale
+            g = scale if self.reduction == "sum" else _divide_or_zero(scale, denom, xp, dtype)
         return self._grad(ctx, g)
 
 
@@ -342,6 +358,51 @@ class HuberLoss(_ElementwiseLoss):
         return {"delta": self.delta}
 
 
+class SmoothL1Loss(_ElementwiseLoss):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; d = x - t (torch's SmoothL1Loss).
+
+    ``beta`` >= 0; beta = 0 is the L1 loss (as torch). HuberLoss(delta) = beta * SmoothL1Loss(beta).
+    """
+
+    maths = (m.smooth_l1_forward, m.smooth_l1_backward)
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = finite_number(beta, "SmoothL1Loss", "beta")
+        if self.beta < 0.0:
+            raise ConfigError(f"SmoothL1Loss: beta must be >= 0, got {beta}")
+
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"beta": self.beta}
+
+
+class KLDivLoss(_ElementwiseLoss):
+    """KL(p || q) pointwise on log-probabilities x = log q: p (log p - x); e^t (t - x) with ``log_target``.
+
+    input and target of one shape, e.g. (N, C). ``reduction="batchmean"`` divides the sum by
+    the batch size N (the true KL divergence per sample); ``"mean"`` (torch's default, kept)
+    divides by every element, N * C, as torch does.
+    """
+
+    maths = (m.kl_div_forward, m.kl_div_backward)
+    reductions = (*REDUCTIONS, "batchmean")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(reduction)
+        if not isinstance(log_target, (bool, np.bool_)):
+            raise ConfigError(f"KLDivLoss: log_target must be True or False, got {log_target!r}")
+        self.log_target = bool(log_target)
+
+    def options(self, x: Any) -> dict[str, Any]:
+        return {"log_target": self.log_target}
+
+    def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        losses, denom, ctx = super()._losses(pred, target)
+        if self.reduction == "batchmean":  # a 0-d input has no batch axis: the sum, as torch
+            denom = float(losses.shape[0]) if losses.ndim else 1.0
+        return losses, denom, ctx
+
+
 LOSSES: dict[str, type] = {
     "cross_entropy": CrossEntropyLoss,
     "nll": NLLLoss,
@@ -350,4 +411,6 @@ LOSSES: dict[str, type] = {
     "mse": MSELoss,
     "l1": L1Loss,
     "huber": HuberLoss,
+    "smooth_l1": SmoothL1Loss,
+    "kl_div": KLDivLoss,
 }
