@@ -125,3 +125,45 @@ def test_module_round_trip_through_gpu(tmp_path):
     back = M()
     back.load_state_dict(load_safetensors(tmp_path / "g.safetensors"))
     assert np.array_equal(back.w.data, np.arange(6, dtype=np.float32).reshape(2, 3))
+
+
+def test_bfloat16_is_refused_unless_widened_to_float32(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from plait.core import load_safetensors_bytes
+
+    values = torch.tensor([[1.5, -2.0, 3.140625], [0.0, -0.0, 1e38]], dtype=torch.bfloat16)
+    path = tmp_path / "bf16.safetensors"
+    save_file({"w": values, "b": torch.arange(3, dtype=torch.int64)}, str(path))
+    with pytest.raises(SerializationError, match=r"'w'.*BF16.*bfloat16='float32'"):
+        load_safetensors(path)
+    with pytest.warns(UserWarning, match=r"bf16\.safetensors: 1 bfloat16 tensor\(s\) converted to float32"):
+        loaded = load_safetensors(path, bfloat16="float32")
+    assert loaded["w"].dtype == np.float32 and loaded["w"].shape == (2, 3)
+    assert np.array_equal(loaded["w"], values.float().numpy())  # exact: every bfloat16 is a float32
+    assert loaded["b"].dtype == np.int64 and np.array_equal(loaded["b"], [0, 1, 2])
+    with pytest.warns(UserWarning):
+        from_bytes = load_safetensors_bytes(path.read_bytes(), source="mem", bfloat16="float32")
+    assert np.array_equal(from_bytes["w"], loaded["w"])
+    with pytest.raises(TypeError, match="bfloat16"):
+        load_safetensors(path, bfloat16="float16")
+
+
+def test_bfloat16_files_are_still_validated_by_the_library(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save
+
+    data = bytearray(save({"w": torch.ones(4, dtype=torch.bfloat16)}))
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    header["w"]["data_offsets"] = [0, 64]  # past the end of the data
+    raw = json.dumps(header).encode()
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(data[8 + n :]))
+    with pytest.raises(SerializationError, match="bad.safetensors"):
+        load_safetensors(path, bfloat16="float32")
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(SerializationError, match="FIFO"):
+        load_safetensors(fifo, bfloat16="float32")

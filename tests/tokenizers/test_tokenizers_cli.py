@@ -95,3 +95,46 @@ def test_registered_in_registry() -> None:
     assert isinstance(built, CharTokenizer) and built.unknown == "skip"
     vec = registry.build({"type": "word_vectorizer", "max_tokens": 10}, kind="tokenizers")
     assert isinstance(vec, WordVectorizer) and vec.max_tokens == 10
+
+
+class _BinaryStdin:
+    """Standard input as a pipe gives it: bytes under ``.buffer``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+def test_standard_input_is_bounded_and_strict_utf8(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    from plait.tokenizers import cli
+
+    out = tmp_path / "tok.json"
+    ByteLevelBPETokenizer().train(TEXT, 270).save(out)
+    monkeypatch.setattr(sys, "stdin", _BinaryStdin(b"the dog"))
+    assert main(["tokenizer", "encode", str(out)]) == 0
+    assert capsys.readouterr().out.split()
+    monkeypatch.setattr(cli, "STDIN_MAX_BYTES", 10)
+    monkeypatch.setattr(sys, "stdin", _BinaryStdin(b"x" * 11))
+    assert main(["tokenizer", "encode", str(out)]) == 1
+    assert "standard input has more than the limit of 10 bytes" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", _BinaryStdin(b"caf\xe9"))
+    assert main(["tokenizer", "encode", str(out)]) == 1
+    assert "standard input is not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ("[1, 2", "the IDS arguments is not valid JSON"),
+        ("[1, NaN]", "field [1]: NaN"),
+        ("[1, " + "9" * 5000 + "]", "an integer of 5000 digits"),
+        ('[1, "2"]', "field [1] must be an integer"),
+        ("[1, true]", "field [1] must be an integer"),
+        ("[" * 100000, "the IDS arguments"),
+    ],
+)
+def test_json_ids_are_parsed_strictly(tmp_path: Path, capsys, ids: str, message: str) -> None:  # noqa: ANN001
+    tok = tmp_path / "tok.json"
+    ByteLevelBPETokenizer().save(tok)
+    assert main(["tokenizer", "decode", str(tok), ids]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -231,3 +231,32 @@ def test_csv_logger_on_resume_keeps_earlier_rows_and_drops_later_ones(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]  # the old row 3 was replaced, not duplicated
     assert [float(r["loss"]) for r in rows] == history.history["loss"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_csv_logger_reads_an_existing_log_bounded_and_validated(tmp_path, monkeypatch):
+    from plait.core import SerializationError
+    from plait.train.callbacks import csv_logger
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    _, trainer, data = _setup([CSVLogger(fifo, append=True)])
+    with pytest.raises(SerializationError, match=r"CSVLogger.*fifo\.csv.*FIFO"):  # not a hang
+        trainer.fit(data, epochs=1, batch_size=16, verbose=False)
+    cases = [(b"epoch,loss\n1,caf\xe9\n", "not UTF-8"), (b'epoch,loss\n1,"' + b"a" * 200_000 + b'"\n', "not a readable CSV"),
+             (b"epoch,loss\n" + b"1,0.5\n" * 20, "limit of 64 bytes")]
+    monkeypatch.setattr(csv_logger, "CSV_MAX_BYTES", 64)
+    for content, problem in cases[2:]:
+        path = tmp_path / "big.csv"
+        path.write_bytes(content)
+        _, trainer, data = _setup([CSVLogger(path, append=True)])
+        with pytest.raises(SerializationError, match=rf"big\.csv.*{problem}"):
+            trainer.fit(data, epochs=1, batch_size=16, verbose=False)
+    monkeypatch.setattr(csv_logger, "CSV_MAX_BYTES", 1 << 20)
+    for content, problem in cases[:2]:
+        path = tmp_path / "bad.csv"
+        path.write_bytes(content)
+        _, trainer, data = _setup([CSVLogger(path, append=True)])
+        with pytest.raises(SerializationError, match=rf"bad\.csv.*{problem}"):
+            trainer.fit(data, epochs=1, batch_size=16, verbose=False)
+        assert path.read_bytes() == content  # the refused log is left as it was

@@ -299,3 +299,21 @@ def test_damaged_idx_file_loads_exactly_or_raises(tmp_path, compressed, data):
         assert str(path) in str(exc)
         return
     assert isinstance(out, np.ndarray) and out.nbytes <= 4096
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
+def test_a_download_gets_the_mode_open_would_give(tmp_path, umask):
+    import os
+
+    from plait.train.datasets import download
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"payload")
+    old = os.umask(umask)
+    try:
+        got = download(source.as_uri(), tmp_path / "cache" / "f.bin", hashlib.sha256(b"payload").hexdigest())
+    finally:
+        os.umask(old)
+    assert got.read_bytes() == b"payload"
+    assert got.stat().st_mode & 0o777 == 0o666 & ~umask

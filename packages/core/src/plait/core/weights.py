@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from typing import Any
 
 import numpy as np
@@ -61,8 +62,11 @@ def _header(head: bytes, size: int, source: Any) -> int:
     return n
 
 
-def _parse_header(raw: bytes, source: Any) -> dict[str, Any]:
-    """The header as strict JSON: UTF-8, no repeated tensor name, no 5000-digit integer, no NaN."""
+def _parse_header(raw: bytes, source: Any, bfloat16: str | None = None) -> dict[str, Any]:
+    """The header as strict JSON: UTF-8, no repeated tensor name, no 5000-digit integer, no NaN.
+
+    A dtype NumPy cannot hold is refused, except BF16 when ``bfloat16`` says what to make of it.
+    """
     header = parse_json(raw, source=source, component="safetensors header", expect=dict)
     meta = header.get("__metadata__")
     if meta is not None:
@@ -74,9 +78,10 @@ def _parse_header(raw: bytes, source: Any) -> dict[str, Any]:
                                      f"for key {odd[0]!r}")
     for name, info in header.items():
         dtype = info.get("dtype") if isinstance(info, dict) and name != "__metadata__" else None
-        if isinstance(dtype, str) and dtype in _NO_NUMPY_DTYPE:
+        if isinstance(dtype, str) and dtype in _NO_NUMPY_DTYPE and not (dtype == "BF16" and bfloat16):
             raise SerializationError(
                 f"{source}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold; convert the file to F32 first"
+                + (" (or load it with bfloat16='float32')" if dtype == "BF16" else "")
             )
     return header
 
@@ -101,21 +106,62 @@ def read_safetensors_metadata(path: str | os.PathLike[str], *, max_bytes: int = 
     return dict(_parse_header(raw, path).get("__metadata__") or {})
 
 
-def load_safetensors_bytes(data: bytes, *, source: Any) -> dict[str, np.ndarray]:
+def _bfloat16_option(bfloat16: str | None) -> str | None:
+    if bfloat16 not in (None, "float32"):
+        raise TypeError(f"bfloat16 must be None (refuse BF16 tensors) or 'float32', got {bfloat16!r}")
+    return bfloat16
+
+
+def _with_bfloat16(data: bytes, header: dict[str, Any], source: Any) -> dict[str, np.ndarray]:
+    """Every array of a file holding BF16 tensors, those widened to float32 (exact: a 16-bit shift).
+
+    The library still parses and validates the file (``deserialize``); only the conversion of
+    its raw little-endian bytes into NumPy arrays is done here.
+    """
+    from safetensors import deserialize  # noqa: PLC0415
+
+    bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
+    out = {}
+    for name, view in deserialize(data):
+        shape, dtype = view["shape"], view["dtype"]
+        if dtype == "BF16":
+            arr = (np.frombuffer(view["data"], dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = np.frombuffer(view["data"], dtype=_NUMPY_DTYPES[dtype])
+        out[name] = arr.reshape(shape)
+    warnings.warn(f"{source}: {len(bf16)} bfloat16 tensor(s) converted to float32 on load (exact: every bfloat16 "
+                  "value is a float32 value)", UserWarning, stacklevel=4)
+    return out
+
+
+# safetensors dtype -> NumPy (little-endian, as the format stores them); others are refused above
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "U64": "<u8", "I32": "<i4", "U32": "<u4",
+                 "I16": "<i2", "U16": "<u2", "I8": "i1", "U8": "u1", "BOOL": "?", "C64": "<c8"}
+
+
+def load_safetensors_bytes(data: bytes, *, source: Any, bfloat16: str | None = None) -> dict[str, np.ndarray]:
     """Every array of the safetensors file whose bytes are ``data``; ``source`` names it in errors.
 
     The entry for callers that hash exactly the bytes they parsed. Plait checks the header
     strictly (see :func:`plait.core.parse_json`: repeated names, absurd integers and NaN are
     refused, naming the field); the ``safetensors`` library then parses and validates it
     (offsets, dtypes, shapes against the data length) before anything is allocated.
+
+    Args:
+        data: the bytes of the file.
+        source: names the file in messages.
+        bfloat16: ``None`` refuses BF16 tensors (NumPy has no bfloat16); ``"float32"`` widens
+            them to float32, exactly, with a :class:`UserWarning`.
     """
     from safetensors import SafetensorError  # noqa: PLC0415
     from safetensors.numpy import load  # noqa: PLC0415
 
+    option = _bfloat16_option(bfloat16)
     n = _header(data[:8], len(data), source)
-    _parse_header(data[8 : 8 + n], source)
+    header = _parse_header(data[8 : 8 + n], source, option)
+    has_bf16 = any(isinstance(v, dict) and v.get("dtype") == "BF16" for v in header.values())
     try:
-        arrays = load(data)
+        arrays = _with_bfloat16(data, header, source) if has_bf16 else load(data)
     except SafetensorError as exc:
         raise SerializationError(f"{source}: malformed safetensors file: {exc}") from exc
     except (ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
@@ -123,13 +169,15 @@ def load_safetensors_bytes(data: bytes, *, source: Any) -> dict[str, np.ndarray]
     return dict(arrays)
 
 
-def load_safetensors(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_MAX_BYTES) -> dict[str, np.ndarray]:
+def load_safetensors(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_MAX_BYTES,
+                     bfloat16: str | None = None) -> dict[str, np.ndarray]:
     """Read every array of a safetensors file into NumPy.
 
     The file is read once (a regular file of at most ``max_bytes``; FIFOs, devices and
-    directories are refused), then parsed by :func:`load_safetensors_bytes`. A missing,
-    truncated or malformed file raises :class:`SerializationError` naming the path and the
-    problem.
+    directories are refused), then parsed by :func:`load_safetensors_bytes` (``bfloat16``:
+    see there). A missing, truncated or malformed file raises :class:`SerializationError`
+    naming the path and the problem.
     """
+    _bfloat16_option(bfloat16)
     data = read_bytes(path, component="load_safetensors", max_bytes=max_bytes, what="weights file")
-    return load_safetensors_bytes(data, source=path)
+    return load_safetensors_bytes(data, source=path, bfloat16=bfloat16)

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from plait.core.errors import ConfigError
+from plait.core.errors import ConfigError, SerializationError
+from plait.core.reading import decode_utf8, parse_json
 
 from ._corpus import read_text_file
 from .bpe import ByteLevelBPETokenizer
@@ -72,8 +73,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The most standard input read (like a --input file: refused above, not truncated).
+STDIN_MAX_BYTES = 1 << 30
+
+
 def _read_input(path: Path | None) -> str:
-    return read_text_file(path) if path is not None else sys.stdin.read()
+    """The text of ``--input``, else of standard input: at most :data:`STDIN_MAX_BYTES`, strict UTF-8."""
+    if path is not None:
+        return read_text_file(path)
+    limit = STDIN_MAX_BYTES
+    binary = getattr(sys.stdin, "buffer", None)
+    data = binary.read(limit + 1) if binary is not None else sys.stdin.read(limit + 1)
+    if len(data) > limit:
+        raise TokenizerError(f"plait tokenizer: standard input has more than the limit of {limit} bytes; "
+                             "pass a file with --input")
+    if isinstance(data, bytes):
+        return decode_utf8(data, source="standard input", component="plait tokenizer", error=SerializationError)
+    return data
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -94,27 +110,28 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     tok = load_tokenizer(args.tokenizer)
+    source = "the IDS arguments" if args.ids else (f"--input {args.input}" if args.input else "standard input")
     raw = " ".join(args.ids) if args.ids else _read_input(args.input)
-    text = tok.decode(_parse_ids(raw))
+    text = tok.decode(_parse_ids(raw, source))
     sys.stdout.write(text if args.no_newline else text + "\n")
     sys.stdout.flush()
     return 0
 
 
-def _parse_ids(raw: str) -> list[int]:
+def _parse_ids(raw: str, source: str) -> list[int]:
+    """Token ids from ``raw`` (a JSON list, or integers separated by spaces/commas); ``source`` names it."""
     raw = raw.strip()
     if raw.startswith("["):
-        try:
-            ids = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise TokenizerError(f"the ids are not a valid JSON list: {exc.msg}") from None
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise TokenizerError("the ids must be a JSON list of integers")
+        ids = parse_json(raw, source=source, component="plait tokenizer decode", expect=list)
+        bad = next((i for i, v in enumerate(ids) if isinstance(v, bool) or not isinstance(v, int)), None)
+        if bad is not None:
+            raise TokenizerError(f"plait tokenizer decode: {source}: field [{bad}] must be an integer token id, "
+                                 f"got {json.dumps(ids[bad])[:40]}")
         return ids
     out = []
     for word in raw.replace(",", " ").split():
         try:
             out.append(int(word))
         except ValueError:
-            raise TokenizerError(f"{word!r} is not an integer token id") from None
+            raise TokenizerError(f"{source}: {word!r} is not an integer token id") from None
     return out

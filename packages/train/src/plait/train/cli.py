@@ -28,12 +28,25 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, SerializationError, default_device, manual_seed, registry, save_model
+from plait.core import (
+    ConfigError,
+    SerializationError,
+    default_device,
+    manual_seed,
+    read_json,
+    read_text,
+    registry,
+    save_model,
+)
+
+from ._npz import NPZ_MAX_BYTES, read_npz
 
 __all__ = ["add_commands"]
 
 CHECKPOINT = "checkpoint"
 _MAX_TEXT_BYTES = 1 << 30
+_MAX_TOKENIZER_BYTES = 1 << 30
+_MAX_NPZ_BYTES = NPZ_MAX_BYTES  # the file, and its members uncompressed together
 _RUN_KEY = "RunRecord-0"
 # Everything that decides a run; saved in the checkpoint so --resume rebuilds the same run.
 _RUN_ARGS = ("model", "data", "epochs", "tokenizer", "batch_size", "seq_len", "lr", "seed", "model_arg", "dropout",
@@ -128,12 +141,7 @@ def _accepts(factory: Any) -> dict[str, Any]:
 # -- data -------------------------------------------------------------------------------------------
 def _load_tokenizer(path: str) -> Any:
     file = Path(path)
-    try:
-        if not file.is_file() or file.stat().st_size > 1 << 30:
-            raise SerializationError(f"--tokenizer {file}: not a regular file of at most 1 GiB")
-        fmt = json.loads(file.read_bytes()).get("format")
-    except (OSError, ValueError, AttributeError, RecursionError) as exc:
-        raise SerializationError(f"--tokenizer {file}: not a tokenizer JSON file ({type(exc).__name__}: {exc})") from None
+    fmt = read_json(file, component="--tokenizer", max_bytes=_MAX_TOKENIZER_BYTES).get("format")
     if not isinstance(fmt, str) or not fmt.startswith("plait.") or fmt[6:] not in registry.tokenizers:
         raise SerializationError(f"--tokenizer {file}: format {fmt!r} names no registered tokenizer "
                                  f"(known: {', '.join(registry.tokenizers.names())})")
@@ -146,12 +154,7 @@ def _text_data(args: argparse.Namespace, path: Path, accepts: set[str]) -> dict[
     if "vocab_size" not in accepts:
         raise ConfigError(f"a text file trains a language model (an architecture with a vocab_size argument); "
                           f"{args.model!r} has none")
-    try:
-        if path.stat().st_size > _MAX_TEXT_BYTES:
-            raise ConfigError(f"--data {path}: larger than {_MAX_TEXT_BYTES} bytes; tokenize it to an array first")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SerializationError(f"--data {path}: not a readable UTF-8 text file ({exc})") from None
+    text = read_text(path, component="--data", max_bytes=_MAX_TEXT_BYTES)
     tok = _load_tokenizer(args.tokenizer) if args.tokenizer else registry.tokenizers.get("char")().fit(text)
     ids = np.asarray(tok.encode(text), dtype=np.int64)
     split = len(ids) - int(args.val_split * len(ids))
@@ -166,11 +169,7 @@ def _text_data(args: argparse.Namespace, path: Path, accepts: set[str]) -> dict[
 
 
 def _array_data(args: argparse.Namespace, path: Path, accepts: set[str]) -> dict[str, Any]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise SerializationError(f"--data {path}: not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, component="--data", max_bytes=_MAX_NPZ_BYTES)
     if "x_train" in arrays and "y_train" in arrays:
         x, y = arrays["x_train"], arrays["y_train"]
         val = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays and "y_test" in arrays else None
@@ -329,7 +328,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not is_run:
             raise ConfigError(f"{out} is not a model folder or plait train run; --overwrite replaces only those")
     path = Path(args.data)
-    if not path.is_file():
+    if not path.exists():  # anything else is read_text/read_npz's to refuse
         raise SerializationError(f"--data {path}: no such file")
     manual_seed(args.seed)
     arch, factory, preset = _architecture(args.model)

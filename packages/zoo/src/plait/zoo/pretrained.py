@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from plait.core import ConfigError, Module, PlaitError, SerializationError, ShapeError, registry
+from plait.core import ConfigError, Module, PlaitError, SerializationError, ShapeError, read_bytes, read_json, registry
 
 from .catalog import create
 from .serialization import FORMAT, load
@@ -61,36 +61,9 @@ class Pretrained(NamedTuple):
 
 
 # -- files ------------------------------------------------------------------------------------
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_json_file(path: Path, limit: int = _MAX_CONFIG) -> Any:
-    """Strict JSON (no duplicate keys, no NaN/Infinity) from a file of at most ``limit`` bytes."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise SerializationError(f"{path}: {size} bytes is more than the {limit} a file of this kind may have")
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise SerializationError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SerializationError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise SerializationError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except (ValueError, RecursionError) as exc:  # duplicates, constants, nesting bombs, huge integers
-        raise SerializationError(f"{path}: not a usable JSON document ({type(exc).__name__}: {exc})") from None
+    """Strict JSON (no duplicate keys, no NaN/Infinity, no huge integers) from a regular file of at most ``limit`` bytes."""
+    return read_json(path, component="from_pretrained", max_bytes=limit, expect=None)
 
 
 def _int_field(config: dict[str, Any], key: str, default: int | None, path: Path, high: int = 1 << 20) -> int:
@@ -205,8 +178,11 @@ def _snapshot(repo: Path) -> Path | None:
     """``repo/snapshots/<revision>`` named by ``refs/main`` (else the newest snapshot with a config.json)."""
     ref, snapshots = repo / "refs" / "main", repo / "snapshots"
     try:
-        if ref.is_file() and ref.stat().st_size <= 256:
-            revision = ref.read_text(encoding="ascii", errors="replace").strip()
+        if ref.is_file():
+            try:
+                revision = read_bytes(ref, component="from_pretrained", max_bytes=256).decode("ascii").strip()
+            except (SerializationError, UnicodeDecodeError):  # an unusable ref counts as absent
+                revision = ""
             if _REVISION.fullmatch(revision) and (snapshots / revision / "config.json").is_file():
                 return snapshots / revision
         found = [p for p in snapshots.iterdir() if (p / "config.json").is_file()] if snapshots.is_dir() else []

@@ -25,14 +25,9 @@ equal it. Unmatched keys, missing weights and shape mismatches are reported all 
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
-import struct
-import warnings
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,80 +55,12 @@ KeyMap = Callable[[Module, list[str]], list[Rule]]
 
 
 # -- reading ----------------------------------------------------------------------------------
-_MAX_HEADER = 100 * 1024 * 1024
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64,
-           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
-
-
-def _header(path: Path) -> tuple[dict[str, Any], int, int]:
-    """(header, header length, file size), bounded and checked before anything else is read."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise SerializationError(f"{path}: not a safetensors file (only {len(head)} bytes)")
-            (n,) = struct.unpack("<Q", head)
-            if n > _MAX_HEADER or n + 8 > size:
-                raise SerializationError(f"{path}: header length {n} exceeds the file size {size} (truncated or corrupt)")
-            raw = f.read(n)
-    except OSError as exc:
-        raise SerializationError(f"{path}: cannot read the weights file: {exc.strerror or exc}") from None
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise SerializationError(f"{path}: the safetensors header is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(header, dict):
-        raise SerializationError(f"{path}: the safetensors header must be a JSON object")
-    return header, n, size
-
-
-def _bf16_arrays(path: Path, header: dict[str, Any], n: int, size: int) -> dict[str, np.ndarray]:
-    """Every tensor of a file that holds bfloat16 ones (NumPy has no bfloat16): those become float32."""
-    entries = []
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        ok = isinstance(info, dict) and info.get("dtype") in _DTYPES and isinstance(info.get("shape"), list) \
-            and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2
-        shape, offsets = (info.get("shape"), info.get("data_offsets")) if ok else (None, None)
-        ok = ok and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in [*shape, *offsets])
-        if not ok:
-            raise SerializationError(f"{path}: tensor {name!r} needs a known dtype, a shape and two data_offsets, "
-                                     f"got {str(info)[:120]}")
-        itemsize = np.dtype(_DTYPES[info["dtype"]]).itemsize
-        begin, end = offsets
-        if not begin <= end <= size - 8 - n or end - begin != math.prod(shape) * itemsize:
-            raise SerializationError(f"{path}: tensor {name!r} has data_offsets {offsets} that do not fit its "
-                                     f"shape {shape} ({info['dtype']}) in a file of {size} bytes")
-        entries.append((begin, end, name, info["dtype"], tuple(shape)))
-    entries.sort()
-    for (_, end, a, *_), (begin, _, b, *_) in zip(entries, entries[1:]):
-        if begin < end:
-            raise SerializationError(f"{path}: tensors {a!r} and {b!r} overlap")
-    with open(path, "rb") as f:
-        f.seek(8 + n)
-        data = f.read()
-    out = {}
-    for begin, end, name, dtype, shape in entries:
-        arr = np.frombuffer(data, dtype=_DTYPES[dtype], count=(end - begin) // np.dtype(_DTYPES[dtype]).itemsize,
-                            offset=begin).reshape(shape)
-        out[name] = (arr.astype(np.uint32) << 16).view(np.float32) if dtype == "BF16" else arr
-    return out
-
-
 def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The tensors of a safetensors file as NumPy arrays; bfloat16 tensors become float32 (with a warning)."""
-    p = Path(path)
-    if not p.is_file():
-        raise SerializationError(f"{p}: weights file not found")
-    header, n, size = _header(p)
-    bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
-    if not bf16:
-        return load_safetensors(p)
-    warnings.warn(f"{p}: {len(bf16)} bfloat16 tensor(s) converted to float32 on load (exact: every bfloat16 "
-                  "value is a float32 value)", UserWarning, stacklevel=3)
-    return _bf16_arrays(p, header, n, size)
+    """The tensors of a safetensors file as NumPy arrays; bfloat16 tensors become float32 (with a warning).
+
+    One bounded read of a regular file, its header validated by core (:func:`plait.core.load_safetensors`).
+    """
+    return load_safetensors(path, bfloat16="float32")
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
 
+from plait.core import SerializationError, read_text
+
 from .base import Callback
 
 __all__ = ["CSVLogger"]
+
+#: The largest existing log a resumed or appending run reads back (one row per epoch: ample).
+CSV_MAX_BYTES = 64 * 1024 * 1024
 
 
 class CSVLogger(Callback):
@@ -34,9 +40,8 @@ class CSVLogger(Callback):
         self.filename.parent.mkdir(parents=True, exist_ok=True)
         resumed = getattr(self.trainer, "resumed", False)
         rows: list[list[str]] = []
-        if (self.append or resumed) and self.filename.is_file():
-            with open(self.filename, newline="") as f:
-                rows = list(csv.reader(f, delimiter=self.separator))
+        if (self.append or resumed) and os.path.lexists(self.filename):
+            rows = self._read_rows()
             if resumed and rows:
                 done = getattr(self.trainer, "initial_epoch", 0)
                 rows = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= done]
@@ -45,6 +50,14 @@ class CSVLogger(Callback):
         self._columns: list[str] | None = rows[0] if rows else None
         self._writer.writerows(rows)
         self._file.flush()
+
+    def _read_rows(self) -> list[list[str]]:
+        """The rows of the existing log: one bounded read of a regular file, strict UTF-8."""
+        text = read_text(self.filename, component="CSVLogger", max_bytes=CSV_MAX_BYTES)
+        try:
+            return list(csv.reader(io.StringIO(text, newline=""), delimiter=self.separator))
+        except csv.Error as exc:
+            raise SerializationError(f"CSVLogger: {self.filename} is not a readable CSV file: {exc}") from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         row = {"epoch": epoch + 1, **(logs or {})}

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from plait.core import PlaitError
+from plait.core.files import file_mode
 
 __all__ = ["DownloadError", "download"]
 
@@ -31,6 +32,7 @@ def download(
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     digest = hashlib.sha256()
     try:
+        os.chmod(tmp, file_mode())  # mkstemp's 0600 -> what open() would give under the umask
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) URLs
