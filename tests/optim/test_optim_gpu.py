@@ -1,13 +1,26 @@
-"""On CuPy, every optimizer gives the NumPy result and keeps its state on the GPU (skipped without a GPU)."""
+"""On CuPy (or its strict stand-in without a GPU), every optimizer gives the NumPy result and keeps
+its state on the device, also after a state-dict round trip."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from plait.core import Param
-from plait.core.backend import cupy_available, to_device, to_numpy
-from plait.optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop, clip_grad_norm_, clip_grad_value_
+from plait.core import Param, device_of
+from plait.core.backend import to_device, to_numpy
+from plait.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    NAdam,
+    RAdam,
+    RMSprop,
+    clip_grad_norm_,
+    clip_grad_value_,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -18,13 +31,10 @@ CONFIGS = [
     (RMSprop, {"lr": 0.01, "momentum": 0.9, "centered": True}),
     (Adagrad, {"lr": 0.1, "lr_decay": 0.01}),
     (Lion, {"lr": 1e-3, "weight_decay": 0.1}),
+    (NAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    (RAdam, {"lr": 0.01, "weight_decay": 0.1, "l1": 0.01}),
+    (Adamax, {"lr": 0.01, "weight_decay": 0.1}),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _need_gpu():
-    if not cupy_available():
-        pytest.skip("CuPy with a GPU is not available")
 
 
 @pytest.mark.parametrize("cls, kwargs", CONFIGS, ids=[c.__name__ for c, _ in CONFIGS])
@@ -43,6 +53,8 @@ def test_cupy_matches_numpy(cls, kwargs):
     for p, q in zip(host, gpu):
         assert type(q.data).__module__.startswith("cupy")
         np.testing.assert_allclose(to_numpy(q.data), p.data, rtol=1e-10, atol=1e-12)
+    for values in opts[1].state.values():
+        assert all(device_of(v) == "cuda" for v in values.values() if hasattr(v, "shape"))
     state = opts[1].state_dict()
     fresh = cls([Param(q.data.copy()) for q in gpu], **kwargs)
     fresh.load_state_dict(state)
