@@ -1,6 +1,7 @@
-"""Plait on CuPy against PyTorch CUDA: benchmark rows 2-5 on one GPU, float32 and TF32.
+"""Plait on CuPy against PyTorch CUDA: benchmark rows 2-5 and 8 on one GPU, float32 and TF32.
 
     python benchmarks/bench_gpu.py [--repeats 10] [--precision fp32 tf32] [--only gpt_step]
+    python benchmarks/bench_gpu.py --sync-study   # what the per-step host syncs cost (GPT rows, fp32)
     python benchmarks/bench_gpu.py --smoke   # no GPU: CuPy stand-in + torch CPU, checks the script only
 
 Each row is the CPU benchmark's row (``_rows.py``): the Plait model is built and seeded on
@@ -9,6 +10,12 @@ data is put there once. A timed call ends with a device synchronisation on both 
 Per row the table gives the median wall time per step, the ratio Plait/PyTorch, and for
 Plait the host (Python) time and the GPU time per step from ``cupyx.profiler.benchmark``:
 host time close to the wall time means the step is bound by kernel launches, not by the GPU.
+
+``--sync-study`` times the GPT rows three ways: as shipped (the loss returns a Python float
+and the class-id and token-id range checks each read one flag back), with the loss left on
+the device, and with the class-id and token-id range checks skipped too (row 8 still reads
+the gradient norm back in ``clip_grad_norm_``). It is a measurement, made by patching the
+child processes only: it decides whether ``Loss.forward`` should stop returning a float.
 
 Precision: ``fp32`` is true float32 on both sides (TF32 off in cuBLAS and cuDNN); ``tf32``
 lets both use TensorFloat-32 matmuls (``CUPY_TF32=1`` / ``allow_tf32``). bfloat16 is not
@@ -37,7 +44,8 @@ sys.path.insert(0, str(HERE))
 
 from _rows import Row, row_by_key  # noqa: E402
 
-GPU_ROWS = ("mlp_step", "cnn_step", "gpt_step", "lstm_step")
+GPU_ROWS = ("mlp_step", "cnn_step", "gpt_step", "lstm_step", "small_gpt_step")
+SYNC_ROWS = ("gpt_step", "small_gpt_step")
 GPT_TARGET = 2.0  # issue 11: Plait/PyTorch on the GPT step
 _STAND_IN: Any = None
 
@@ -115,10 +123,72 @@ def run_row(row: Row, repeats: int, smoke: bool) -> dict[str, Any]:
     return out
 
 
-def child(precision: str, keys: list[str], repeats: int, smoke: bool) -> None:
+def _loss_on_device() -> None:
+    """Study variant: the reduced loss stays a 0-d device array (no ``float()``)."""
+    from plait.layers import losses
+
+    def reduce(self: Any, values: Any, denom: Any, ctx: Any) -> Any:
+        xp = losses.get_array_module(values)
+        self.__dict__["_cache"] = (values.shape, values.dtype, denom, ctx, xp)
+        total = values.sum()
+        return total if self.reduction == "sum" else total / denom
+
+    losses.Loss._reduce = reduce
+
+
+def _no_range_checks() -> None:
+    """Study variant: the class-id and token-id range checks (one host read each) are skipped."""
+    from plait.core import checks
+    from plait.layers import _loss_maths
+
+    unchecked = checks.check_int_array
+
+    def check_int_array(x: Any, where: str, **kwargs: Any) -> Any:
+        kwargs.pop("high", None)
+        return unchecked(x, where, **kwargs)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("plait.") and getattr(module, "check_int_array", None) is unchecked:
+            module.check_int_array = check_int_array
+    gather = _loss_maths._gather_targets
+
+    def gather_targets(target: Any, weight: Any, ignore_index: int, num_classes: int, where: str, dtype: Any) -> Any:
+        return gather(target, weight, ignore_index, 1 << 62, where, dtype)
+
+    _loss_maths._gather_targets = gather_targets
+
+
+SYNC_VARIANTS = {"shipped": (), "loss-on-device": (_loss_on_device,),
+                 "loss-on-device+no-id-checks": (_loss_on_device, _no_range_checks)}
+
+
+def sync_study(keys: list[str], repeats: int, smoke: bool) -> None:
+    """Each variant in its own child process (the patches are process-wide)."""
+    for variant in SYNC_VARIANTS:
+        cmd = [sys.executable, __file__, "--child", "fp32", "--variant", variant, "--repeats", str(repeats),
+               "--only", *keys]
+        proc = subprocess.run(cmd + (["--smoke"] if smoke else []), env={**os.environ, "CUPY_TF32": "0"},
+                              capture_output=True, text=True)
+        rows = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not rows:
+            print(proc.stderr[-3000:], file=sys.stderr)
+        for r in rows:
+            if "error" in r:
+                print(f"| {variant} | {r['key']} | error: {r['error']} |")
+                continue
+            host = r.get("plait_host_ms", float("nan"))
+            gpu = r.get("plait_gpu_ms", float("nan"))
+            print(f"| {variant} | {r['key']} | {r['plait_ms']:.2f} | {host:.2f} | {gpu:.2f} | {r['torch_ms']:.2f} | "
+                  f"{r['ratio']:.2f} |", flush=True)
+            print("STUDY " + json.dumps({"variant": variant, **r}), flush=True)
+
+
+def child(precision: str, keys: list[str], repeats: int, smoke: bool, variant: str = "shipped") -> None:
     """One precision in this process: print one JSON line per row."""
     if smoke:
         _install_stand_in()
+    for patch in SYNC_VARIANTS[variant]:
+        patch()
     import torch
 
     _set_torch_precision(torch, precision)
@@ -162,11 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32", "tf32"], choices=["fp32", "tf32"])
     parser.add_argument("--only", nargs="+", default=list(GPU_ROWS), choices=GPU_ROWS)
     parser.add_argument("--smoke", action="store_true", help="no GPU: check the script with the CuPy stand-in")
+    parser.add_argument("--sync-study", action="store_true", help="time the GPT rows with fewer host syncs (fp32)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="shipped", choices=list(SYNC_VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=HERE / "results_gpu.json")
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.only, args.repeats, args.smoke)
+        child(args.child, args.only, args.repeats, args.smoke, args.variant)
+        return 0
+    if args.sync_study:
+        print("| variant | row | Plait ms/step | Plait host ms | Plait GPU ms | PyTorch ms/step | ratio |\n|---|---|---|---|---|---|---|")
+        sync_study([k for k in args.only if k in SYNC_ROWS] or list(SYNC_ROWS), args.repeats, args.smoke)
         return 0
     results = []
     for precision in args.precision:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from plait.core import ConfigError, ShapeError, enable_grad, registry
-from plait.core.testing import assert_close, gradcheck, on_test_device
+from plait.core.testing import assert_close, gradcheck, on_test_device, to_host
 from plait.layers import AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, Conv1d, Conv2d, InstanceNorm1d, InstanceNorm2d
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-6, atol=1e-12)}
@@ -113,7 +113,7 @@ def test_instance_norm_matches_torch(cls, tcls, shape, kwargs, dtype):
         tlayer.zero_grad()
         check_parity(layer, tlayer, x, params=params)
     for key, value in tlayer.state_dict().items():
-        assert_close(np.asarray(layer.state_dict()[key]), value.numpy(), value.numpy().dtype.type, key, rtol=1e-6,
+        assert_close(to_host(layer.state_dict()[key]), value.numpy(), value.numpy().dtype.type, key, rtol=1e-6,
                      atol=1e-7)
     layer.eval()
     tlayer.eval()
