@@ -48,4 +48,4 @@ phase parity $((budget * 30 / 100)) \
 phase bench_gpu $((budget * 30 / 100)) \
   python3 benchmarks/bench_gpu.py --repeats 10 --out "$out/results_gpu.json"
 phase sync_study $((budget * 15 / 100)) \
-  python3 benchmarks/bench_gpu.py --sync-study --repeats 10
+  python3 benchmarks/bench_gpu.py --sync-study --repeats 7
