@@ -7,7 +7,7 @@
 # 1. the `gpu`-marked tests under PLAIT_DEVICE=cuda (real CuPy, no stand-in);
 # 2. every test file written with plait.core.testing.on_test_device (the torch-parity and
 #    layer tests) under PLAIT_DEVICE=cuda: the CPU references, tolerances no looser than
-#    float32 on the CPU;
+#    float32 on the CPU; and the tests of the fused CUDA kernels (tests/*/test_*_cuda_kernels.py);
 # 3. benchmarks/bench_gpu.py, fp32 and tf32 (rows 2-5 and 8), and its --sync-study.
 #
 # Every phase has its own time limit (a share of SECONDS, default 480), writes its log and a
@@ -39,13 +39,13 @@ phase() {  # phase NAME SECONDS COMMAND...
 } >"$out/summary.txt" 2>&1
 cat "$out/summary.txt"
 
-parity_files=$(grep -rl "on_test_device" tests --include='test_*.py' | sort)
-phase gpu_marker $((budget * 25 / 100)) \
+parity_files=$( (grep -rl "on_test_device" tests --include='test_*.py'; ls tests/*/test_*_cuda_kernels.py) | sort -u)
+phase gpu_marker $((budget * 20 / 100)) \
   python3 -m pytest -q -m gpu -p no:cacheprovider -p no:randomly "${xdist[@]}" --junitxml="$out/gpu_marker.xml" tests
 # shellcheck disable=SC2086  # one argument per file
-phase parity $((budget * 30 / 100)) \
+phase parity $((budget * 25 / 100)) \
   python3 -m pytest -q -p no:cacheprovider -p no:randomly "${xdist[@]}" --junitxml="$out/parity.xml" $parity_files
 phase bench_gpu $((budget * 30 / 100)) \
   python3 benchmarks/bench_gpu.py --repeats 10 --out "$out/results_gpu.json"
-phase sync_study $((budget * 15 / 100)) \
-  python3 benchmarks/bench_gpu.py --sync-study --repeats 7
+phase sync_study $((budget * 25 / 100)) \
+  python3 benchmarks/bench_gpu.py --sync-study --repeats 10

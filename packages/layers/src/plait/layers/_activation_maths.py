@@ -17,6 +17,7 @@ from typing import Any
 
 from plait.core import get_array_module
 
+from ._cuda_kernels import fused, gelu_backward_cuda, gelu_forward_cuda
 from ._special import blockwise, erfc, sigmoid, softplus
 
 __all__ = [
@@ -181,6 +182,9 @@ def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
     """
     if approximate == "tanh":
         return blockwise(_gelu_tanh, x), ("tanh", x, None)
+    if fused(x):  # one CUDA launch instead of the chain below (_cuda_kernels.py)
+        y, cdf = gelu_forward_cuda(x)
+        return y, ("none", x, cdf)
     cdf = blockwise(normal_cdf, x)
     return x * cdf, ("none", x, cdf)
 
@@ -190,6 +194,8 @@ def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     approximate, x, cdf = ctx
     if approximate == "tanh":
         return (blockwise(_gelu_tanh_grad, dy, x),)
+    if fused(x):
+        return (gelu_backward_cuda(dy, x, cdf),)
     return (blockwise(_gelu_grad_from_cdf, dy, x, cdf),)
 
 

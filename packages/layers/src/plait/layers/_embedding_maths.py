@@ -19,16 +19,10 @@ __all__ = ["embedding_backward", "embedding_forward", "scatter_add_rows"]
 def scatter_add_rows(target: Any, rows: Any, values: Any) -> None:
     """``target[rows[i]] += values[i]`` for every i, in place, repeated rows adding up.
 
-    ``np.add.at`` (``cupyx.scatter_add`` on the GPU): a plain ``target[rows] += values``
-    would keep only one of the repeats.
+    ``add.at`` (NumPy, and CuPy 13+; ``cupyx.scatter_add`` is deprecated since CuPy 14): a
+    plain ``target[rows] += values`` would keep only one of the repeats.
     """
-    xp = get_array_module(target)
-    if xp.__name__ == "numpy":
-        xp.add.at(target, rows, values)
-    else:  # GPU
-        import cupyx  # noqa: PLC0415
-
-        cupyx.scatter_add(target, rows, values)
+    get_array_module(target).add.at(target, rows, values)
 
 
 def embedding_forward(ids: Any, weight: Any, *, padding_idx: int | None = None) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from plait.core import Param, get_array_module
 
+from ._cuda_kernels import adam_update_cuda, fused
 from .optimizer import Optimizer, ParamsT, state_buffer
 
 __all__ = ["Adam", "AdamW"]
@@ -61,6 +62,11 @@ class Adam(Optimizer):
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         state["step"] += 1
         step = state["step"]
+        if fused(p.data) and not group["amsgrad"]:  # one CUDA launch for the steps below (_cuda_kernels.py)
+            adam_update_cuda(p.data, d, state["exp_avg"], state["exp_avg_sq"], lr=lr, beta1=beta1, beta2=beta2,
+                             eps=group["eps"], step=step,
+                             decoupled_decay=0.0 if self._coupled_weight_decay else weight_decay)
+            return
         if weight_decay and not self._coupled_weight_decay:
             p.data *= 1.0 - lr * weight_decay
         m, v = state["exp_avg"], state["exp_avg_sq"]
