@@ -1,4 +1,4 @@
-"""The fused CUDA kernels of plait.layers equal their NumPy reference maths.
+"""The fused CUDA kernels of plait.layers (GELU, layer norm) equal their NumPy reference maths.
 
 ``plait/layers/_cuda_kernels.py`` replaces launch-bound element-wise chains with one CUDA
 launch each on a real GPU. These tests run there (skipped without one) and compare each
@@ -13,6 +13,7 @@ import pytest
 
 from plait.core.backend import cupy_available
 from plait.layers import _activation_maths as maths
+from plait.layers import _norm_maths as norm
 from plait.layers._cuda_kernels import fused
 
 REAL_GPU = cupy_available()
@@ -49,6 +50,46 @@ def test_gelu_kernel_takes_strided_and_0d_inputs():
     np.testing.assert_allclose(y.get(), maths.gelu_forward(x[:, ::2].T)[0], **TOL[np.float32])
     y0, _ = maths.gelu_forward(cupy.asarray(np.float32(0.7)).reshape(()))
     assert y0.shape == () and np.isclose(float(y0), maths.gelu_forward(np.float32(0.7).reshape(()))[0])
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, normalized, affine", [
+    ((4, 7, 96), (96,), (True, True)), ((5, 1), (1,), (True, False)), ((3, 1000), (1000,), (False, False)),
+    ((2, 3, 4, 750), (4, 750), (True, True)), ((6, 2, 300), (300,), (False, True)),
+])
+def test_layer_norm_kernels_equal_the_numpy_reference(shape, normalized, affine, dtype):
+    import cupy
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w = rng.uniform(0.5, 1.5, normalized).astype(dtype) if affine[0] else None
+    b = rng.standard_normal(normalized).astype(dtype) if affine[1] else None
+    y_ref, ctx_ref = norm.layer_norm_forward(x, w, b, normalized_shape=normalized, eps=1e-5)
+    dx_ref, dw_ref, db_ref = norm.layer_norm_backward(dy, ctx_ref, w, b)
+    dev = [None if a is None else cupy.asarray(a) for a in (x, dy, w, b)]
+    assert norm.layer_norm_fusable(dev[0])
+    y, ctx = norm.layer_norm_forward(dev[0], dev[2], dev[3], normalized_shape=normalized, eps=1e-5)
+    dx, dw, db = norm.layer_norm_backward(dev[1], ctx, dev[2], dev[3])
+    tol = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}[dtype]
+    for got, want, what in ((y, y_ref, "y"), (ctx[0], ctx_ref[0], "xhat"), (ctx[1], ctx_ref[1], "rstd"),
+                            (dx, dx_ref, "dx"), (dw, dw_ref, "dweight"), (db, db_ref, "dbias")):
+        if want is None:
+            assert got is None, what
+            continue
+        assert got.dtype == want.dtype and got.shape == want.shape, what
+        np.testing.assert_allclose(got.get(), want, err_msg=what, **tol)
+
+
+@needs_gpu
+def test_layer_norm_kernel_takes_a_strided_input():
+    import cupy
+
+    x = np.random.default_rng(2).standard_normal((6, 40)).astype(np.float32)
+    y, _ = norm.layer_norm_forward(cupy.asarray(x)[:, ::2], None, None, normalized_shape=(20,), eps=1e-5)
+    y_ref, _ = norm.layer_norm_forward(x[:, ::2], None, None, normalized_shape=(20,), eps=1e-5)
+    np.testing.assert_allclose(y.get(), y_ref, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.gpu

@@ -24,6 +24,8 @@ from typing import Any
 
 from plait.core import get_array_module
 
+from ._cuda_kernels import layer_norm_backward_cuda, layer_norm_forward_cuda, layer_norm_fusable
+
 __all__ = [
     "batch_norm_backward",
     "batch_norm_forward",
@@ -160,7 +162,11 @@ def layer_norm_forward(x: Any, weight: Any | None, bias: Any | None, *, normaliz
 
     x: (*, *normalized_shape); weight, bias: normalized_shape or None. ctx = (xhat (M, D), rstd (M, 1)).
     """
-    xhat, rstd = row_standardize(x.reshape(-1, xhat_width(normalized_shape)), eps)
+    x2 = x.reshape(-1, xhat_width(normalized_shape))
+    if layer_norm_fusable(x2):  # one CUDA launch for the steps below (_cuda_kernels.py)
+        y, xhat, rstd = layer_norm_forward_cuda(x2, weight, bias, eps)
+        return y.reshape(x.shape), (xhat, rstd)
+    xhat, rstd = row_standardize(x2, eps)
     return _affine_rows(xhat, weight, bias).reshape(x.shape), (xhat, rstd)
 
 
@@ -169,7 +175,14 @@ def layer_norm_backward(dy: Any, ctx: Any, weight: Any | None, bias: Any | None,
     """(dx, dweight, dbias): g = dy * weight, dx = rstd (g - mean(g) - xhat mean(g xhat)),
     dweight = sum(dy * xhat), dbias = sum(dy) over the rows."""
     xhat, rstd = ctx
-    dweight, dbias, g = _affine_rows_backward(dy.reshape(xhat.shape), xhat, weight, bias)
+    dy2 = dy.reshape(xhat.shape)
+    if layer_norm_fusable(dy2) and dy2.dtype == xhat.dtype:
+        xp = get_array_module(dy2)
+        dbias = None if bias is None else dy2.sum(axis=0).reshape(bias.shape)
+        dweight = None if weight is None else xp.einsum("md,md->d", dy2, xhat).reshape(weight.shape)
+        dx = layer_norm_backward_cuda(dy2, xhat, rstd, weight).reshape(dy.shape) if need_dx else None
+        return dx, dweight, dbias
+    dweight, dbias, g = _affine_rows_backward(dy2, xhat, weight, bias)
     dx = row_standardize_backward(g, xhat, rstd).reshape(dy.shape) if need_dx else None
     return dx, dweight, dbias
 
