@@ -58,8 +58,8 @@ class SinusoidalPositionalEmbedding(_Positional):
     rebuilt from the config, not saved with the weights.
 
     Rows interleave the pair: P[p, 2i] = sin(p / base^(2i/D)), P[p, 2i+1] = cos(p / base^(2i/D)).
-    Torch has no such layer; this follows the paper and ``tensor2tensor``'s interleaved layout
-    (not the concatenated [sin | cos] halves some libraries use).
+    Torch has no such layer; this is the paper's interleaved formula (as in the PyTorch
+    tutorial's ``PositionalEncoding``), not the concatenated [sin | cos] halves of tensor2tensor.
 
     Args:
         num_positions: rows of the table (the longest sequence plus any ``offset``), an int >= 1.
