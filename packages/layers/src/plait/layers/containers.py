@@ -92,12 +92,32 @@ class Sequential(Module):
 
     # -- forward / backward ----------------------------------------------------------------
     def forward(self, x: Any) -> Any:
+        """Run the layers in order.
+
+        Args:
+            x: the first layer's input.
+
+        Returns:
+            The last layer's output (x itself for an empty Sequential).
+        """
         for layer in self:
             x = layer(x)
         self.save_for_backward(len(self))
         return x
 
     def backward(self, dy: Any) -> Any:
+        """Run the layers' backwards in reverse order.
+
+        Args:
+            dy: gradient of the output.
+
+        Returns:
+            The gradient of the first layer's input.
+
+        Raises:
+            ShapeError: layers were appended between forward and backward.
+            PlaitError: no matching forward.
+        """
         count = self.saved()
         layers = list(self)
         if count != len(layers):
@@ -140,6 +160,18 @@ class Residual(Module):
         self.module = _require_module(module, "Residual")
 
     def forward(self, x: Any) -> Any:
+        """y = x + module(x).
+
+        Args:
+            x: the input (...), float.
+
+        Returns:
+            y of x's shape.
+
+        Raises:
+            ShapeError: the module changed the shape.
+            DTypeError: a non-floating x.
+        """
         x = check_array(x, "Residual")
         fx = self.module(x)
         if getattr(fx, "shape", None) != getattr(x, "shape", None):
@@ -149,6 +181,14 @@ class Residual(Module):
         return x + fx
 
     def backward(self, dy: Any) -> Any:
+        """dx = dy + module.backward(dy).
+
+        Args:
+            dy: gradient of y, x's shape.
+
+        Raises:
+            PlaitError: no matching forward.
+        """
         self.saved()
         return dy + self.module.backward(dy)
 

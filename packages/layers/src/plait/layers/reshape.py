@@ -70,6 +70,14 @@ class Flatten(_ShapeLayer):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The flattened shape for an input of ``shape``.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         start, end = _axis(self.start_dim, len(shape)), _axis(self.end_dim, len(shape))
         if start is None or end is None or start > end:
             raise ShapeError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do not fit an input of shape {shape}")
@@ -102,6 +110,14 @@ class Unflatten(_ShapeLayer):
             raise ConfigError(f"Unflatten: unflattened_size must be non-empty with at most one -1, got {unflattened_size}")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The unflattened shape for an input of ``shape``.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         if not -len(shape) <= self.dim < len(shape):
             raise ShapeError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
         d = self.dim % len(shape)
@@ -139,6 +155,14 @@ class Reshape(_ShapeLayer):
             raise ConfigError(f"Reshape: target shape may hold at most one -1 and no other negative size, got {self.shape}")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(N, *target shape) for an input of ``shape`` (N, ...), -1 resolved.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         if len(shape) < 1:
             raise ShapeError(f"Reshape: expected input with a batch dimension, got shape {shape}")
         return (shape[0], *_resolve_sizes(self.shape, math.prod(shape[1:]), "Reshape", shape))

@@ -94,10 +94,31 @@ class FeedForward(_FFNMixin, Module):
         self._build_ffn(self.embed_dim, int(hidden_dim), activation, dropout, bias, dtype, "FeedForward")
 
     def forward(self, x: Any) -> Any:
+        """y = linear2(dropout(activation(linear1(x)))).
+
+        Args:
+            x: (..., E), float.
+
+        Returns:
+            y (..., E).
+
+        Raises:
+            ShapeError: a last axis other than E.
+            DTypeError: a non-floating x.
+        """
         x = check_array(x, "FeedForward", ndim_min=1, last_dim=self.embed_dim)
         return self._ffn(x)
 
     def backward(self, dy: Any) -> Any:
+        """dx from dy; adds the gradients of ``linear1`` and ``linear2``.
+
+        Args:
+            dy: gradient of y, (..., E).
+
+        Raises:
+            ShapeError: dy of another shape than y.
+            PlaitError: no matching forward.
+        """
         return self._ffn_backward(dy)
 
 

@@ -80,7 +80,11 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
     def backward(self, dy: Any) -> Any:
-        """Returns dsrc."""
+        """Returns dsrc.
+
+        Args:
+            dy: gradient of the output, src's shape.
+        """
         if self.norm is not None:
             dy = self.norm.backward(dy)
         for layer in reversed(list(self.layers)):
@@ -142,7 +146,11 @@ class TransformerDecoder(Module):
         return x if self.norm is None else self.norm(x)
 
     def backward(self, dy: Any) -> tuple[Any, Any]:
-        """Returns (dtgt, dmemory)."""
+        """Returns (dtgt, dmemory), dmemory summed over the layers.
+
+        Args:
+            dy: gradient of the output, tgt's shape.
+        """
         if self.norm is not None:
             dy = self.norm.backward(dy)
         dmemory = None
