@@ -28,7 +28,7 @@ def linear_forward(x: Any, weight: Any, bias: Any | None) -> tuple[Any, Any]:
     Returns:
         ``(y, ctx)``: y (..., out) and the (N, in) view/copy of x that ``linear_backward`` takes.
 
-    No checks (a pure function): the caller (:class:`Linear`) validates shapes and dtypes.
+    No checks (a pure function): the caller (``Linear``) validates shapes and dtypes.
     """
     out_features, in_features = weight.shape
     x2d = x.reshape(-1, in_features)

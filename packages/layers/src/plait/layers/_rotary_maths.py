@@ -32,7 +32,7 @@ def rope_tables(dim: int, max_position: int, base: float) -> tuple[np.ndarray, n
 
     Returns:
         ``(cos, sin)``: float64 NumPy arrays (max_position, dim), each half repeating the angles.
-        No checks: :class:`RotaryEmbedding` checks the sizes.
+        No checks: ``RotaryEmbedding`` checks the sizes.
     """
     inv_freq = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
     angles = np.outer(np.arange(max_position, dtype=np.float64), inv_freq)

@@ -130,7 +130,7 @@ class GroupedQueryAttention(Module):
             in [0, 1); default 0.0.
         causal: mask every key after its query (offset by the cache length when decoding); default
             False. ``forward(..., is_causal=)`` overrides it per call.
-        rope: rotate queries and keys of self-attention with a :class:`RotaryEmbedding` of size D
+        rope: rotate queries and keys of self-attention with a ``RotaryEmbedding`` of size D
             (sub-layer ``rotary``); default False.
         kdim: feature size of the cross-attention ``context``; default None means E (then a context
             is optional; otherwise required).
@@ -147,8 +147,8 @@ class GroupedQueryAttention(Module):
     Raises:
         ConfigError: a size that is not an integer >= 1, E not a multiple of H, Hkv not dividing H,
             ``dropout`` outside [0, 1), or a RoPE head size / ``max_position`` / ``rope_base`` that
-            :class:`RotaryEmbedding` refuses.
-        ShapeError: see :meth:`forward` and :meth:`backward`.
+            ``RotaryEmbedding`` refuses.
+        ShapeError: see ``forward`` and ``backward``.
         DTypeError: a non-floating input or gradient, or a mask that is neither bool nor float.
     """
 
@@ -269,7 +269,7 @@ class GroupedQueryAttention(Module):
             key_padding_mask: (B, S), bool (True = padding, hidden) or float (added to the scores);
                 default None. S counts the cached keys too.
             attn_mask: (T, S) or (B*num_heads, T, S), bool (True = hidden) or float (added); default None.
-            kv_cache: a :class:`KVCache` for step-by-step decoding; the call then keeps no cache for
+            kv_cache: a ``KVCache`` for step-by-step decoding; the call then keeps no cache for
                 backward (inference only). Default None.
             is_causal: True/False overrides the constructor's ``causal`` for this call; default None
                 keeps it.

@@ -28,7 +28,7 @@ class Sequential(Module):
     gives a new ``Sequential`` sharing the layers), ``len``, iteration, ``append``, ``extend``.
 
     Args:
-        *modules: the layers, in order (each a :class:`Module`).
+        *modules: the layers, in order (each a ``Module``).
         layers: keyword-only alternative to ``*modules``: an iterable of layers; default None.
             Torch's ``Sequential(OrderedDict)`` form is not accepted (children are always ``0``, ``1``, ...).
 
@@ -144,7 +144,7 @@ class Residual(Module):
     """``y = x + module(x)``; the wrapped module must keep the shape of its input.
 
     Args:
-        module: f, the wrapped :class:`Module`; its output must have its input's shape.
+        module: f, the wrapped ``Module``; its output must have its input's shape.
 
     Shapes:
         ``forward(x)``: x (...) -> y = x + f(x) of x's shape. ``backward(dy)``: dy -> dx = dy + f.backward(dy).

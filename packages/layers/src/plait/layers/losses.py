@@ -85,7 +85,7 @@ class Loss(Module):
         ``backward(grad_output=None)``: d loss / d pred of pred's shape and dtype.
 
     Raises:
-        ConfigError: ``reduction`` not one of :attr:`reductions`.
+        ConfigError: ``reduction`` not one of ``reductions``.
     """
 
     #: How many predictions ``forward`` takes before the target (two-input losses: 2).
@@ -271,7 +271,7 @@ class CrossEntropyLoss(_IndexTargetLoss):
             recorded in ``config()`` as a list), default None (all 1).
         ignore_index: id target value whose positions give 0 loss and do not count in the mean;
             default -100 (as torch). Not used for probability targets.
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
         label_smoothing: in [0, 1], default 0.0 (as torch).
 
     Shapes:
@@ -311,7 +311,7 @@ class NLLLoss(_IndexTargetLoss):
             "mean" divides by the summed weight of the kept targets, as torch.
         ignore_index: target value whose positions give 0 loss and do not count in the mean;
             default -100 (as torch).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
 
     Shapes:
         ``forward(input, target)``: input (N, C), (N, C, d1, ...) or (C,) log-probabilities; target
@@ -380,7 +380,7 @@ class BCELoss(_ElementwiseLoss):
     Args:
         weight: rescaling weight broadcast against the input (e.g. (N, 1) or (C,)), any array-like
             of numbers; default None (all 1).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
 
     Shapes:
         ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
@@ -415,7 +415,7 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
 
     Args:
         weight: rescaling weight broadcast against the input, any array-like of numbers; default None (all 1).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`). Torch's positional order is (weight, size_average, reduce, reduction, pos_weight).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``). Torch's positional order is (weight, size_average, reduce, reduction, pos_weight).
         pos_weight: weight of the positive term, broadcast against the input (usually (C,)); default None (1).
 
     Shapes:
@@ -444,7 +444,7 @@ class MSELoss(_ElementwiseLoss):
     """(x - t)^2.
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
 
     Shapes:
         ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
@@ -463,7 +463,7 @@ class L1Loss(_ElementwiseLoss):
     """|x - t| (gradient sign(x - t), 0 at a tie, as torch).
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
 
     Shapes:
         ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
@@ -482,7 +482,7 @@ class HuberLoss(_ElementwiseLoss):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t.
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
         delta: the threshold between the quadratic and linear parts, > 0; default 1.0 (as torch).
 
     Shapes:
@@ -513,7 +513,7 @@ class SmoothL1Loss(_ElementwiseLoss):
     ``beta`` >= 0; beta = 0 is the L1 loss (as torch). HuberLoss(delta) = beta * SmoothL1Loss(beta).
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
         beta: the threshold between the quadratic and linear parts, a finite number >= 0; default
             1.0 (as torch).
 

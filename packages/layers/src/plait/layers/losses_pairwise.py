@@ -28,7 +28,7 @@ class PairwiseLoss(Loss):
     Args:
         margin: the margin of the subclass's formula, a finite number; default 0.0 (as torch's
             CosineEmbeddingLoss and MarginRankingLoss).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see :class:`Loss`).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
 
     Raises:
         ConfigError: ``margin`` not a finite number, or ``reduction`` unknown.

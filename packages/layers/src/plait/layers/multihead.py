@@ -98,7 +98,7 @@ class MultiheadAttention(Module):
     Raises:
         ConfigError: ``embed_dim``/``num_heads``/``kdim``/``vdim`` not an integer >= 1, E not
             divisible by H, ``add_bias_kv`` or ``add_zero_attn`` set, or ``dropout`` not a number in [0, 1).
-        ShapeError: see :meth:`forward` and :meth:`backward`.
+        ShapeError: see ``forward`` and ``backward``.
         DTypeError: non-floating inputs or gradient, or a mask neither bool nor float.
     """
 

@@ -277,7 +277,7 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of x: (N, C, H, W), as ``torch.nn.BatchNorm2d``.
 
-    Training uses batch statistics and updates the running ones as :class:`BatchNorm1d`.
+    Training uses batch statistics and updates the running ones as ``BatchNorm1d``.
 
     Args:
         num_features: C, the size of input axis 1, an int >= 1 (required).
@@ -396,7 +396,7 @@ class InstanceNorm1d(_InstanceNorm):
 class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation of x: (N, C, H, W) or (C, H, W), as ``torch.nn.InstanceNorm2d``.
 
-    Each sample's channel is standardised over H, W; see :class:`InstanceNorm1d`.
+    Each sample's channel is standardised over H, W; see ``InstanceNorm1d``.
 
     Args:
         num_features: C, the number of channels, an int >= 1 (required). Checked against the input

@@ -73,7 +73,7 @@ class SinusoidalPositionalEmbedding(_Positional):
     Raises:
         ConfigError: ``num_positions``/``embedding_dim`` not an integer >= 1, or a table larger than
             ``PLAIT_MAX_PARAMETERS``.
-        ShapeError: see :meth:`forward`; a ``dy`` of another shape than y.
+        ShapeError: see ``forward``; a ``dy`` of another shape than y.
         DTypeError: a non-floating input.
     """
 
@@ -130,7 +130,7 @@ class LearnedPositionalEmbedding(_Positional):
     Raises:
         ConfigError: ``num_positions``/``embedding_dim`` not an integer >= 1, or more parameters than
             ``PLAIT_MAX_PARAMETERS``.
-        ShapeError: see :meth:`forward`; a ``dy`` of another shape than y.
+        ShapeError: see ``forward``; a ``dy`` of another shape than y.
         DTypeError: a non-floating input.
     """
 

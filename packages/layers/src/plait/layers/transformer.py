@@ -220,7 +220,7 @@ class TransformerEncoderLayer(_Block):
     Raises:
         ConfigError: ``d_model``/``nhead`` not integers >= 1 or ``d_model`` not divisible by ``nhead``,
             ``dropout`` outside [0, 1), or an unknown ``activation`` name.
-        ShapeError: see :meth:`forward`; a ``dy`` of another shape than the output.
+        ShapeError: see ``forward``; a ``dy`` of another shape than the output.
         DTypeError: a non-floating input or ``dy``, or a mask neither bool nor float.
     """
 
@@ -305,7 +305,7 @@ class TransformerDecoderLayer(_Block):
     Raises:
         ConfigError: ``d_model``/``nhead`` not integers >= 1 or ``d_model`` not divisible by ``nhead``,
             ``dropout`` outside [0, 1), or an unknown ``activation`` name.
-        ShapeError: see :meth:`forward`; a ``dy`` of another shape than the output.
+        ShapeError: see ``forward``; a ``dy`` of another shape than the output.
         DTypeError: a non-floating input or ``dy``, or a mask neither bool nor float.
     """
 

@@ -36,15 +36,15 @@ class TransformerEncoder(Module):
     signature and change nothing (there are no nested tensors here).
 
     Args:
-        encoder_layer: the :class:`TransformerEncoderLayer` copied ``num_layers`` times (deep copies
+        encoder_layer: the ``TransformerEncoderLayer`` copied ``num_layers`` times (deep copies
             with its current weights, as torch).
         num_layers: the number of layers, an int in [1, 1024] (torch sets no upper bound).
-        norm: a module applied to the last layer's output (e.g. a :class:`LayerNorm`); default None.
+        norm: a module applied to the last layer's output (e.g. a ``LayerNorm``); default None.
         enable_nested_tensor: accepted for torch's signature, no effect; default True.
         mask_check: accepted for torch's signature, no effect; default True.
 
     Shapes:
-        ``forward(src, ...)``: as :class:`TransformerEncoderLayer`; ``backward(dy)`` -> dsrc.
+        ``forward(src, ...)``: as ``TransformerEncoderLayer``; ``backward(dy)`` -> dsrc.
 
     Raises:
         ConfigError: ``encoder_layer`` not a TransformerEncoderLayer, or ``num_layers`` not an int in [1, 1024].
@@ -59,7 +59,7 @@ class TransformerEncoder(Module):
 
     def forward(self, src: Any, mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool | None = None) -> Any:
-        """src as :class:`TransformerEncoderLayer`; ``mask``/``src_key_padding_mask`` go to every layer.
+        """src as ``TransformerEncoderLayer``; ``mask``/``src_key_padding_mask`` go to every layer.
 
         Args:
             src: (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E).
@@ -71,8 +71,8 @@ class TransformerEncoder(Module):
             y of src's shape.
 
         Raises:
-            ShapeError: as :meth:`TransformerEncoderLayer.forward`.
-            DTypeError: as :meth:`TransformerEncoderLayer.forward`.
+            ShapeError: as ``TransformerEncoderLayer.forward``.
+            DTypeError: as ``TransformerEncoderLayer.forward``.
         """
         x = src
         for layer in self.layers:
@@ -97,13 +97,13 @@ class TransformerDecoder(Module):
     optional final ``norm``; every layer attends to the same ``memory``.
 
     Args:
-        decoder_layer: the :class:`TransformerDecoderLayer` copied ``num_layers`` times (deep copies
+        decoder_layer: the ``TransformerDecoderLayer`` copied ``num_layers`` times (deep copies
             with its current weights, as torch).
         num_layers: the number of layers, an int in [1, 1024] (torch sets no upper bound).
-        norm: a module applied to the last layer's output (e.g. a :class:`LayerNorm`); default None.
+        norm: a module applied to the last layer's output (e.g. a ``LayerNorm``); default None.
 
     Shapes:
-        ``forward(tgt, memory, ...)``: as :class:`TransformerDecoderLayer`; ``backward(dy)`` ->
+        ``forward(tgt, memory, ...)``: as ``TransformerDecoderLayer``; ``backward(dy)`` ->
         ``(dtgt, dmemory)``, dmemory summed over the layers.
 
     Raises:
@@ -119,7 +119,7 @@ class TransformerDecoder(Module):
     def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Any:
-        """Arguments as :class:`TransformerDecoderLayer`, handed to every layer.
+        """Arguments as ``TransformerDecoderLayer``, handed to every layer.
 
         Args:
             tgt: (T, N, E), (N, T, E) with ``batch_first``, or unbatched (T, E).
@@ -135,8 +135,8 @@ class TransformerDecoder(Module):
             y of tgt's shape.
 
         Raises:
-            ShapeError: as :meth:`TransformerDecoderLayer.forward`.
-            DTypeError: as :meth:`TransformerDecoderLayer.forward`.
+            ShapeError: as ``TransformerDecoderLayer.forward``.
+            DTypeError: as ``TransformerDecoderLayer.forward``.
         """
         x = tgt
         for layer in self.layers:
