@@ -99,7 +99,6 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
 
     Raises:
         DTypeError: a non-floating x.
-        ConfigError: ``negative_slope`` not a number.
     """
     return _activation(act.LeakyReLU, x, negative_slope=negative_slope)
 
@@ -116,7 +115,6 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
 
     Raises:
         DTypeError: a non-floating x.
-        ConfigError: ``alpha`` not a number.
     """
     return _activation(act.ELU, x, alpha=alpha)
 
@@ -243,7 +241,6 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
 
     Raises:
         DTypeError: a non-floating x.
-        ConfigError: ``beta`` or ``threshold`` not a number.
     """
     return _activation(act.Softplus, x, beta=beta, threshold=threshold)
 
