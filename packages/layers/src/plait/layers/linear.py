@@ -23,14 +23,14 @@ class Linear(Module):
     is cast to the weight's dtype.
 
     Args:
-        in_features: size of the last input axis (an int >= 0).
-        out_features: size of the last output axis (an int >= 0).
+        in_features: size of the last input axis: an int >= 1 with the default ``init`` (0 only with
+            an explicit ``init``; torch accepts 0 with its default).
+        out_features: size of the last output axis, an int >= 0.
         bias: learn an additive bias ``b`` of shape (out_features,); default True.
         dtype: dtype of the weight and bias, default ``"float32"`` (torch: the global default dtype).
         init: initializer of ``weight`` (out_features, in_features); default None keeps torch's
             ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(in_features), 1/sqrt(in_features)).
-        bias_init: initializer of ``bias``; default None keeps U(-1/sqrt(in_features), 1/sqrt(in_features))
-            (zeros when ``in_features`` is 0).
+        bias_init: initializer of ``bias``; default None keeps U(-1/sqrt(in_features), 1/sqrt(in_features)).
 
     Shapes:
         ``forward(x)``: x (..., in_features) -> y (..., out_features), in the weight's dtype.
@@ -38,8 +38,9 @@ class Linear(Module):
         adds dW (out_features, in_features) and db (out_features,) to the gradients.
 
     Raises:
-        ConfigError: ``in_features``/``out_features`` not an integer >= 0, more parameters than
-            ``PLAIT_MAX_PARAMETERS``, or an ``init``/``bias_init`` that names no initializer.
+        ConfigError: ``in_features``/``out_features`` not an integer >= 0, ``in_features`` 0 with the
+            default ``init``, more parameters than ``PLAIT_MAX_PARAMETERS``, or an ``init``/``bias_init``
+            that names no initializer.
         ShapeError: an input whose last axis is not ``in_features``, or a ``dy`` of another shape than y.
         DTypeError: a non-floating input or ``dy``.
         PlaitError: ``backward`` without a matching ``forward``.

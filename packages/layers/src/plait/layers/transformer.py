@@ -69,8 +69,8 @@ class FeedForward(_FFNMixin, Module):
     feed-forward part of its transformer layers).
 
     Args:
-        embed_dim: E, the input and output feature size, an int >= 1.
-        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), an int >= 1.
+        embed_dim: E, the input and output feature size (converted with ``int()``).
+        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), converted with ``int()``.
         activation: a registered layer name built without arguments (``"gelu"``, the default,
             ``"relu"``, ``"silu"``, ...).
         dropout: dropout probability after the activation, in [0, 1]; default 0.0.
@@ -81,8 +81,8 @@ class FeedForward(_FFNMixin, Module):
         ``forward(x)``: x (..., E) -> y (..., E). ``backward(dy)``: dy of y's shape -> dx of x's shape.
 
     Raises:
-        ConfigError: a size that is not an integer >= 1, an unknown ``activation`` name, or
-            ``dropout`` outside [0, 1].
+        ConfigError: a size below 1 (``embed_dim`` or ``hidden_dim`` 0 is refused by ``Linear``'s
+            default initializer), an unknown ``activation`` name, or ``dropout`` outside [0, 1].
         ShapeError: an input whose last axis is not E; a ``dy`` of another shape than y.
         DTypeError: a non-floating input or ``dy``.
     """
