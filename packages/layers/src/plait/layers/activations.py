@@ -67,7 +67,17 @@ def finite_number(value: Any, where: str, what: str) -> float:
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.relu_forward, m.relu_backward)
 
@@ -121,7 +131,17 @@ class ELU(Module):
 
 
 class SELU(Module):
-    """scale * ELU(x, alpha) with the self-normalising constants of Klambauer et al."""
+    """scale * ELU(x, alpha) with the self-normalising constants of Klambauer et al.
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.selu_forward, m.selu_backward)
 
@@ -154,13 +174,33 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x) (a.k.a. swish)."""
+    """x * sigmoid(x) (a.k.a. swish).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.silu_forward, m.silu_backward)
 
 
 class Mish(Module):
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.mish_forward, m.mish_backward)
 
@@ -195,13 +235,33 @@ class Hardtanh(Module):
 
 
 class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+    """1 / (1 + exp(-x)).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.sigmoid_forward, m.sigmoid_backward)
 
 
 class Tanh(Module):
-    """tanh(x)."""
+    """tanh(x).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.tanh_forward, m.tanh_backward)
 
@@ -232,7 +292,17 @@ class Softplus(Module):
 
 
 class ReLU6(Module):
-    """min(max(x, 0), 6); gradient 0 at both kinks (as torch)."""
+    """min(max(x, 0), 6); gradient 0 at both kinks (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.relu6_forward, pw.relu6_backward)
 
@@ -278,25 +348,65 @@ class PReLU(Module):
 
 
 class Hardsigmoid(Module):
-    """min(max(x + 3, 0), 6) / 6; gradient 0 at x = +-3 (as torch)."""
+    """min(max(x + 3, 0), 6) / 6; gradient 0 at x = +-3 (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.hardsigmoid_forward, pw.hardsigmoid_backward)
 
 
 class Hardswish(Module):
-    """x min(max(x + 3, 0), 6) / 6 (MobileNetV3); gradient 0 at x = -3 and 1 at x = 3 (as torch)."""
+    """x min(max(x + 3, 0), 6) / 6 (MobileNetV3); gradient 0 at x = -3 and 1 at x = 3 (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.hardswish_forward, pw.hardswish_backward)
 
 
 class LogSigmoid(Module):
-    """log(1 / (1 + exp(-x))), computed as -softplus(-x): finite for any x."""
+    """log(1 / (1 + exp(-x))), computed as -softplus(-x): finite for any x.
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.logsigmoid_forward, pw.logsigmoid_backward)
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.softsign_forward, pw.softsign_backward)
 
