@@ -72,9 +72,9 @@ class Loss(Module):
     gradient. Losses whose layout differs from the pair's (class ids over (N, C, d1, ...))
     override ``_losses(pred, target) -> (losses, denominator, ctx)`` and ``_grad(ctx, g) -> dpred``.
 
-    Torch's deprecated ``size_average`` and ``reduce`` arguments are not accepted, so after
-    ``weight`` the positional order of some losses differs from torch's: pass the other
-    arguments by keyword.
+    Torch's deprecated ``size_average`` and ``reduce`` arguments are not accepted, so a
+    positional argument other than ``weight`` may not line up with torch's (``MSELoss("sum")``
+    is torch's ``MSELoss(size_average="sum")``): pass them by keyword.
 
     Args:
         reduction: ``"mean"`` (default: sum(l) / n as a float), ``"sum"`` (a float) or ``"none"``
