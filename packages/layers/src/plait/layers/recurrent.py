@@ -300,8 +300,8 @@ class RNN(_SingleStateRNN):
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
             torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
-            training mode; default 0.0. Must lie in [0, 1) (torch also accepts 1 and warns when
-            ``num_layers`` is 1; here it is then simply unused).
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
         bidirectional: add a reverse-time direction per layer (D = 2; parameters named
             ``..._reverse``); default False.
         dtype: dtype of every parameter, default ``"float32"`` (inputs are cast to it).
@@ -351,8 +351,8 @@ class GRU(_SingleStateRNN):
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
             torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
-            training mode; default 0.0. Must lie in [0, 1) (torch also accepts 1 and warns when
-            ``num_layers`` is 1; here it is then simply unused).
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
         bidirectional: add a reverse-time direction per layer (D = 2; parameters named
             ``..._reverse``); default False.
         dtype: dtype of every parameter, default ``"float32"`` (inputs are cast to it).
@@ -397,8 +397,8 @@ class LSTM(_RNNBase):
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
             torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
-            training mode; default 0.0. Must lie in [0, 1) (torch also accepts 1 and warns when
-            ``num_layers`` is 1; here it is then simply unused).
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
         bidirectional: add a reverse-time direction per layer (D = 2; parameters named
             ``..._reverse``); default False.
         proj_size: P, project h to this size (0 < P < H) with ``weight_hr_l{k}`` (P, H); default 0, no
