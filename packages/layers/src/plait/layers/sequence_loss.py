@@ -23,10 +23,10 @@ class SequenceCrossEntropyLoss(CrossEntropyLoss):
     """Softmax cross entropy over the last axis: logits (..., V), targets (...) ids or (..., V) probabilities.
 
     Args:
-        weight: (V,) class weights, or None.
+        weight: (V,) class weights; default None (all 1).
         ignore_index: target id whose positions are dropped (padding), default -100.
-        reduction: "mean" (over the kept positions, weighted), "sum" or "none" (shape (...)).
-        label_smoothing: in [0, 1], mixes the uniform distribution into the targets.
+        reduction: "mean" (default: over the kept positions, weighted), "sum" or "none" (shape (...)).
+        label_smoothing: in [0, 1], mixes the uniform distribution into the targets; default 0.0.
 
     Shapes: logits (B, T, V) (any number of leading axes, at least one); target (B, T) ints.
     The maths is :class:`CrossEntropyLoss`'s pair (``cross_entropy_forward`` /
