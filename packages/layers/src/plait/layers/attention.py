@@ -201,7 +201,7 @@ class GroupedQueryAttention(Module):
             T: the number of queries.
             S: the number of keys (cached ones included).
             key_padding_mask: (B, S) or None (default): True (or -inf) hides a key.
-            attn_mask: (T, S) or (B*num_heads, T, S) or None (default): True hides, a float is added.
+            attn_mask: (T, S) or ``(B*num_heads, T, S)`` or None (default): True hides, a float is added.
             where: the component named in error messages; default ``"GroupedQueryAttention"``.
 
         Returns:
@@ -268,7 +268,7 @@ class GroupedQueryAttention(Module):
                 Required when ``kdim`` differs from E (unless a filled cross-attention cache is given).
             key_padding_mask: (B, S), bool (True = padding, hidden) or float (added to the scores);
                 default None. S counts the cached keys too.
-            attn_mask: (T, S) or (B*num_heads, T, S), bool (True = hidden) or float (added); default None.
+            attn_mask: (T, S) or ``(B*num_heads, T, S)``, bool (True = hidden) or float (added); default None.
             kv_cache: a ``KVCache`` for step-by-step decoding; the call then keeps no cache for
                 backward (inference only). Default None.
             is_causal: True/False overrides the constructor's ``causal`` for this call; default None

@@ -191,7 +191,7 @@ class MultiheadAttention(Module):
             key_padding_mask: (N, S) ((S,) unbatched), bool (True = hidden) or float (added to the
                 scores); default None.
             need_weights: also return the attention weights; default True (as torch).
-            attn_mask: (L, S) or (N*num_heads, L, S), bool (True = hidden) or float (added); default None.
+            attn_mask: (L, S) or ``(N*num_heads, L, S)``, bool (True = hidden) or float (added); default None.
             average_attn_weights: average the returned weights over heads; default True (as torch).
             is_causal: with ``attn_mask`` None, build and apply the causal mask here (torch raises);
                 with a mask given, the mask is used as it is. Default False.

@@ -64,7 +64,7 @@ class LayerNorm(Module):
         dtype: dtype of weight and bias, default ``"float32"``.
 
     Shapes:
-        ``forward(x)``: x (*, *normalized_shape) -> y of x's shape and dtype (statistics over the
+        ``forward(x)``: x ``(*, *normalized_shape)`` -> y of x's shape and dtype (statistics over the
         trailing axes, biased variance). ``backward(dy)``: dy of y's shape -> dx; adds d(weight),
         d(bias) of shape ``normalized_shape`` to the gradients.
 
@@ -111,7 +111,7 @@ class RMSNorm(Module):
         dtype: dtype of the weight, default ``"float32"``.
 
     Shapes:
-        ``forward(x)``: x (*, *normalized_shape) -> y of x's shape and dtype. ``backward(dy)``: dy of
+        ``forward(x)``: x ``(*, *normalized_shape)`` -> y of x's shape and dtype. ``backward(dy)``: dy of
         y's shape -> dx; adds d(weight) of shape ``normalized_shape`` to the gradient.
 
     Raises:
@@ -159,7 +159,7 @@ class GroupNorm(Module):
         dtype: keyword-only, dtype of weight and bias, default ``"float32"``.
 
     Shapes:
-        ``forward(x)``: x (N, C, *) -> y of x's shape and dtype (statistics per sample over each group's
+        ``forward(x)``: x ``(N, C, *)`` -> y of x's shape and dtype (statistics per sample over each group's
         channels and all of ``*``). ``backward(dy)``: dy of y's shape -> dx; adds d(weight), d(bias) (C,).
 
     Raises:

@@ -252,14 +252,14 @@ class _SingleStateRNN(_RNNBase):
     """RNN and GRU: one state ``h``; ``forward`` returns (out, h_n)."""
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
-        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (L*D, B, H) or None.
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: ``(L*D, B, H)`` or None.
 
         Args:
             x: the input sequence, (T, B, F), (B, T, F) with ``batch_first``, or unbatched (T, F).
-            hx: the initial hidden state h0, (L*D, B, H) or (L*D, H) for unbatched x; default None (zeros).
+            hx: the initial hidden state h0, ``(L*D, B, H)`` or ``(L*D, H)`` for unbatched x; default None (zeros).
 
         Returns:
-            ``(out, h_n)``: out (T, B, D*H) [(B, T, D*H) with ``batch_first``; (T, D*H) unbatched], the last
+            ``(out, h_n)``: out ``(T, B, D*H)`` [``(B, T, D*H)`` with ``batch_first``; ``(T, D*H)`` unbatched], the last
             layer's hidden state at every step; h_n of hx's shape, every layer's final hidden state.
 
         Raises:
@@ -298,7 +298,7 @@ class RNN(_SingleStateRNN):
         nonlinearity: ``"tanh"`` (default) or ``"relu"``, as torch.
         bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
-            torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
             training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
             it has no effect (torch also warns then).
@@ -310,7 +310,7 @@ class RNN(_SingleStateRNN):
 
     Shapes:
         ``forward(x, hx=None)`` -> ``(out, h_n)``: x (T, B, F) [(B, T, F) with ``batch_first``] or
-        unbatched (T, F); hx, h_n (L*D, B, H) [(L*D, H) unbatched]; out (T, B, D*H) [(B, T, D*H)].
+        unbatched (T, F); hx, h_n ``(L*D, B, H)`` [``(L*D, H)`` unbatched]; out ``(T, B, D*H)`` [``(B, T, D*H)``].
         ``backward(dout, dh_n=None)``: dx of x's shape, or ``(dx, dh0)`` when ``hx`` was given.
 
     Raises:
@@ -349,7 +349,7 @@ class GRU(_SingleStateRNN):
         num_layers: L, stacked layers, an int >= 1; default 1.
         bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
-            torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
             training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
             it has no effect (torch also warns then).
@@ -361,7 +361,7 @@ class GRU(_SingleStateRNN):
 
     Shapes:
         ``forward(x, hx=None)`` -> ``(out, h_n)``: x (T, B, F) [(B, T, F) with ``batch_first``] or
-        unbatched (T, F); hx, h_n (L*D, B, H) [(L*D, H) unbatched]; out (T, B, D*H) [(B, T, D*H)].
+        unbatched (T, F); hx, h_n ``(L*D, B, H)`` [``(L*D, H)`` unbatched]; out ``(T, B, D*H)`` [``(B, T, D*H)``].
         ``backward(dout, dh_n=None)``: dx of x's shape, or ``(dx, dh0)`` when ``hx`` was given.
 
     Raises:
@@ -395,7 +395,7 @@ class LSTM(_RNNBase):
         num_layers: L, stacked layers, an int >= 1; default 1.
         bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
-            torch). States (h0, h_n, ...) stay (L*D, B, ...) either way, as torch.
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
         dropout: inverted dropout probability on the outputs of every layer but the last, in
             training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
             it has no effect (torch also warns then).
@@ -409,8 +409,8 @@ class LSTM(_RNNBase):
 
     Shapes:
         ``forward(x, hx=None)`` -> ``(out, (h_n, c_n))``: x (T, B, F) [(B, T, F) with ``batch_first``]
-        or unbatched (T, F); hx = (h0, c0) with h0, h_n (L*D, B, H_out) and c0, c_n (L*D, B, H)
-        [(L*D, ...) unbatched], H_out = P if ``proj_size`` else H; out (T, B, D*H_out) [(B, T, D*H_out)].
+        or unbatched (T, F); hx = (h0, c0) with h0, h_n ``(L*D, B, H_out)`` and c0, c_n ``(L*D, B, H)``
+        [``(L*D, ...)`` unbatched], H_out = P if ``proj_size`` else H; out ``(T, B, D*H_out)`` [``(B, T, D*H_out)``].
         ``backward(dout, dstate=None)``: dx of x's shape, or ``(dx, (dh0, dc0))`` when ``hx`` was given.
 
     Raises:
@@ -440,15 +440,15 @@ class LSTM(_RNNBase):
         return (self._out_size, self.hidden_size)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
-        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each (L*D, B, H), or None.
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each ``(L*D, B, H)``, or None.
 
         Args:
             x: the input sequence, (T, B, F), (B, T, F) with ``batch_first``, or unbatched (T, F).
-            hx: the initial state ``(h0, c0)``: h0 (L*D, B, H_out), c0 (L*D, B, H) ((L*D, ...) for unbatched
+            hx: the initial state ``(h0, c0)``: h0 ``(L*D, B, H_out)``, c0 ``(L*D, B, H)`` (``(L*D, ...)`` for unbatched
                 x), H_out = ``proj_size`` or H; default None (both zeros).
 
         Returns:
-            ``(out, (h_n, c_n))``: out (T, B, D*H_out) [(B, T, D*H_out) with ``batch_first``; (T, D*H_out)
+            ``(out, (h_n, c_n))``: out ``(T, B, D*H_out)`` [``(B, T, D*H_out)`` with ``batch_first``; ``(T, D*H_out)``
             unbatched]; h_n, c_n of h0's and c0's shapes.
 
         Raises:

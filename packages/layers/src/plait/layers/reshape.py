@@ -50,7 +50,7 @@ class _ShapeLayer(Module):
 
 
 class Flatten(_ShapeLayer):
-    """Merge dims ``start_dim..end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by default.
+    """Merge dims ``start_dim..end_dim`` into one: (N, C, H, W) -> ``(N, C*H*W)`` by default.
 
     Args:
         start_dim: first axis merged, default 1 (as torch; negative counts from the end).
@@ -93,7 +93,7 @@ class Unflatten(_ShapeLayer):
             axis' size; one entry may be -1 (inferred); required, as torch.
 
     Shapes:
-        ``forward(x)``: x (..., d_dim, ...) -> (..., *unflattened_size, ...), any real dtype.
+        ``forward(x)``: x (..., d_dim, ...) -> ``(..., *unflattened_size, ...)``, any real dtype.
         ``backward(dy)``: dy -> dx of x's shape.
 
     Raises:
@@ -136,7 +136,7 @@ class Reshape(_ShapeLayer):
         shape: keyword-only alternative to ``*args``: the per-sample target shape; default None.
 
     Shapes:
-        ``forward(x)``: x (N, ...) -> (N, *shape), any real dtype; ``backward(dy)``: dy -> dx of x's shape.
+        ``forward(x)``: x (N, ...) -> ``(N, *shape)``, any real dtype; ``backward(dy)``: dy -> dx of x's shape.
 
     Raises:
         ConfigError: both ``*args`` and ``shape`` given, more than one -1, or a size below -1.
@@ -155,7 +155,7 @@ class Reshape(_ShapeLayer):
             raise ConfigError(f"Reshape: target shape may hold at most one -1 and no other negative size, got {self.shape}")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """(N, *target shape) for an input of ``shape`` (N, ...), -1 resolved.
+        """``(N, *target shape)`` for an input of ``shape`` (N, ...), -1 resolved.
 
         Args:
             shape: the input's shape.

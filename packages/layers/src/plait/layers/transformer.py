@@ -239,7 +239,7 @@ class TransformerEncoderLayer(_Block):
 
         Args:
             src: (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E); float.
-            src_mask: (S, S) or (N*nhead, S, S), bool (True = hidden) or float (added to the
+            src_mask: (S, S) or ``(N*nhead, S, S)``, bool (True = hidden) or float (added to the
                 scores); default None (no mask is implied, as torch).
             src_key_padding_mask: (N, S) ((S,) unbatched), bool or float; default None.
             is_causal: with ``src_mask`` None, apply the causal mask; with a mask given, the mask
@@ -328,9 +328,9 @@ class TransformerDecoderLayer(_Block):
         Args:
             tgt: (T, N, E), (N, T, E) with ``batch_first``, or unbatched (T, E); float.
             memory: the encoder output, (S, N, E) / (N, S, E) / (S, E), tgt's rank and batch size.
-            tgt_mask: (T, T) or (N*nhead, T, T), bool (True = hidden) or float (added); default None
+            tgt_mask: (T, T) or ``(N*nhead, T, T)``, bool (True = hidden) or float (added); default None
                 (no causal mask is implied, as torch).
-            memory_mask: (T, S) or (N*nhead, T, S), bool or float; default None.
+            memory_mask: (T, S) or ``(N*nhead, T, S)``, bool or float; default None.
             tgt_key_padding_mask: (N, T) ((T,) unbatched), bool or float; default None.
             memory_key_padding_mask: (N, S) ((S,) unbatched), bool or float; default None.
             tgt_is_causal: with ``tgt_mask`` None, apply the causal mask to the self-attention;

@@ -63,7 +63,7 @@ class TransformerEncoder(Module):
 
         Args:
             src: (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E).
-            mask: the layers' ``src_mask``, (S, S) or (N*nhead, S, S); default None.
+            mask: the layers' ``src_mask``, (S, S) or ``(N*nhead, S, S)``; default None.
             src_key_padding_mask: (N, S) ((S,) unbatched); default None.
             is_causal: True applies the causal mask when ``mask`` is None; default None (False).
 
@@ -124,8 +124,8 @@ class TransformerDecoder(Module):
         Args:
             tgt: (T, N, E), (N, T, E) with ``batch_first``, or unbatched (T, E).
             memory: the encoder output, (S, N, E) / (N, S, E) / (S, E).
-            tgt_mask: (T, T) or (N*nhead, T, T); default None.
-            memory_mask: (T, S) or (N*nhead, T, S); default None.
+            tgt_mask: (T, T) or ``(N*nhead, T, T)``; default None.
+            memory_mask: (T, S) or ``(N*nhead, T, S)``; default None.
             tgt_key_padding_mask: (N, T); default None.
             memory_key_padding_mask: (N, S); default None.
             tgt_is_causal: True applies the causal mask when ``tgt_mask`` is None; default None (False).
