@@ -153,8 +153,8 @@ class AvgPool2d(_Pool):
         divisor_override: divide every window sum by this non-zero int instead; default None.
 
     Shapes:
-        ``forward(x)``: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = floor_or_ceil((H + 2 p - (k - 1) - 1)
-        / s) + 1 per axis. ``backward(dy)``: dy of y's shape -> dx of x's shape.
+        ``forward(x)``: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = floor_or_ceil((H + 2 p - k) / s)
+        + 1 per axis. ``backward(dy)``: dy of y's shape -> dx of x's shape.
 
     Raises:
         ConfigError: ``kernel_size``/``stride``/``padding`` not an integer (tuple) in range, or
@@ -198,7 +198,7 @@ class AvgPool1d(_Pool):
             default True (as torch).
 
     Shapes:
-        ``forward(x)``: x (N, C, L) -> y (N, C, L_out), L_out = floor_or_ceil((L + 2 p - (k - 1) - 1) / s) + 1.
+        ``forward(x)``: x (N, C, L) -> y (N, C, L_out), L_out = floor_or_ceil((L + 2 p - k) / s) + 1.
         ``backward(dy)``: dy (N, C, L_out) -> dx (N, C, L).
 
     Raises:
