@@ -179,6 +179,15 @@ def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
     """y = x Phi(x) with Phi the normal CDF (exact, through erfc), or the tanh approximation.
 
     ctx keeps Phi(x) for the exact form, so backward needs no second erfc.
+
+    Args:
+        x: input (...), float.
+        approximate: ``"none"`` (default, exact) or ``"tanh"``; any other value is taken as ``"none"``.
+
+    Returns:
+        ``(y, ctx)``: y of x's shape and the ctx ``gelu_backward`` takes.
+
+    No checks (a pure function): the layer that calls it validates x.
     """
     if approximate == "tanh":
         return blockwise(_gelu_tanh, x), ("tanh", x, None)
@@ -190,7 +199,16 @@ def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
 
 
 def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """dx = dy * (Phi(x) + x phi(x)); tanh form: dy * [0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)]."""
+    """dx = dy * (Phi(x) + x phi(x)); tanh form: dy * [0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)].
+
+    Args:
+        dy: gradient of y, y's shape.
+        ctx: the ctx returned by the matching forward.
+        need_dx: accepted for the maths-pair contract; dx is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx of y's shape.
+    """
     approximate, x, cdf = ctx
     if approximate == "tanh":
         return (blockwise(_gelu_tanh_grad, dy, x),)
@@ -337,13 +355,32 @@ def log_softmax(x: Any, dim: int) -> Any:
 
 
 def softmax_forward(x: Any, *, dim: int = -1) -> tuple[Any, Any]:
-    """y = softmax(x) along ``dim``; ctx = (y, dim)."""
+    """y = softmax(x) along ``dim``; ctx = (y, dim).
+
+    Args:
+        x: input (...), float, at least one axis.
+        dim: the softmax axis, default -1.
+
+    Returns:
+        ``(y, ctx)``: y of x's shape (rows summing to 1 along ``dim``) and ctx = (y, dim).
+
+    No checks (a pure function): the layer that calls it validates x.
+    """
     y = softmax(x, dim)
     return y, (y, dim)
 
 
 def softmax_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """The full Jacobian-vector product: dx = y * (dy - sum(dy * y, dim))."""
+    """The full Jacobian-vector product: dx = y * (dy - sum(dy * y, dim)).
+
+    Args:
+        dy: gradient of y, y's shape.
+        ctx: the ctx returned by the matching forward.
+        need_dx: accepted for the maths-pair contract; dx is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx of y's shape.
+    """
     y, dim = ctx
     dx = dy * y
     s = dx.sum(axis=dim, keepdims=True)
@@ -353,13 +390,32 @@ def softmax_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
 
 
 def log_softmax_forward(x: Any, *, dim: int = -1) -> tuple[Any, Any]:
-    """y = x - logsumexp(x) along ``dim``; ctx = (y, dim)."""
+    """y = x - logsumexp(x) along ``dim``; ctx = (y, dim).
+
+    Args:
+        x: input (...), float, at least one axis.
+        dim: the axis, default -1.
+
+    Returns:
+        ``(y, ctx)``: y of x's shape and ctx = (y, dim).
+
+    No checks (a pure function): the layer that calls it validates x.
+    """
     y = log_softmax(x, dim)
     return y, (y, dim)
 
 
 def log_softmax_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """dx = dy - softmax(x) * sum(dy, dim), with softmax(x) = exp(y)."""
+    """dx = dy - softmax(x) * sum(dy, dim), with softmax(x) = exp(y).
+
+    Args:
+        dy: gradient of y, y's shape.
+        ctx: the ctx returned by the matching forward.
+        need_dx: accepted for the maths-pair contract; dx is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx of y's shape.
+    """
     y, dim = ctx
     dx = get_array_module(dy).exp(y)
     dx *= -dy.sum(axis=dim, keepdims=True)

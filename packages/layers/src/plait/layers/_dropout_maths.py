@@ -21,6 +21,16 @@ def dropout_mask(shape: tuple[int, ...], p: float, dtype: Any, xp: Any = np, rng
 
     The draw comes from ``rng``, by default ``plait.core.get_rng()`` (so ``manual_seed`` makes it
     reproducible); on a GPU the device generator is seeded from it, so nothing crosses the bus.
+
+    Args:
+        shape: the mask's shape.
+        p: the drop probability, in [0, 1] (not checked here; the layers check it).
+        dtype: the mask's dtype (that of the array it multiplies).
+        xp: the array module that places the mask (numpy, default, or cupy).
+        rng: a ``numpy.random.Generator``; default None means ``plait.core.get_rng()``.
+
+    Returns:
+        An array of ``shape`` on ``xp``'s device holding 0 or 1 / (1 - p).
     """
     rng = get_rng() if rng is None else rng
     if xp is np:

@@ -26,12 +26,31 @@ def scatter_add_rows(target: Any, rows: Any, values: Any) -> None:
 
 
 def embedding_forward(ids: Any, weight: Any, *, padding_idx: int | None = None) -> tuple[Any, Any]:
-    """y = W[ids]: (...) -> (..., D); ctx = (ids, padding_idx)."""
+    """y = W[ids]: (...) -> (..., D); ctx = (ids, padding_idx).
+
+    Args:
+        ids: integer ids (...), each in [0, V) (not checked here).
+        weight: W (V, D).
+        padding_idx: the id whose rows ``embedding_backward`` leaves without gradient; default None.
+
+    Returns:
+        ``(y, ctx)``: y (..., D) and ctx = (ids, padding_idx).
+    """
     return weight[ids], (ids, padding_idx)
 
 
 def embedding_backward(dy: Any, ctx: Any, weight: Any, need_dx: bool = True) -> tuple[None, Any]:
-    """(None (ids have no gradient), dW (V, D)): rows of dy (..., D) scatter-added at their ids."""
+    """(None (ids have no gradient), dW (V, D)): rows of dy (..., D) scatter-added at their ids.
+
+    Args:
+        dy: gradient of y, (..., D).
+        ctx: ``(ids, padding_idx)`` from ``embedding_forward``.
+        weight: W (V, D) (its shape and dtype shape dW).
+        need_dx: accepted for the maths-pair contract (ids have no gradient); default True.
+
+    Returns:
+        ``(None, dW)``: dW (V, D), zero in the ``padding_idx`` row.
+    """
     ids, padding_idx = ctx
     ids1d = ids.reshape(-1)
     dy2d = dy.reshape(-1, weight.shape[1])

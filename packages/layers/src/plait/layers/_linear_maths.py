@@ -19,6 +19,16 @@ def linear_forward(x: Any, weight: Any, bias: Any | None) -> tuple[Any, Any]:
     """y (..., out) = x (..., in) @ W^T (in, out) + b, as ONE GEMM over the flattened leading dims.
 
     ctx = x as the (N, in) matrix the GEMM read (a copy when x was not contiguous, kept once).
+
+    Args:
+        x: input (..., in), any number of leading axes.
+        weight: W (out, in).
+        bias: b (out,), or None for no bias.
+
+    Returns:
+        ``(y, ctx)``: y (..., out) and the (N, in) view/copy of x that ``linear_backward`` takes.
+
+    No checks (a pure function): the caller (``Linear``) validates shapes and dtypes.
     """
     out_features, in_features = weight.shape
     x2d = x.reshape(-1, in_features)
@@ -29,7 +39,20 @@ def linear_forward(x: Any, weight: Any, bias: Any | None) -> tuple[Any, Any]:
 
 
 def linear_backward(dy: Any, x2d: Any, weight: Any, bias: Any | None, need_dx: bool = True) -> tuple[Any, Any, Any]:
-    """(dx (..., in) or None, dW (out, in), db (out,) or None) from dy (..., out): one GEMM each."""
+    """(dx (..., in) or None, dW (out, in), db (out,) or None) from dy (..., out): one GEMM each.
+
+    Args:
+        dy: gradient of y, (..., out).
+        x2d: the ctx of ``linear_forward``: x as an (N, in) matrix, N the product of dy's leading axes.
+        weight: W (out, in).
+        bias: b (out,), or None (then db is None).
+        need_dx: compute dx; default True (False returns None in its place and skips one GEMM).
+
+    Returns:
+        ``(dx, dW, db)``: dx (..., in) or None, dW (out, in), db (out,) or None.
+
+    No checks (a pure function): the caller validates the shapes.
+    """
     out_features, in_features = weight.shape
     dy2d = dy.reshape(-1, out_features)
     dweight = dy2d.T @ x2d

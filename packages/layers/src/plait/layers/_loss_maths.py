@@ -65,7 +65,21 @@ def _per_row(g: Any) -> Any:
 # -- classification over (M, C) rows -----------------------------------------------------------
 def nll_forward(logp: Any, target: Any, *, weight: Any | None = None, ignore_index: int = -100,
                 where: str = "NLLLoss") -> tuple[Any, Any, Any]:
-    """l_i = -w[y_i] logp[i, y_i] (0 where y_i == ignore_index); n = sum_i w[y_i]."""
+    """l_i = -w[y_i] logp[i, y_i] (0 where y_i == ignore_index); n = sum_i w[y_i].
+
+    Args:
+        logp: log-probabilities (M, C).
+        target: class ids (M,), integers.
+        weight: class weights (C,) in logp's dtype, or None (default) for 1.
+        ignore_index: the id whose rows give 0 and do not count in n; default -100.
+        where: the component named in error messages; default ``"NLLLoss"``.
+
+    Returns:
+        ``(losses, n, ctx)``: losses (M,), the mean's denominator n (0-d) and the ctx of ``nll_backward``.
+
+    Raises:
+        ShapeError: a target id outside [0, C) that is not ``ignore_index``.
+    """
     xp = get_array_module(logp)
     safe, w_rows, _ = _gather_targets(target, weight, ignore_index, logp.shape[1], where, logp.dtype)
     rows = xp.arange(logp.shape[0])
@@ -74,7 +88,16 @@ def nll_forward(logp: Any, target: Any, *, weight: Any | None = None, ignore_ind
 
 
 def nll_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """``d l_i / d logp[i, c] = -w[y_i] * (c == y_i)``, times g_i."""
+    """``d l_i / d logp[i, c] = -w[y_i] * (c == y_i)``, times g_i.
+
+    Args:
+        g: upstream gradient per row: (M,) for ``reduction="none"``, or a scalar (1/n for a mean).
+        ctx: the ctx returned by the matching forward.
+        need_dx: accepted for the maths-pair contract; the gradient is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx (M, C).
+    """
     shape, safe, w_rows = ctx
     xp = get_array_module(w_rows)
     dlogp = xp.zeros(shape, dtype=w_rows.dtype)
@@ -90,6 +113,20 @@ def cross_entropy_forward(logits: Any, target: Any, *, weight: Any | None = None
     (e = label_smoothing, w = class weight):
     ids: ``q_ic = (1-e) w_c (c == y_i) + (e/C) w_c`` (0 for ignored rows), n = sum_i w[y_i];
     probabilities: ``q_ic = w_c ((1-e) t_ic + e/C)``, n = M. (torch's definitions exactly.)
+
+    Args:
+        logits: (M, C).
+        target: class ids (M,), integers, or probabilities (M, C).
+        weight: class weights (C,) in the logits' dtype, or None (default) for 1.
+        ignore_index: the id whose rows give 0 and do not count in n; default -100 (ids only).
+        label_smoothing: e in [0, 1]; default 0.0.
+        where: the component named in error messages; default ``"CrossEntropyLoss"``.
+
+    Returns:
+        ``(losses, n, ctx)``: losses (M,), the mean's denominator n and the ctx of ``cross_entropy_backward``.
+
+    Raises:
+        ShapeError: a target id outside [0, C) that is not ``ignore_index``.
     """
     xp = get_array_module(logits)
     m, c = logits.shape
@@ -123,6 +160,14 @@ def cross_entropy_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]
     With class weights w and label smoothing e (and for probability targets) the same
     rule with the target weights q of the forward: ``dx_i = softmax(x_i) sum_c q_ic - q_i``;
     for ids ``q_i = (1-e) w[y_i] onehot(y_i) + (e/C) w``.
+
+    Args:
+        g: upstream gradient per row: (M,) for ``reduction="none"``, or a scalar (1/n for a mean).
+        ctx: the ctx returned by the matching forward.
+        need_dx: accepted for the maths-pair contract; the gradient is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx (M, C).
     """
     logp = ctx[1]
     xp = get_array_module(logp)

@@ -27,7 +27,16 @@ __all__ = [
 
 
 def sinusoidal_table(num_positions: int, dim: int, base: float = 10000.0) -> np.ndarray:
-    """P[p, 2i] = sin(p / base^(2i/D)), P[p, 2i+1] = cos(p / base^(2i/D)); shape (num_positions, dim), float64."""
+    """P[p, 2i] = sin(p / base^(2i/D)), P[p, 2i+1] = cos(p / base^(2i/D)); shape (num_positions, dim), float64.
+
+    Args:
+        num_positions: the number of rows (positions 0 .. num_positions - 1).
+        dim: D, the number of columns (odd D ends with a sine column).
+        base: the wavelength base, default 10000.0.
+
+    Returns:
+        A float64 NumPy array (num_positions, dim). No checks: the layer checks the sizes.
+    """
     pos = np.arange(num_positions, dtype=np.float64)[:, None]
     inv_freq = np.exp(np.arange(0, dim, 2, dtype=np.float64) * (-math.log(base) / dim))
     angles = pos * inv_freq

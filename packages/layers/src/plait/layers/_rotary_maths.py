@@ -23,7 +23,17 @@ __all__ = ["rope_backward", "rope_forward", "rope_tables"]
 
 
 def rope_tables(dim: int, max_position: int, base: float) -> tuple[np.ndarray, np.ndarray]:
-    """(cos, sin), each (max_position, dim), computed in float64."""
+    """(cos, sin), each (max_position, dim), computed in float64.
+
+    Args:
+        dim: the rotated feature size (even).
+        max_position: the number of positions (rows).
+        base: the frequency base (theta_k = p * base^(-2k/dim)).
+
+    Returns:
+        ``(cos, sin)``: float64 NumPy arrays (max_position, dim), each half repeating the angles.
+        No checks: ``RotaryEmbedding`` checks the sizes.
+    """
     inv_freq = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
     angles = np.outer(np.arange(max_position, dtype=np.float64), inv_freq)
     angles = np.concatenate([angles, angles], axis=-1)
@@ -45,11 +55,29 @@ def _rotate_half_t(u: Any) -> Any:
 
 
 def rope_forward(x: Any, *, cos: Any, sin: Any) -> tuple[Any, Any]:
-    """y = x * cos + rotate_half(x) * sin; x: (..., T, dim); cos, sin: (T, dim) of the positions of x."""
+    """y = x * cos + rotate_half(x) * sin; x: (..., T, dim); cos, sin: (T, dim) of the positions of x.
+
+    Args:
+        x: features (..., T, dim).
+        cos: the cos table rows of x's positions, (T, dim).
+        sin: the sin table rows, (T, dim).
+
+    Returns:
+        ``(y, ctx)``: y of x's shape and ctx = (cos, sin).
+    """
     return x * cos + _rotate_half(x) * sin, (cos, sin)
 
 
 def rope_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
-    """dx = dy * cos - rotate_half(dy * sin) written as its transpose: the inverse rotation of dy."""
+    """dx = dy * cos - rotate_half(dy * sin) written as its transpose: the inverse rotation of dy.
+
+    Args:
+        dy: gradient of y, (..., T, dim).
+        ctx: ``(cos, sin)`` from ``rope_forward``.
+        need_dx: accepted for the maths-pair contract; dx is always computed (default True).
+
+    Returns:
+        ``(dx,)``: a 1-tuple, dx of dy's shape.
+    """
     cos, sin = ctx
     return (dy * cos + _rotate_half_t(dy * sin),)

@@ -82,6 +82,13 @@ def erfc(x: Any) -> Any:
 
     float64: Cephes' rational approximations (relative error ~1e-14); float32/16: a single
     mask-free formula with relative error < 1.2e-7.
+
+    Args:
+        x: a floating NumPy or CuPy array (any shape). Not checked: unlike the other ``F.*``
+            functions, a list or an integer array is not converted or refused here.
+
+    Returns:
+        erfc(x) of x's shape and dtype.
     """
     return _erfc_cephes(x) if x.dtype == np.float64 else _erfc_fast(x)
 

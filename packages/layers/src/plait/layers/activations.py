@@ -67,13 +67,34 @@ def finite_number(value: Any, where: str, what: str) -> float:
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.relu_forward, m.relu_backward)
 
 
 class LeakyReLU(Module):
-    """x if x > 0 else negative_slope * x."""
+    """x if x > 0 else negative_slope * x.
+
+    Args:
+        negative_slope: slope for x <= 0, default 0.01 (as torch; torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.leaky_relu_forward, m.leaky_relu_backward)
 
@@ -86,7 +107,18 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """x if x > 0 else alpha (exp(x) - 1)."""
+    """x if x > 0 else alpha (exp(x) - 1).
+
+    Args:
+        alpha: scale of the negative branch, default 1.0 (as torch; torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.elu_forward, m.elu_backward)
 
@@ -99,13 +131,35 @@ class ELU(Module):
 
 
 class SELU(Module):
-    """scale * ELU(x, alpha) with the self-normalising constants of Klambauer et al."""
+    """scale * ELU(x, alpha) with the self-normalising constants of Klambauer et al.
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.selu_forward, m.selu_backward)
 
 
 class GELU(Module):
-    """x Phi(x); ``approximate="tanh"`` uses 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))."""
+    """x Phi(x); ``approximate="tanh"`` uses 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+
+    Args:
+        approximate: ``"none"`` (default, exact erf form) or ``"tanh"``, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        ConfigError: ``approximate`` is neither ``"none"`` nor ``"tanh"``.
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.gelu_forward, m.gelu_backward)
 
@@ -120,19 +174,53 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x) (a.k.a. swish)."""
+    """x * sigmoid(x) (a.k.a. swish).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.silu_forward, m.silu_backward)
 
 
 class Mish(Module):
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.mish_forward, m.mish_backward)
 
 
 class Hardtanh(Module):
-    """clip(x, min_val, max_val)."""
+    """clip(x, min_val, max_val).
+
+    Args:
+        min_val: lower clip value, default -1.0 (as torch).
+        max_val: upper clip value, default 1.0 (as torch); must exceed ``min_val``. Torch's ``inplace``
+            and deprecated ``min_value``/``max_value`` are not accepted.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        ConfigError: ``min_val`` is not below ``max_val``.
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.hardtanh_forward, m.hardtanh_backward)
 
@@ -147,19 +235,51 @@ class Hardtanh(Module):
 
 
 class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+    """1 / (1 + exp(-x)).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.sigmoid_forward, m.sigmoid_backward)
 
 
 class Tanh(Module):
-    """tanh(x)."""
+    """tanh(x).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.tanh_forward, m.tanh_backward)
 
 
 class Softplus(Module):
-    """log(1 + exp(beta x)) / beta; x itself where beta x > threshold."""
+    """log(1 + exp(beta x)) / beta; x itself where beta x > threshold.
+
+    Args:
+        beta: sharpness, default 1.0 (as torch).
+        threshold: where ``beta * x`` exceeds it the output is x (linear), default 20.0 (as torch).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (m.softplus_forward, m.softplus_backward)
 
@@ -172,7 +292,17 @@ class Softplus(Module):
 
 
 class ReLU6(Module):
-    """min(max(x, 0), 6); gradient 0 at both kinks (as torch)."""
+    """min(max(x, 0), 6); gradient 0 at both kinks (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.relu6_forward, pw.relu6_backward)
 
@@ -183,6 +313,21 @@ class PReLU(Module):
     ``num_parameters`` is 1 (one slope shared by every element) or the number of channels C
     (axis 1 of an input of shape (N, C, ...)), each slope initialised to ``init``.
     weight: (num_parameters,). x: any shape (N, C, ...) when num_parameters > 1 -> same shape.
+
+    Args:
+        num_parameters: number of slopes, 1 (default) or the channel count C (an int >= 1), as torch.
+        init: initial value of every slope, default 0.25 (as torch); a finite number.
+        dtype: dtype of ``weight``, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (...) when num_parameters is 1, else (N, C, ...) -> y of x's shape.
+        ``backward(dy)``: dy (y's shape) -> dx; adds d(weight) (num_parameters,) to the gradient.
+
+    Raises:
+        ConfigError: ``num_parameters`` not an integer >= 1, or ``init`` not a finite number.
+        ShapeError: num_parameters > 1 and the input's axis 1 is not num_parameters (or the input has
+            fewer than 2 axes); a ``dy`` whose shape is not y's.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (pw.prelu_forward, pw.prelu_backward)
@@ -203,31 +348,84 @@ class PReLU(Module):
 
 
 class Hardsigmoid(Module):
-    """min(max(x + 3, 0), 6) / 6; gradient 0 at x = +-3 (as torch)."""
+    """min(max(x + 3, 0), 6) / 6; gradient 0 at x = +-3 (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.hardsigmoid_forward, pw.hardsigmoid_backward)
 
 
 class Hardswish(Module):
-    """x min(max(x + 3, 0), 6) / 6 (MobileNetV3); gradient 0 at x = -3 and 1 at x = 3 (as torch)."""
+    """x min(max(x + 3, 0), 6) / 6 (MobileNetV3); gradient 0 at x = -3 and 1 at x = 3 (as torch).
+
+    Takes no arguments (torch's ``inplace`` is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.hardswish_forward, pw.hardswish_backward)
 
 
 class LogSigmoid(Module):
-    """log(1 / (1 + exp(-x))), computed as -softplus(-x): finite for any x."""
+    """log(1 / (1 + exp(-x))), computed as -softplus(-x): finite for any x.
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.logsigmoid_forward, pw.logsigmoid_backward)
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Takes no arguments, as torch.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.softsign_forward, pw.softsign_backward)
 
 
 class CELU(Module):
-    """max(x, 0) + min(0, alpha (exp(x / alpha) - 1)); ``alpha`` must not be 0."""
+    """max(x, 0) + min(0, alpha (exp(x / alpha) - 1)); ``alpha`` must not be 0.
+
+    Args:
+        alpha: the CELU scale, default 1.0 (as torch); a finite, non-zero number (torch's ``inplace``
+            is not accepted).
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape and float dtype; ``backward(dy)``: dy (y's shape) -> dx.
+
+    Raises:
+        ConfigError: ``alpha`` is 0 or not a finite number.
+        DTypeError: a non-floating input or ``dy``.
+        ShapeError: a ``dy`` whose shape is not y's.
+    """
 
     maths = (pw.celu_forward, pw.celu_backward)
 
@@ -258,19 +456,56 @@ class _AlongDim(Module):
 
 
 class Softmax(_AlongDim):
-    """exp(x) / sum(exp(x)) along ``dim``; backward is the full Jacobian-vector product."""
+    """exp(x) / sum(exp(x)) along ``dim``; backward is the full Jacobian-vector product.
+
+    Args:
+        dim: the axis it is taken along, default -1 (torch's default ``dim=None`` picks an axis from
+            the input's rank with a deprecation warning; here the last axis is always the default).
+
+    Shapes:
+        ``forward(x)``: x (...) with at least one axis -> y of x's shape; ``backward(dy)``: dy -> dx.
+
+    Raises:
+        ShapeError: ``dim`` out of range for the input, or a ``dy`` whose shape is not y's.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     maths = (m.softmax_forward, m.softmax_backward)
 
 
 class LogSoftmax(_AlongDim):
-    """x - logsumexp(x) along ``dim``."""
+    """x - logsumexp(x) along ``dim``.
+
+    Args:
+        dim: the axis it is taken along, default -1 (torch's default ``dim=None`` picks an axis from
+            the input's rank with a deprecation warning; here the last axis is always the default).
+
+    Shapes:
+        ``forward(x)``: x (...) with at least one axis -> y of x's shape; ``backward(dy)``: dy -> dx.
+
+    Raises:
+        ShapeError: ``dim`` out of range for the input, or a ``dy`` whose shape is not y's.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     maths = (m.log_softmax_forward, m.log_softmax_backward)
 
 
 class GLU(_AlongDim):
-    """a * sigmoid(b), with x split in halves [a, b] along ``dim``: (..., 2H, ...) -> (..., H, ...)."""
+    """a * sigmoid(b), with x split in halves [a, b] along ``dim``: (..., 2H, ...) -> (..., H, ...).
+
+    Args:
+        dim: the axis that is halved, default -1 (as torch).
+
+    Shapes:
+        ``forward(x)``: x (..., 2H, ...) -> y (..., H, ...) (halved along ``dim``); ``backward(dy)``:
+        dy (y's shape) -> dx (x's shape).
+
+    Raises:
+        ShapeError: ``dim`` out of range for the input, an odd size along ``dim``, or a ``dy`` whose
+            shape is not y's.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     maths = (pw.glu_forward, pw.glu_backward)
 

@@ -81,7 +81,15 @@ class KVCache:
         return None if self._v is None else self._v[:, :, : self._length]
 
     def append(self, k: Any, v: Any) -> None:
-        """Add keys/values (B, Hkv, S_new, D) after the cached ones."""
+        """Add keys/values (B, Hkv, S_new, D) after the cached ones.
+
+        Args:
+            k: new keys (B, Hkv, S_new, D).
+            v: new values, k's shape.
+
+        Raises:
+            ShapeError: B, Hkv or D differ from the cached entries'.
+        """
         new = k.shape[2]
         if self._k is not None and (k.shape[:2] != self._k.shape[:2] or k.shape[3] != self._k.shape[3]):
             raise ShapeError(f"KVCache: cached keys have shape {tuple(self.k.shape)}, cannot append {tuple(k.shape)}")
@@ -111,6 +119,37 @@ class GroupedQueryAttention(Module):
 
     Initialised like ``torch.nn.MultiheadAttention``: q/k/v weights Xavier-uniform over the
     stacked (E + 2 Hkv D, E) in-projection, zero in-projection and output biases.
+
+    Args:
+        embed_dim: E, the feature size of x and of the output, a positive multiple of ``num_heads``.
+        num_heads: H, the number of query heads (head size D = E / H), an int >= 1.
+        num_kv_heads: Hkv, the number of key/value heads, dividing H (1: multi-query attention);
+            default None means H (plain multi-head attention).
+        bias: learn biases in the four projections; default True.
+        dropout: dropout probability on the attention weights in training (not with a ``kv_cache``),
+            in [0, 1); default 0.0.
+        causal: mask every key after its query (offset by the cache length when decoding); default
+            False. ``forward(..., is_causal=)`` overrides it per call.
+        rope: rotate queries and keys of self-attention with a ``RotaryEmbedding`` of size D
+            (sub-layer ``rotary``); default False.
+        kdim: feature size of the cross-attention ``context``; default None means E (then a context
+            is optional; otherwise required).
+        rope_base: the RoPE frequency base, default 10000.0 (used only with ``rope``).
+        max_position: rows of the RoPE tables, the longest position (cache included), default 4096
+            (used only with ``rope``).
+        dtype: dtype of every parameter, default ``"float32"``.
+
+    Shapes:
+        ``forward(x, context=None, ...)``: x (B, T, E), context (B, S, kdim) -> y (B, T, E).
+        ``backward(dy)``: dy (B, T, E) -> dx (B, T, E) for self-attention, ``(dx, dcontext)`` for
+        cross-attention.
+
+    Raises:
+        ConfigError: a size that is not an integer >= 1, E not a multiple of H, Hkv not dividing H,
+            ``dropout`` outside [0, 1), or a RoPE head size / ``max_position`` / ``rope_base`` that
+            ``RotaryEmbedding`` refuses.
+        ShapeError: see ``forward`` and ``backward``.
+        DTypeError: a non-floating input or gradient, or a mask that is neither bool nor float.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int | None = None, bias: bool = True,
@@ -156,6 +195,21 @@ class GroupedQueryAttention(Module):
 
         key_padding_mask: (B, S); attn_mask: (T, S) or (B*num_heads, T, S); each bool or float.
         Containing layers call this with their own name before running any sub-layer.
+
+        Args:
+            B: the batch size.
+            T: the number of queries.
+            S: the number of keys (cached ones included).
+            key_padding_mask: (B, S) or None (default): True (or -inf) hides a key.
+            attn_mask: (T, S) or ``(B*num_heads, T, S)`` or None (default): True hides, a float is added.
+            where: the component named in error messages; default ``"GroupedQueryAttention"``.
+
+        Returns:
+            ``(key_padding_mask, attn_mask)`` as arrays, each None when not given.
+
+        Raises:
+            DTypeError: a mask that is neither bool nor float.
+            ShapeError: a mask of another shape.
         """
         checked = []
         for mask, what, shapes in ((key_padding_mask, "key_padding_mask", [(B, S)]),
@@ -207,6 +261,27 @@ class GroupedQueryAttention(Module):
         """x: (B, T, E); context: (B, S, kdim) or None; returns (B, T, E).
 
         ``is_causal`` overrides the constructor's ``causal`` for this call.
+
+        Args:
+            x: the queries (and, without ``context``, the keys/values), (B, T, E), float.
+            context: keys/values for cross-attention, (B, S, kdim); default None (self-attention).
+                Required when ``kdim`` differs from E (unless a filled cross-attention cache is given).
+            key_padding_mask: (B, S), bool (True = padding, hidden) or float (added to the scores);
+                default None. S counts the cached keys too.
+            attn_mask: (T, S) or ``(B*num_heads, T, S)``, bool (True = hidden) or float (added); default None.
+            kv_cache: a ``KVCache`` for step-by-step decoding; the call then keeps no cache for
+                backward (inference only). Default None.
+            is_causal: True/False overrides the constructor's ``causal`` for this call; default None
+                keeps it.
+
+        Returns:
+            y (B, T, E). A query that may see no key gets a zero output (torch gives nan).
+
+        Raises:
+            ShapeError: x not (B, T, E); a context not (B, S, kdim); no context when one is required;
+                an empty key sequence; a batch size other than the cache's; a mask of the wrong shape;
+                positions beyond the RoPE tables.
+            DTypeError: a non-floating x or context, or a mask neither bool nor float.
         """
         if kv_cache is None:
             return self._forward(x, context, key_padding_mask, attn_mask, None, is_causal)
@@ -273,7 +348,19 @@ class GroupedQueryAttention(Module):
         return self.out_proj(merged)
 
     def backward(self, dy: Any) -> Any:
-        """Returns dx (self-attention) or (dx, dcontext) (cross-attention)."""
+        """Returns dx (self-attention) or (dx, dcontext) (cross-attention).
+
+        Args:
+            dy: gradient of y, (B, T, E).
+
+        Returns:
+            dx (B, T, E) for self-attention; ``(dx, dcontext)`` with dcontext (B, S, kdim) for cross-attention.
+
+        Raises:
+            ShapeError: dy not (B, T, E).
+            DTypeError: a non-floating dy.
+            PlaitError: no matching forward, or the matching forward used a ``kv_cache``.
+        """
         ctx = self.saved()
         if isinstance(ctx, str) and ctx == _CACHED_CALL:
             raise PlaitError("GroupedQueryAttention.backward: the matching forward used a kv_cache; KV-cached "

@@ -26,6 +26,20 @@ class Sequential(Module):
 
     Also ``Sequential(layers=[...])`` (what its config rebuilds from). Indexable (a slice
     gives a new ``Sequential`` sharing the layers), ``len``, iteration, ``append``, ``extend``.
+
+    Args:
+        *modules: the layers, in order (each a ``Module``).
+        layers: keyword-only alternative to ``*modules``: an iterable of layers; default None.
+            Torch's ``Sequential(OrderedDict)`` form is not accepted (children are always ``0``, ``1``, ...).
+
+    Shapes:
+        ``forward(x)``: whatever the chain maps x to; ``backward(dy)``: dy of the last layer's output
+        shape -> the first layer's input gradient.
+
+    Raises:
+        ConfigError: a layer that is not a Module, or both ``*modules`` and ``layers`` given.
+        ShapeError: ``backward`` after layers were appended since the forward (plus whatever the
+            layers raise).
     """
 
     def __init__(self, *modules: Module, layers: Iterable[Module] | None = None) -> None:
@@ -37,10 +51,26 @@ class Sequential(Module):
 
     # -- list behaviour --------------------------------------------------------------------
     def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end (named ``str(len(self))``); returns self.
+
+        Args:
+            module: the layer to add.
+
+        Raises:
+            ConfigError: ``module`` is not a Module.
+        """
         self.__dict__["_modules"][str(len(self))] = _require_module(module, "Sequential.append")
         return self
 
     def extend(self, modules: Iterable[Module]) -> Sequential:
+        """Append each of ``modules`` in order; returns self.
+
+        Args:
+            modules: an iterable of layers.
+
+        Raises:
+            ConfigError: an item that is not a Module.
+        """
         for m in modules:
             self.append(m)
         return self
@@ -62,12 +92,32 @@ class Sequential(Module):
 
     # -- forward / backward ----------------------------------------------------------------
     def forward(self, x: Any) -> Any:
+        """Run the layers in order.
+
+        Args:
+            x: the first layer's input.
+
+        Returns:
+            The last layer's output (x itself for an empty Sequential).
+        """
         for layer in self:
             x = layer(x)
         self.save_for_backward(len(self))
         return x
 
     def backward(self, dy: Any) -> Any:
+        """Run the layers' backwards in reverse order.
+
+        Args:
+            dy: gradient of the output.
+
+        Returns:
+            The gradient of the first layer's input.
+
+        Raises:
+            ShapeError: layers were appended between forward and backward.
+            PlaitError: no matching forward.
+        """
         count = self.saved()
         layers = list(self)
         if count != len(layers):
@@ -91,13 +141,37 @@ class Sequential(Module):
 
 
 class Residual(Module):
-    """``y = x + module(x)``; the wrapped module must keep the shape of its input."""
+    """``y = x + module(x)``; the wrapped module must keep the shape of its input.
+
+    Args:
+        module: f, the wrapped ``Module``; its output must have its input's shape.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y = x + f(x) of x's shape. ``backward(dy)``: dy -> dx = dy + f.backward(dy).
+
+    Raises:
+        ConfigError: ``module`` is not a Module.
+        ShapeError: f changes the shape of its input.
+        DTypeError: a non-floating input.
+    """
 
     def __init__(self, module: Module) -> None:
         super().__init__()
         self.module = _require_module(module, "Residual")
 
     def forward(self, x: Any) -> Any:
+        """y = x + module(x).
+
+        Args:
+            x: the input (...), float.
+
+        Returns:
+            y of x's shape.
+
+        Raises:
+            ShapeError: the module changed the shape.
+            DTypeError: a non-floating x.
+        """
         x = check_array(x, "Residual")
         fx = self.module(x)
         if getattr(fx, "shape", None) != getattr(x, "shape", None):
@@ -107,6 +181,14 @@ class Residual(Module):
         return x + fx
 
     def backward(self, dy: Any) -> Any:
+        """dx = dy + module.backward(dy).
+
+        Args:
+            dy: gradient of y, x's shape.
+
+        Raises:
+            PlaitError: no matching forward.
+        """
         self.saved()
         return dy + self.module.backward(dy)
 

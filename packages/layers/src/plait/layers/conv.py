@@ -121,6 +121,38 @@ class Conv1d(_Conv):
     """1-D convolution, x: (N, C_in, L) -> (N, C_out, L_out), as ``torch.nn.Conv1d``.
 
     ``padding_mode`` is 'zeros', 'reflect', 'replicate' or 'circular' (torch's meanings).
+
+    Args:
+        in_channels: C_in, an int >= 1 divisible by ``groups``.
+        out_channels: C_out, an int >= 1 divisible by ``groups``.
+        kernel_size: an int or a 1-tuple, each >= 1 (required, as torch).
+        stride: an int or a 1-tuple, each >= 1; default 1.
+        padding: an int or a 1-tuple of zero-or-more pixels added on both sides, or ``"valid"`` (none) or ``"same"``
+            (output size = input size; needs stride 1); default 0.
+        dilation: spacing between kernel taps, an int or a 1-tuple, each >= 1; default 1.
+        groups: split the channels into this many independent convolutions; default 1.
+        bias: learn a bias (C_out,); default True.
+        padding_mode: ``"zeros"`` (default), ``"reflect"``, ``"replicate"`` or ``"circular"``, as torch.
+        dtype: dtype of weight and bias, default ``"float32"``.
+        init: initializer of ``weight``; default None keeps torch's ``kaiming_uniform_(a=sqrt(5))``
+            (a registered initializer name, a ``{"type": name, **args}`` dict or an initializer).
+        bias_init: initializer of ``bias``; default None keeps torch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+            fan_in = C_in / groups * k.
+
+    Shapes:
+        ``forward(x)``: x (N, C_in, L) -> y (N, C_out, L_out), L_out = floor((L + 2 padding - dilation
+        (k - 1) - 1) / stride) + 1. ``backward(dy)``: dy (N, C_out, L_out) -> dx (N, C_in, L) (None after
+        ``requires_input_grad(False)``); adds dW (C_out, C_in/groups, k) and db (C_out,) to the gradients.
+
+    Raises:
+        ConfigError: a channel count, ``groups``, ``kernel_size``, ``stride``, ``padding`` or ``dilation``
+            that is not an integer (tuple) in range; channels not divisible by ``groups``; an unknown
+            ``padding`` string or ``padding_mode``; ``padding="same"`` with a stride other than 1; more
+            parameters than ``PLAIT_MAX_PARAMETERS``; an ``init``/``bias_init`` that names no initializer.
+        ShapeError: an input of another rank, with axis 1 not C_in, an empty batch, smaller than the
+            (dilated, padded) kernel, or too small for ``reflect``/``circular`` padding; a ``dy`` of
+            another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "Conv1d"
@@ -142,6 +174,39 @@ class Conv2d(_Conv):
     span the extra pixel goes to the bottom/right, as torch). ``padding_mode`` is 'zeros',
     'reflect' (mirror without repeating the edge), 'replicate' (repeat the edge) or 'circular'
     (wrap around), as torch.
+
+    Args:
+        in_channels: C_in, an int >= 1 divisible by ``groups``.
+        out_channels: C_out, an int >= 1 divisible by ``groups``.
+        kernel_size: an int or a pair (kh, kw), each >= 1 (required, as torch).
+        stride: an int or a pair (kh, kw), each >= 1; default 1.
+        padding: an int or a pair (kh, kw) of zero-or-more pixels added on both sides, or ``"valid"`` (none) or ``"same"``
+            (output size = input size; needs stride 1); default 0.
+        dilation: spacing between kernel taps, an int or a pair (kh, kw), each >= 1; default 1.
+        groups: split the channels into this many independent convolutions; default 1.
+        bias: learn a bias (C_out,); default True.
+        padding_mode: ``"zeros"`` (default), ``"reflect"``, ``"replicate"`` or ``"circular"``, as torch.
+        dtype: dtype of weight and bias, default ``"float32"``.
+        init: initializer of ``weight``; default None keeps torch's ``kaiming_uniform_(a=sqrt(5))``
+            (a registered initializer name, a ``{"type": name, **args}`` dict or an initializer).
+        bias_init: initializer of ``bias``; default None keeps torch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+            fan_in = C_in / groups * kh * kw.
+
+    Shapes:
+        ``forward(x)``: x (N, C_in, H, W) -> y (N, C_out, H_out, W_out), H_out = floor((H + 2 padding[0]
+        - dilation[0] (kh - 1) - 1) / stride[0]) + 1 (W_out likewise). ``backward(dy)``: dy of y's shape ->
+        dx (N, C_in, H, W) (None after ``requires_input_grad(False)``); adds dW (C_out, C_in/groups, kh, kw)
+        and db (C_out,) to the gradients.
+
+    Raises:
+        ConfigError: a channel count, ``groups``, ``kernel_size``, ``stride``, ``padding`` or ``dilation``
+            that is not an integer (tuple) in range; channels not divisible by ``groups``; an unknown
+            ``padding`` string or ``padding_mode``; ``padding="same"`` with a stride other than 1; more
+            parameters than ``PLAIT_MAX_PARAMETERS``; an ``init``/``bias_init`` that names no initializer.
+        ShapeError: an input of another rank, with axis 1 not C_in, an empty batch, smaller than the
+            (dilated, padded) kernel, or too small for ``reflect``/``circular`` padding; a ``dy`` of
+            another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "Conv2d"
@@ -162,6 +227,39 @@ class ConvTranspose2d(Module):
     x: (N, C_in, H, W) -> (N, C_out, H_out, W_out) with
     H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
     ``weight`` is (C_in, C_out/groups, kh, kw).
+
+    Args:
+        in_channels: C_in, an int >= 1 divisible by ``groups``.
+        out_channels: C_out, an int >= 1 divisible by ``groups``.
+        kernel_size: an int or a pair (kh, kw), each >= 1 (required, as torch).
+        stride: an int or a pair, each >= 1; default 1.
+        padding: an int or a pair >= 0: ``dilation * (k - 1) - padding`` zeros are added to the input of
+            the equivalent convolution (torch's meaning); default 0. Strings are not accepted (as torch).
+        output_padding: extra size added to one side of each output axis, an int or a pair, each smaller
+            than the stride or the dilation on its axis; default 0.
+        groups: split the channels into this many independent convolutions; default 1.
+        bias: learn a bias (C_out,); default True.
+        dilation: spacing between kernel taps, an int or a pair, each >= 1; default 1.
+        padding_mode: only ``"zeros"`` (the default), as torch.
+        dtype: dtype of weight and bias, default ``"float32"``.
+        init: initializer of ``weight``; default None keeps torch's ``kaiming_uniform_(a=sqrt(5))`` with
+            torch's fans for this layout (fan_in = C_out / groups * kh * kw).
+        bias_init: initializer of ``bias``; default None keeps U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in as above.
+
+    Shapes:
+        ``forward(x)``: x (N, C_in, H, W) -> y (N, C_out, H_out, W_out), H_out as above (W_out likewise).
+        ``backward(dy)``: dy of y's shape -> dx (N, C_in, H, W) (None after ``requires_input_grad(False)``);
+        adds dW (C_in, C_out/groups, kh, kw) and db (C_out,) to the gradients.
+
+    Raises:
+        ConfigError: a channel count, ``groups``, ``kernel_size``, ``stride``, ``padding``,
+            ``output_padding`` or ``dilation`` that is not an integer (pair) in range; channels not
+            divisible by ``groups``; ``output_padding`` not below the stride or the dilation;
+            ``padding_mode`` other than ``"zeros"``; more parameters than ``PLAIT_MAX_PARAMETERS``; an
+            ``init``/``bias_init`` that names no initializer.
+        ShapeError: an input that is not 4-D, with axis 1 not C_in, an empty batch or an empty output;
+            a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (conv_transpose2d_forward, conv_transpose2d_backward)

@@ -18,7 +18,21 @@ __all__ = ["Dropout", "dropout_mask"]
 
 
 class Dropout(Module):
-    """Zero each element with probability ``p`` in training, scaling the rest by 1 / (1 - p)."""
+    """Zero each element with probability ``p`` in training, scaling the rest by 1 / (1 - p).
+
+    Args:
+        p: the probability of zeroing an element, in [0, 1]; default 0.5 (as torch; torch's
+            ``inplace`` is not accepted). p = 1 zeroes everything.
+
+    Shapes:
+        ``forward(x)``: x (...) -> y of x's shape (x itself in eval mode or when p = 0).
+        ``backward(dy)``: dy of y's shape -> dx = dy * mask (the forward's mask, scale included).
+
+    Raises:
+        ConfigError: ``p`` outside [0, 1].
+        ShapeError: a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     maths = (dropout_forward, dropout_backward)
 

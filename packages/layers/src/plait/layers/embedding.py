@@ -29,6 +29,26 @@ class Embedding(Module):
     (a registered initializer name, a ``{"type": name, **args}`` dict or an initializer;
     recorded in ``config()``), with the ``padding_idx`` row zeroed; that row never receives a gradient. ``backward`` returns ``None`` (ids have no
     gradient).
+
+    Args:
+        num_embeddings: V, the number of rows (ids in [0, V)), an int >= 1.
+        embedding_dim: D, the size of each vector, an int >= 1.
+        padding_idx: an id in [-V, V) (negative counts from the end, as torch) whose row starts at
+            zeros and gets no gradient; default None.
+        dtype: dtype of ``weight`` (V, D), default ``"float32"``.
+        init: keyword-only initializer of ``weight``; default None keeps torch's N(0, 1).
+
+    Torch's ``max_norm``, ``norm_type``, ``scale_grad_by_freq`` and ``sparse`` are not accepted.
+
+    Shapes:
+        ``forward(ids)``: integer ids (...) -> y (..., D). ``backward(dy)``: dy (..., D) -> None;
+        adds dW (V, D) (rows of dy summed per id) to the gradient.
+
+    Raises:
+        ConfigError: ``num_embeddings``/``embedding_dim`` not an integer >= 1, ``padding_idx`` outside
+            [-V, V), more parameters than ``PLAIT_MAX_PARAMETERS``, or an ``init`` that names no initializer.
+        DTypeError: ids that are not integers; a non-floating ``dy``.
+        ShapeError: an id outside [0, V); a ``dy`` of another shape than y.
     """
 
     maths = (embedding_forward, embedding_backward)

@@ -21,6 +21,29 @@ class Linear(Module):
     ``bias_init`` name another rule (a registered initializer name such as ``"xavier_uniform"``,
     a ``{"type": name, **args}`` dict or an initializer; recorded in ``config()``). The input
     is cast to the weight's dtype.
+
+    Args:
+        in_features: size of the last input axis: an int >= 1 with the default ``init`` (0 only with
+            an explicit ``init``; torch accepts 0 with its default).
+        out_features: size of the last output axis, an int >= 0.
+        bias: learn an additive bias ``b`` of shape (out_features,); default True.
+        dtype: dtype of the weight and bias, default ``"float32"`` (torch: the global default dtype).
+        init: initializer of ``weight`` (out_features, in_features); default None keeps torch's
+            ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(in_features), 1/sqrt(in_features)).
+        bias_init: initializer of ``bias``; default None keeps U(-1/sqrt(in_features), 1/sqrt(in_features)).
+
+    Shapes:
+        ``forward(x)``: x (..., in_features) -> y (..., out_features), in the weight's dtype.
+        ``backward(dy)``: dy of y's shape -> dx of x's shape (None after ``requires_input_grad(False)``);
+        adds dW (out_features, in_features) and db (out_features,) to the gradients.
+
+    Raises:
+        ConfigError: ``in_features``/``out_features`` not an integer >= 0, ``in_features`` 0 with the
+            default ``init``, more parameters than ``PLAIT_MAX_PARAMETERS``, or an ``init``/``bias_init``
+            that names no initializer.
+        ShapeError: an input whose last axis is not ``in_features``, or a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+        PlaitError: ``backward`` without a matching ``forward``.
     """
 
     maths = (linear_forward, linear_backward)
@@ -58,7 +81,11 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """y = x (a placeholder, as ``torch.nn.Identity``); any input is handed through unchanged."""
+    """y = x (a placeholder, as ``torch.nn.Identity``); any input is handed through unchanged.
+
+    Takes no arguments (torch's ``Identity(*args, **kwargs)`` ignores any it is given; here any raises
+    ``TypeError``). Shapes: ``forward(x)`` returns x itself; ``backward(dy)`` returns dy itself.
+    """
 
     maths = (identity_forward, identity_backward)
 

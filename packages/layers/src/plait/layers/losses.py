@@ -71,6 +71,21 @@ class Loss(Module):
     (``options(x)``); this base does the rest: caching, the reduction, the upstream
     gradient. Losses whose layout differs from the pair's (class ids over (N, C, d1, ...))
     override ``_losses(pred, target) -> (losses, denominator, ctx)`` and ``_grad(ctx, g) -> dpred``.
+
+    Torch's deprecated ``size_average`` and ``reduce`` arguments are not accepted, so a
+    positional argument other than ``weight`` may not line up with torch's (``MSELoss("sum")``
+    is torch's ``MSELoss(size_average="sum")``): pass them by keyword.
+
+    Args:
+        reduction: ``"mean"`` (default: sum(l) / n as a float), ``"sum"`` (a float) or ``"none"``
+            (the per-element array l); KLDivLoss adds ``"batchmean"``.
+
+    Shapes:
+        ``forward(pred, target)``: see each loss; returns a Python float, or l for ``"none"``.
+        ``backward(grad_output=None)``: d loss / d pred of pred's shape and dtype.
+
+    Raises:
+        ConfigError: ``reduction`` not one of ``reductions``.
     """
 
     #: How many predictions ``forward`` takes before the target (two-input losses: 2).
@@ -113,7 +128,20 @@ class Loss(Module):
         return self.maths[1](g, ctx)[0]
 
     def forward(self, pred: Any, target: Any) -> Any:
-        """The reduced loss (a float), or the per-element losses for ``reduction="none"``."""
+        """The reduced loss (a float), or the per-element losses for ``reduction="none"``.
+
+        Args:
+            pred: the prediction (each loss states its shape), float.
+            target: the target, of the shape and kind each loss states.
+
+        Returns:
+            A Python float for ``"mean"``/``"sum"`` (nan for a mean over no kept target), or the
+            per-element losses (an array) for ``"none"``.
+
+        Raises:
+            ShapeError: shapes that do not match as the loss requires.
+            DTypeError: a non-floating prediction, or a target of the wrong kind.
+        """
         return self._reduce(*self._losses(pred, target))
 
     def _reduce(self, losses: Any, denom: Any, ctx: Any) -> Any:
@@ -130,7 +158,21 @@ class Loss(Module):
 
     def backward(self, grad_output: Any = None) -> Any:
         """d loss / d pred (same shape and dtype as pred); a two-input loss returns the pair
-        ``(d loss / d input1, d loss / d input2)``."""
+        ``(d loss / d input1, d loss / d input2)``.
+
+        Args:
+            grad_output: for ``reduction="none"``, the upstream gradient of the losses' shape (default
+                None: ones); for the scalar reductions, an optional number scaling the gradient
+                (default None: 1.0).
+
+        Returns:
+            d loss / d pred (pred's shape); the pair ``(dinput1, dinput2)`` for a two-input loss.
+
+        Raises:
+            PlaitError: no forward since the last backward (or forward ran inside ``no_grad()``).
+            ShapeError: ``grad_output`` of another shape than the losses (``"none"``).
+            DTypeError: a non-floating ``grad_output`` array (``"none"``).
+        """
         name = type(self).__name__
         if self._cache is None:
             raise PlaitError(
@@ -223,6 +265,25 @@ class CrossEntropyLoss(_IndexTargetLoss):
     ``weight`` (C,) rescales classes; ``ignore_index`` drops id targets; ``label_smoothing``
     mixes in the uniform distribution. "mean" divides by the summed weight of the kept
     targets (id targets) or by the number of samples (probability targets), as torch does.
+
+    Args:
+        weight: per-class rescaling weights (C,) (any array-like of numbers, kept as float64 and
+            recorded in ``config()`` as a list), default None (all 1).
+        ignore_index: id target value whose positions give 0 loss and do not count in the mean;
+            default -100 (as torch). Not used for probability targets.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+        label_smoothing: in [0, 1], default 0.0 (as torch).
+
+    Shapes:
+        ``forward(input, target)``: input (N, C), (N, C, d1, ...) or (C,) logits; target (N,),
+        (N, d1, ...) or () integer ids, or float probabilities of the input's shape. ``"none"``
+        gives (N,) / (N, d1, ...) / (). ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, ``label_smoothing`` outside [0, 1], or ``weight`` not an array of numbers.
+        ShapeError: a target of the wrong shape, a class index outside [0, C) that is not
+            ``ignore_index``, or ``weight`` not of shape (C,).
+        DTypeError: a non-floating input, or a target that is neither integer ids nor float probabilities.
     """
 
     allow_probabilities = True
@@ -243,7 +304,26 @@ class CrossEntropyLoss(_IndexTargetLoss):
 
 
 class NLLLoss(_IndexTargetLoss):
-    """Negative log likelihood of log-probabilities (N, C) / (N, C, d1, ...) / (C,) at class ids."""
+    """Negative log likelihood of log-probabilities (N, C) / (N, C, d1, ...) / (C,) at class ids.
+
+    Args:
+        weight: per-class rescaling weights (C,) (any array-like of numbers), default None (all 1).
+            "mean" divides by the summed weight of the kept targets, as torch.
+        ignore_index: target value whose positions give 0 loss and do not count in the mean;
+            default -100 (as torch).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+
+    Shapes:
+        ``forward(input, target)``: input (N, C), (N, C, d1, ...) or (C,) log-probabilities; target
+        (N,), (N, d1, ...) or () integer ids. ``"none"`` gives the target's shape. ``backward()``:
+        d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``weight`` not an array of numbers.
+        ShapeError: a target of the wrong shape, a class index outside [0, C) that is not
+            ``ignore_index``, or ``weight`` not of shape (C,).
+        DTypeError: a non-floating input, or a target that is neither integer ids.
+    """
 
     maths = (nll_forward, nll_backward)
 
@@ -295,7 +375,22 @@ class _ElementwiseLoss(Loss):
 
 
 class BCELoss(_ElementwiseLoss):
-    """-w [t log p + (1 - t) log(1 - p)] on probabilities p in [0, 1]; logs clamped at -100 as torch."""
+    """-w [t log p + (1 - t) log(1 - p)] on probabilities p in [0, 1]; logs clamped at -100 as torch.
+
+    Args:
+        weight: rescaling weight broadcast against the input (e.g. (N, 1) or (C,)), any array-like
+            of numbers; default None (all 1).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``weight`` not an array of numbers.
+        ShapeError: input and target of different shapes; ``weight`` that does not broadcast to the input; input values outside [0, 1].
+        DTypeError: a non-floating input or target.
+    """
 
     maths = (m.bce_forward, m.bce_backward)
 
@@ -317,6 +412,20 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     """Sigmoid + BCE in one stable formula: w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)].
 
     ``pos_weight`` (broadcast over the input, usually (C,)) weighs positive targets.
+
+    Args:
+        weight: rescaling weight broadcast against the input, any array-like of numbers; default None (all 1).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``). Torch's positional order is (weight, size_average, reduce, reduction, pos_weight).
+        pos_weight: weight of the positive term, broadcast against the input (usually (C,)); default None (1).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``weight``/``pos_weight`` not an array of numbers.
+        ShapeError: input and target of different shapes; ``weight`` or ``pos_weight`` that does not broadcast to the input.
+        DTypeError: a non-floating input or target.
     """
 
     maths = (m.bce_with_logits_forward, m.bce_with_logits_backward)
@@ -332,19 +441,59 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
 
 
 class MSELoss(_ElementwiseLoss):
-    """(x - t)^2."""
+    """(x - t)^2.
+
+    Args:
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown.
+        ShapeError: input and target of different shapes.
+        DTypeError: a non-floating input or target.
+    """
 
     maths = (m.mse_forward, m.mse_backward)
 
 
 class L1Loss(_ElementwiseLoss):
-    """|x - t| (gradient sign(x - t), 0 at a tie, as torch)."""
+    """|x - t| (gradient sign(x - t), 0 at a tie, as torch).
+
+    Args:
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown.
+        ShapeError: input and target of different shapes.
+        DTypeError: a non-floating input or target.
+    """
 
     maths = (m.l1_forward, m.l1_backward)
 
 
 class HuberLoss(_ElementwiseLoss):
-    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t."""
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = x - t.
+
+    Args:
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+        delta: the threshold between the quadratic and linear parts, > 0; default 1.0 (as torch).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``delta`` not positive.
+        ShapeError: input and target of different shapes.
+        DTypeError: a non-floating input or target.
+    """
 
     maths = (m.huber_forward, m.huber_backward)
 
@@ -362,6 +511,20 @@ class SmoothL1Loss(_ElementwiseLoss):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; d = x - t (torch's SmoothL1Loss).
 
     ``beta`` >= 0; beta = 0 is the L1 loss (as torch). HuberLoss(delta) = beta * SmoothL1Loss(beta).
+
+    Args:
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+        beta: the threshold between the quadratic and linear parts, a finite number >= 0; default
+            1.0 (as torch).
+
+    Shapes:
+        ``forward(input, target)``: input and target of one shape (any, 0-d included), float; ``"none"``
+        gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``beta`` negative or not a finite number.
+        ShapeError: input and target of different shapes.
+        DTypeError: a non-floating input or target.
     """
 
     maths = (m.smooth_l1_forward, m.smooth_l1_backward)
@@ -382,6 +545,20 @@ class KLDivLoss(_ElementwiseLoss):
     input and target of one shape, e.g. (N, C). ``reduction="batchmean"`` divides the sum by
     the batch size N (the true KL divergence per sample); ``"mean"`` (torch's default, kept)
     divides by every element, N * C, as torch does.
+
+    Args:
+        reduction: ``"mean"`` (default, as torch; divides by the number of elements),
+            ``"batchmean"`` (divides by N, the mathematical KL per sample), ``"sum"`` or ``"none"``.
+        log_target: the target holds log-probabilities; default False (as torch).
+
+    Shapes:
+        ``forward(input, target)``: input (log q) and target (p, or log p with ``log_target``) of one
+        shape, e.g. (N, C); ``"none"`` gives that shape. ``backward()``: d input of the input's shape.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, or ``log_target`` not a bool.
+        ShapeError: input and target of different shapes.
+        DTypeError: a non-floating input or target.
     """
 
     maths = (m.kl_div_forward, m.kl_div_backward)

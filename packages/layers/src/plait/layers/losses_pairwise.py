@@ -24,6 +24,17 @@ class PairwiseLoss(Loss):
 
     A subclass names its maths pair (``maths``: ``fwd(x1, x2, y, **options) -> (l, n, ctx)``,
     ``bwd(g, ctx) -> (dx1, dx2)``) and the shape its target must have (``_target_shape``).
+
+    Args:
+        margin: the margin of the subclass's formula, a finite number; default 0.0 (as torch's
+            CosineEmbeddingLoss and MarginRankingLoss).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch (see ``Loss``).
+
+    Raises:
+        ConfigError: ``margin`` not a finite number, or ``reduction`` unknown.
+        ShapeError: input1 and input2 of different shapes, a target of the wrong shape, or a target
+            value other than +1/-1 (torch gives such a pair zero loss instead).
+        DTypeError: non-floating inputs, or a target that is not numeric.
     """
 
     num_inputs = 2
@@ -57,7 +68,21 @@ class PairwiseLoss(Loss):
         return x1, x2, t
 
     def forward(self, input1: Any, input2: Any, target: Any) -> Any:  # type: ignore[override]
-        """The reduced loss (a float), or the per-pair losses for ``reduction="none"``."""
+        """The reduced loss (a float), or the per-pair losses for ``reduction="none"``.
+
+        Args:
+            input1: the first prediction (the subclass states its shape), float.
+            input2: the second prediction, input1's shape.
+            target: +1 or -1 per pair (integers or floats), of the subclass's target shape.
+
+        Returns:
+            A Python float for ``"mean"``/``"sum"``, or the per-pair losses for ``"none"``. ``backward()``
+            then returns ``(dinput1, dinput2)``.
+
+        Raises:
+            ShapeError: inputs of different shapes, a target of the wrong shape or with values other than +-1.
+            DTypeError: non-floating inputs, or a non-numeric target.
+        """
         return self._reduce(*self._pair_losses(input1, input2, target))
 
     def _pair_losses(self, input1: Any, input2: Any, target: Any) -> tuple[Any, Any, Any]:
@@ -84,6 +109,21 @@ class CosineEmbeddingLoss(PairwiseLoss):
 
     input1, input2: (N, D) or (D,); target: (N,) or (). "mean" divides by N. ``margin``:
     torch suggests [-1, 1] (0 to 0.5 in practice).
+
+    Args:
+        margin: the cosine above which a dissimilar pair (y = -1) is penalised, a finite number;
+            default 0.0 (as torch).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch.
+
+    Shapes:
+        ``forward(input1, input2, target)``: input1, input2 (N, D) or (D,); target (N,) or () of +-1;
+        ``"none"`` gives (N,) or (). ``backward()``: ``(dinput1, dinput2)`` of the inputs' shape.
+
+    Raises:
+        ConfigError: ``margin`` not a finite number, or ``reduction`` unknown.
+        ShapeError: inputs that are not (N, D)/(D,) or differ in shape, a target of the wrong shape,
+            or target values other than +-1.
+        DTypeError: non-floating inputs, or a non-numeric target.
     """
 
     maths = (m.cosine_embedding_forward, m.cosine_embedding_backward)
@@ -98,6 +138,19 @@ class MarginRankingLoss(PairwiseLoss):
     """max(0, -y (x1 - x2) + margin): y = 1 asks x1 to rank above x2 by ``margin``, y = -1 below.
 
     input1, input2, target: one shape (N,) or (); "mean" divides by the number of elements.
+
+    Args:
+        margin: the required gap between the ranked scores, a finite number; default 0.0 (as torch).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``, as torch.
+
+    Shapes:
+        ``forward(input1, input2, target)``: all three of one shape (N,) or (); ``"none"`` gives that
+        shape. ``backward()``: ``(dinput1, dinput2)`` of the inputs' shape.
+
+    Raises:
+        ConfigError: ``margin`` not a finite number, or ``reduction`` unknown.
+        ShapeError: shapes that differ, or target values other than +-1.
+        DTypeError: non-floating inputs, or a non-numeric target.
     """
 
     maths = (m.margin_ranking_forward, m.margin_ranking_backward)

@@ -74,9 +74,32 @@ def checked_mask(mask: Any, what: str, shapes: list[tuple[int, ...]], where: str
 class MultiheadAttention(Module):
     """torch.nn.MultiheadAttention; see the module docstring for shapes, masks and keys.
 
-    Args: embed_dim (E), num_heads (divides E), dropout (on the attention weights, training
-    only), bias (in- and out-projection biases), add_bias_kv / add_zero_attn (not supported:
-    a ConfigError), kdim / vdim (key / value feature sizes, default E), batch_first, dtype.
+    Initialised as torch: the in-projection Xavier-uniform (over the packed (3E, E) matrix when
+    kdim == vdim == E), every bias zero.
+
+    Args:
+        embed_dim: E, the query and output feature size, an int >= 1 divisible by ``num_heads``.
+        num_heads: H, the number of heads (head size E / H), an int >= 1.
+        dropout: dropout probability on the attention weights in training, in [0, 1); default 0.0
+            (torch also accepts 1).
+        bias: learn ``in_proj_bias`` (3E,) and ``out_proj.bias`` (E,); default True.
+        add_bias_kv: must be False (the default); True is not supported.
+        add_zero_attn: must be False (the default); True is not supported.
+        kdim: the key feature size, an int >= 1; default None means E.
+        vdim: the value feature size, an int >= 1; default None means E.
+        batch_first: inputs and output are (N, L, E) instead of torch's default (L, N, E); default False.
+        dtype: dtype of every parameter (inputs are cast to it), default ``"float32"``.
+
+    Shapes:
+        ``forward(query, key, value, ...)``: query (L, N, E), key (S, N, kdim), value (S, N, vdim)
+        (N first with ``batch_first``; or unbatched (L, E), (S, kdim), (S, vdim)) -> ``(out,
+        weights)`` with out of query's shape. ``backward(dout)`` -> ``(dquery, dkey, dvalue)``.
+
+    Raises:
+        ConfigError: ``embed_dim``/``num_heads``/``kdim``/``vdim`` not an integer >= 1, E not
+            divisible by H, ``add_bias_kv`` or ``add_zero_attn`` set, or ``dropout`` not a number in [0, 1).
+        ShapeError: see ``forward`` and ``backward``.
+        DTypeError: non-floating inputs or gradient, or a mask neither bool nor float.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -159,7 +182,31 @@ class MultiheadAttention(Module):
     # -- forward / backward --------------------------------------------------------------------------------
     def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
                 attn_mask: Any = None, average_attn_weights: bool = True, is_causal: bool = False) -> tuple[Any, Any]:
-        """Returns (attn_output, attn_weights or None); shapes in the module docstring."""
+        """Returns (attn_output, attn_weights or None); shapes in the module docstring.
+
+        Args:
+            query: (L, N, E), (N, L, E) with ``batch_first``, or unbatched (L, E); float.
+            key: (S, N, kdim) / (N, S, kdim) / (S, kdim), the same rank and batch size as query.
+            value: (S, N, vdim) / (N, S, vdim) / (S, vdim), with key's S.
+            key_padding_mask: (N, S) ((S,) unbatched), bool (True = hidden) or float (added to the
+                scores); default None.
+            need_weights: also return the attention weights; default True (as torch).
+            attn_mask: (L, S) or ``(N*num_heads, L, S)``, bool (True = hidden) or float (added); default None.
+            average_attn_weights: average the returned weights over heads; default True (as torch).
+            is_causal: with ``attn_mask`` None, build and apply the causal mask here (torch raises);
+                with a mask given, the mask is used as it is. Default False.
+
+        Returns:
+            ``(out, weights)``: out of query's shape; weights (N, L, S) ((N, H, L, S) without averaging;
+            no N unbatched), after dropout as torch returns them and without gradient, or None when
+            ``need_weights`` is False. A query that may see no key gets zero output and weights.
+
+        Raises:
+            ShapeError: a rank other than 2/3, inputs of different ranks, feature sizes other than
+                E/kdim/vdim, batch or key lengths that disagree, an empty key sequence, or a mask of
+                the wrong shape.
+            DTypeError: a non-floating input, or a mask neither bool nor float.
+        """
         q_in, k_in, v_in, batched = self._inputs(query, key, value)
         xp = get_array_module(q_in)
         N, L, _ = q_in.shape
@@ -206,7 +253,20 @@ class MultiheadAttention(Module):
         return self._layout(out, batched), weights
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        """dy: the gradient of attn_output; returns (dquery, dkey, dvalue) in the inputs' layouts."""
+        """dy: the gradient of attn_output; returns (dquery, dkey, dvalue) in the inputs' layouts.
+
+        Args:
+            dy: gradient of ``out``, out's shape.
+
+        Returns:
+            ``(dquery, dkey, dvalue)`` of the inputs' shapes (for self-attention add the three); adds
+            the projection weight and bias gradients.
+
+        Raises:
+            ShapeError: dy of another shape than out.
+            DTypeError: a non-floating dy.
+            PlaitError: no matching forward.
+        """
         q, k, v, o, p, drop, ctx_q, ctx_k, ctx_v, batched, shape = self.saved()
         want = shape if not batched else (shape if self.batch_first else (shape[1], shape[0], shape[2]))
         dy = check_output_grad(dy, want[1:] if not batched else want, q.dtype, _WHERE)

@@ -53,6 +53,26 @@ class LayerNorm(Module):
 
     x: (*, *normalized_shape) -> same shape. ``weight`` ones and ``bias`` zeros of shape
     ``normalized_shape`` (as ``torch.nn.LayerNorm``).
+
+    Args:
+        normalized_shape: the trailing input shape normalised over: an int >= 1 or a non-empty
+            sequence of them (required).
+        eps: added to the variance, default 1e-5 (as torch).
+        elementwise_affine: learn ``weight`` (ones) and, if ``bias``, ``bias`` (zeros), each of shape
+            ``normalized_shape``; default True.
+        bias: learn ``bias`` when ``elementwise_affine`` (ignored otherwise); default True (as torch).
+        dtype: dtype of weight and bias, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x ``(*, *normalized_shape)`` -> y of x's shape and dtype (statistics over the
+        trailing axes, biased variance). ``backward(dy)``: dy of y's shape -> dx; adds d(weight),
+        d(bias) of shape ``normalized_shape`` to the gradients.
+
+    Raises:
+        ConfigError: ``normalized_shape`` empty or holding a non-integer or a size < 1, or more
+            parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input whose trailing axes are not ``normalized_shape``; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (layer_norm_forward, layer_norm_backward)
@@ -82,6 +102,23 @@ class RMSNorm(Module):
 
     As ``torch.nn.RMSNorm``: ``eps=None`` means the machine epsilon of the input dtype;
     ``weight`` ones of shape ``normalized_shape``; no bias.
+
+    Args:
+        normalized_shape: the trailing input shape normalised over: an int >= 1 or a non-empty
+            sequence of them (required).
+        eps: added to mean(x^2); default None means ``finfo(x.dtype).eps`` of each input (as torch).
+        elementwise_affine: learn ``weight`` (ones, shape ``normalized_shape``); default True.
+        dtype: dtype of the weight, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x ``(*, *normalized_shape)`` -> y of x's shape and dtype. ``backward(dy)``: dy of
+        y's shape -> dx; adds d(weight) of shape ``normalized_shape`` to the gradient.
+
+    Raises:
+        ConfigError: ``normalized_shape`` empty or holding a non-integer or a size < 1, or more
+            parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input whose trailing axes are not ``normalized_shape``; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (rms_norm_forward, rms_norm_backward)
@@ -111,6 +148,25 @@ class GroupNorm(Module):
     """Standardise each of ``num_groups`` channel groups per sample, then a per-channel affine.
 
     x: (N, C, *) -> same shape; ``weight`` ones and ``bias`` zeros of shape (C,).
+
+    Args:
+        num_groups: G, number of channel groups, an int >= 1 that divides ``num_channels`` (required).
+        num_channels: C, the size of input axis 1, an int >= 1 (required).
+        eps: added to the variance, default 1e-5 (as torch).
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros), shape (C,); default True.
+        bias: keyword-only, learn ``bias`` when ``affine``; default True. Torch's GroupNorm has no
+            such argument (it always has a bias when affine).
+        dtype: keyword-only, dtype of weight and bias, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x ``(N, C, *)`` -> y of x's shape and dtype (statistics per sample over each group's
+        channels and all of ``*``). ``backward(dy)``: dy of y's shape -> dx; adds d(weight), d(bias) (C,).
+
+    Raises:
+        ConfigError: ``num_groups``/``num_channels`` not an integer >= 1, ``num_channels`` not
+            divisible by ``num_groups``, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input with fewer than 2 axes or axis 1 not C; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (group_norm_forward, group_norm_backward)
@@ -188,6 +244,30 @@ class BatchNorm1d(_BatchNorm):
 
     Training uses batch statistics and updates ``running_mean``/``running_var`` (unbiased)
     with ``momentum`` (``None``: cumulative average); eval uses the running statistics.
+
+    Args:
+        num_features: C, the size of input axis 1, an int >= 1 (required).
+        eps: added to the variance, default 1e-5 (as torch).
+        momentum: weight of the new batch in the running statistics, default 0.1 (as torch:
+            running = (1 - momentum) running + momentum batch); None means a cumulative average
+            over ``num_batches_tracked`` batches.
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros), shape (C,); default True.
+        track_running_stats: keep ``running_mean`` (zeros), ``running_var`` (ones) and
+            ``num_batches_tracked`` buffers and use them in eval; default True. When False, eval
+            normalises with the batch's own statistics (as torch).
+        bias: keyword-only, learn ``bias`` when ``affine``; default True. Torch's BatchNorm has no
+            such argument.
+        dtype: keyword-only, dtype of the parameters and running buffers, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (N, C) or (N, C, L) -> y of x's shape and dtype. ``backward(dy)``: dy of y's
+        shape -> dx; adds d(weight), d(bias) (C,) to the gradients.
+
+    Raises:
+        ConfigError: ``num_features`` not an integer >= 1, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input of another rank, with axis 1 not C, or (in training) with only one value
+            per channel; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "BatchNorm1d"
@@ -195,7 +275,34 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of x: (N, C, H, W), as ``torch.nn.BatchNorm2d``."""
+    """Batch normalisation of x: (N, C, H, W), as ``torch.nn.BatchNorm2d``.
+
+    Training uses batch statistics and updates the running ones as ``BatchNorm1d``.
+
+    Args:
+        num_features: C, the size of input axis 1, an int >= 1 (required).
+        eps: added to the variance, default 1e-5 (as torch).
+        momentum: weight of the new batch in the running statistics, default 0.1 (as torch:
+            running = (1 - momentum) running + momentum batch); None means a cumulative average
+            over ``num_batches_tracked`` batches.
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros), shape (C,); default True.
+        track_running_stats: keep ``running_mean`` (zeros), ``running_var`` (ones) and
+            ``num_batches_tracked`` buffers and use them in eval; default True. When False, eval
+            normalises with the batch's own statistics (as torch).
+        bias: keyword-only, learn ``bias`` when ``affine``; default True. Torch's BatchNorm has no
+            such argument.
+        dtype: keyword-only, dtype of the parameters and running buffers, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) -> y of x's shape and dtype (statistics over N, H, W).
+        ``backward(dy)``: dy of y's shape -> dx; adds d(weight), d(bias) (C,) to the gradients.
+
+    Raises:
+        ConfigError: ``num_features`` not an integer >= 1, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input of another rank, with axis 1 not C, or (in training) with only one value
+            per channel; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     _name = "BatchNorm2d"
     _ndims = (4,)
@@ -258,6 +365,28 @@ class InstanceNorm1d(_InstanceNorm):
     Each sample's channel is standardised over L; ``affine`` adds ``weight``/``bias`` (C,);
     ``track_running_stats`` keeps ``running_mean``/``running_var`` (updated in training with
     ``momentum``; ``None`` leaves them unchanged, as torch) and uses them in eval.
+
+    Args:
+        num_features: C, the number of channels, an int >= 1 (required). Checked against the input
+            only when ``affine`` or ``track_running_stats`` (torch then warns instead of raising).
+        eps: added to the variance, default 1e-5 (as torch).
+        momentum: weight of the new statistics in the running ones, default 0.1 (as torch); None
+            leaves the running statistics unchanged (as torch).
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros), shape (C,); default False (as torch).
+        track_running_stats: keep ``running_mean``/``running_var``/``num_batches_tracked`` buffers
+            and normalise with them in eval; default False (as torch).
+        dtype: keyword-only, dtype of the parameters and buffers, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (N, C, L) or unbatched (C, L) -> y of x's shape and dtype.
+        ``backward(dy)``: dy of y's shape -> dx; adds d(weight), d(bias) (C,) when affine.
+
+    Raises:
+        ConfigError: ``num_features`` not an integer >= 1, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input of another rank; a channel axis that is not ``num_features`` (when affine
+            or tracking); only one spatial element per channel when input statistics are used; a ``dy``
+            of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "InstanceNorm1d"
@@ -265,7 +394,32 @@ class InstanceNorm1d(_InstanceNorm):
 
 
 class InstanceNorm2d(_InstanceNorm):
-    """Instance normalisation of x: (N, C, H, W) or (C, H, W), as ``torch.nn.InstanceNorm2d``."""
+    """Instance normalisation of x: (N, C, H, W) or (C, H, W), as ``torch.nn.InstanceNorm2d``.
+
+    Each sample's channel is standardised over H, W; see ``InstanceNorm1d``.
+
+    Args:
+        num_features: C, the number of channels, an int >= 1 (required). Checked against the input
+            only when ``affine`` or ``track_running_stats`` (torch then warns instead of raising).
+        eps: added to the variance, default 1e-5 (as torch).
+        momentum: weight of the new statistics in the running ones, default 0.1 (as torch); None
+            leaves the running statistics unchanged (as torch).
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros), shape (C,); default False (as torch).
+        track_running_stats: keep ``running_mean``/``running_var``/``num_batches_tracked`` buffers
+            and normalise with them in eval; default False (as torch).
+        dtype: keyword-only, dtype of the parameters and buffers, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) or unbatched (C, H, W) -> y of x's shape and dtype.
+        ``backward(dy)``: dy of y's shape -> dx; adds d(weight), d(bias) (C,) when affine.
+
+    Raises:
+        ConfigError: ``num_features`` not an integer >= 1, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input of another rank; a channel axis that is not ``num_features`` (when affine
+            or tracking); only one spatial element per channel when input statistics are used; a ``dy``
+            of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     _name = "InstanceNorm2d"
     _nd = 2

@@ -67,7 +67,29 @@ class _MaxPool(_Pool):
 
 
 class MaxPool1d(_MaxPool):
-    """Max over sliding windows, x: (N, C, L) -> (N, C, L_out), as ``torch.nn.MaxPool1d``."""
+    """Max over sliding windows, x: (N, C, L) -> (N, C, L_out), as ``torch.nn.MaxPool1d``.
+
+    Args:
+        kernel_size: window size, an int or a 1-tuple, each >= 1 (required).
+        stride: window step, an int or a 1-tuple, each >= 1; default None means ``kernel_size`` (as torch).
+        padding: implicit padding on both sides, an int or a 1-tuple, each >= 0 and at most half the kernel size;
+            default 0. Padded positions count as -inf (never the maximum).
+        dilation: spacing between window elements, an int or a 1-tuple, each >= 1; default 1.
+        ceil_mode: round the output size up instead of down (a last window must still start inside
+            the input or the left padding, as torch); default False.
+
+    Torch's ``return_indices`` is not accepted. The gradient goes to the first maximum of each window.
+
+    Shapes:
+        ``forward(x)``: x (N, C, L) -> y (N, C, L_out), L_out = floor_or_ceil((L + 2 p - d (k - 1) - 1) / s) + 1.
+        ``backward(dy)``: dy (N, C, L_out) -> dx (N, C, L).
+
+    Raises:
+        ConfigError: ``kernel_size``/``stride``/``padding``/``dilation`` not an integer (tuple) in range, or
+            padding above half the kernel size.
+        ShapeError: an input that is not 3-D, or smaller than the padded window; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     _name = "MaxPool1d"
     _nd = 1
@@ -82,6 +104,27 @@ class MaxPool2d(_MaxPool):
     """Max over sliding windows, x: (N, C, H, W) -> (N, C, H_out, W_out), as ``torch.nn.MaxPool2d``.
 
     H_out = floor_or_ceil((H + 2 p - d (k - 1) - 1) / s) + 1; ``stride`` defaults to ``kernel_size``.
+
+    Args:
+        kernel_size: window size, an int or a pair, each >= 1 (required).
+        stride: window step, an int or a pair, each >= 1; default None means ``kernel_size`` (as torch).
+        padding: implicit padding on both sides, an int or a pair, each >= 0 and at most half the kernel size;
+            default 0. Padded positions count as -inf (never the maximum).
+        dilation: spacing between window elements, an int or a pair, each >= 1; default 1.
+        ceil_mode: round the output size up instead of down (a last window must still start inside
+            the input or the left padding, as torch); default False.
+
+    Torch's ``return_indices`` is not accepted. The gradient goes to the first maximum of each window.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = floor_or_ceil((H + 2 p - d (k - 1) - 1)
+        / s) + 1 per axis. ``backward(dy)``: dy of y's shape -> dx of x's shape.
+
+    Raises:
+        ConfigError: ``kernel_size``/``stride``/``padding``/``dilation`` not an integer (tuple) in range, or
+            padding above half the kernel size.
+        ShapeError: an input that is not 4-D, or smaller than the padded window; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "MaxPool2d"
@@ -97,6 +140,27 @@ class AvgPool2d(_Pool):
     """Mean over sliding windows, x: (N, C, H, W) -> (N, C, H_out, W_out), as ``torch.nn.AvgPool2d``.
 
     ``count_include_pad`` counts zero padding in the divisor; ``divisor_override`` replaces it.
+
+    Args:
+        kernel_size: window size, an int or a pair, each >= 1 (required).
+        stride: window step, an int or a pair, each >= 1; default None means ``kernel_size`` (as torch).
+        padding: implicit padding on both sides, an int or a pair, each >= 0 and at most half the kernel size;
+            default 0. Padded positions count as zeros (see ``count_include_pad``).
+        ceil_mode: round the output size up instead of down (a last window must still start inside
+            the input or the left padding, as torch); default False.
+        count_include_pad: count the padded zeros in the divisor of windows that overlap the padding;
+            default True (as torch).
+        divisor_override: divide every window sum by this non-zero int instead; default None.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = floor_or_ceil((H + 2 p - k) / s)
+        + 1 per axis. ``backward(dy)``: dy of y's shape -> dx of x's shape.
+
+    Raises:
+        ConfigError: ``kernel_size``/``stride``/``padding`` not an integer (tuple) in range, or
+            padding above half the kernel size; ``divisor_override`` equal to 0.
+        ShapeError: an input that is not 4-D, or smaller than the padded window; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "AvgPool2d"
@@ -122,6 +186,26 @@ class AvgPool1d(_Pool):
 
     L_out = floor_or_ceil((L + 2 p - k) / s) + 1; ``stride`` defaults to ``kernel_size``;
     ``count_include_pad`` counts zero padding in the divisor.
+
+    Args:
+        kernel_size: window size, an int or a 1-tuple, each >= 1 (required).
+        stride: window step, an int or a 1-tuple, each >= 1; default None means ``kernel_size`` (as torch).
+        padding: implicit padding on both sides, an int or a 1-tuple, each >= 0 and at most half the kernel size;
+            default 0. Padded positions count as zeros (see ``count_include_pad``).
+        ceil_mode: round the output size up instead of down (a last window must still start inside
+            the input or the left padding, as torch); default False.
+        count_include_pad: count the padded zeros in the divisor of windows that overlap the padding;
+            default True (as torch).
+
+    Shapes:
+        ``forward(x)``: x (N, C, L) -> y (N, C, L_out), L_out = floor_or_ceil((L + 2 p - k) / s) + 1.
+        ``backward(dy)``: dy (N, C, L_out) -> dx (N, C, L).
+
+    Raises:
+        ConfigError: ``kernel_size``/``stride``/``padding`` not an integer (tuple) in range, or
+            padding above half the kernel size.
+        ShapeError: an input that is not 3-D, or smaller than the padded window; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "AvgPool1d"
@@ -144,6 +228,18 @@ class AdaptiveAvgPool2d(Module):
 
     Output row i averages input rows [floor(i H / Ho), ceil((i + 1) H / Ho)); ``None`` in
     ``output_size`` keeps that input size.
+
+    Args:
+        output_size: (Ho, Wo): an int >= 1 (both sizes), or a pair of ints >= 1 or None (None keeps
+            that input size). Required, as torch.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) -> y (N, C, Ho, Wo); ``backward(dy)``: dy of y's shape -> dx of x's shape.
+
+    Raises:
+        ConfigError: ``output_size`` is not a positive int, None, or a pair of them.
+        ShapeError: an input that is not 4-D; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward)
@@ -201,6 +297,20 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPool):
     """Max over torch's adaptive windows, x: (N, C, L) -> (N, C, output_size), as ``torch.nn.AdaptiveMaxPool1d``.
 
     ``return_indices`` must be False (the default).
+
+    Args:
+        output_size: Lo, an int >= 1, or None to keep L (a 1-tuple or 1-list is also accepted). Required.
+        return_indices: must be False (the default); torch's True (also return the argmax indices) is
+            refused, as the layer returns the pooled array only.
+
+    Shapes:
+        ``forward(x)``: x (N, C, L) -> y (N, C, Lo); ``backward(dy)``: dy of y's shape -> dx (N, C, L),
+        the gradient going to the first maximum of each window.
+
+    Raises:
+        ConfigError: ``output_size`` not a positive int, None or a 1-tuple of them; ``return_indices=True``.
+        ShapeError: an input that is not 3-D or has L = 0; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "AdaptiveMaxPool1d"
@@ -214,6 +324,21 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
     """Max over torch's adaptive windows, x: (N, C, H, W) -> (N, C, *output_size), as ``torch.nn.AdaptiveMaxPool2d``.
 
     ``None`` in ``output_size`` keeps that input size; ``return_indices`` must be False (the default).
+
+    Args:
+        output_size: (Ho, Wo): an int >= 1 (both sizes), or a pair (tuple or list) of ints >= 1 or None
+            (None keeps that input size). Required.
+        return_indices: must be False (the default); torch's True (also return the argmax indices) is
+            refused, as the layer returns the pooled array only.
+
+    Shapes:
+        ``forward(x)``: x (N, C, H, W) -> y (N, C, Ho, Wo); ``backward(dy)``: dy of y's shape -> dx of x's
+        shape, the gradient going to the first maximum of each window.
+
+    Raises:
+        ConfigError: ``output_size`` not a positive int, None or a pair of them; ``return_indices=True``.
+        ShapeError: an input that is not 4-D or has an empty spatial axis; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     _name = "AdaptiveMaxPool2d"

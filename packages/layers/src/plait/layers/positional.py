@@ -56,6 +56,25 @@ class SinusoidalPositionalEmbedding(_Positional):
 
     The table (``num_positions`` x ``embedding_dim``) is a non-persistent buffer: it is
     rebuilt from the config, not saved with the weights.
+
+    Rows interleave the pair: P[p, 2i] = sin(p / base^(2i/D)), P[p, 2i+1] = cos(p / base^(2i/D)).
+    Torch has no such layer; this is the paper's interleaved formula (as in the PyTorch
+    tutorial's ``PositionalEncoding``), not the concatenated [sin | cos] halves of tensor2tensor.
+
+    Args:
+        num_positions: rows of the table (the longest sequence plus any ``offset``), an int >= 1.
+        embedding_dim: D, the feature size of x, an int >= 1.
+        base: the wavelength base, default 10000.0 (the paper's).
+
+    Shapes:
+        ``forward(x, offset=0)``: x (B, T, D) or (T, D) -> y of x's shape and dtype (float64 inputs get
+        float64 rows). ``backward(dy)``: dx = dy.
+
+    Raises:
+        ConfigError: ``num_positions``/``embedding_dim`` not an integer >= 1, or a table larger than
+            ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: see ``forward``; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input.
     """
 
     maths = (sinusoidal_positional_forward, sinusoidal_positional_backward)
@@ -79,12 +98,41 @@ class SinusoidalPositionalEmbedding(_Positional):
         return get_array_module(x).asarray(table[offset : offset + steps], dtype=x.dtype)
 
     def forward(self, x: Any, offset: int = 0) -> Any:
+        """x + the fixed rows of positions offset .. offset + T - 1.
+
+        Args:
+            x: the sequence, (B, T, D) or (T, D), float, D = ``embedding_dim``.
+            offset: the position of the first step (for decoding with a KV cache), default 0.
+
+        Returns:
+            x + P[offset : offset + T], of x's shape and dtype.
+
+        Raises:
+            ShapeError: x not 2-D/3-D or its last axis not D, or positions beyond ``num_positions``.
+            DTypeError: a non-floating x.
+        """
         x, offset, steps = self._check(x, offset)
         return self.forward_maths(x, {"rows": self._rows(x, offset, steps)})
 
 
 class LearnedPositionalEmbedding(_Positional):
-    """Adds a trained table ``weight`` (num_positions, embedding_dim), initialised N(0, 0.02^2) as in GPT-2."""
+    """Adds a trained table ``weight`` (num_positions, embedding_dim), initialised N(0, 0.02^2) as in GPT-2.
+
+    Args:
+        num_positions: rows of the table (the longest sequence plus any ``offset``), an int >= 1.
+        embedding_dim: D, the feature size of x, an int >= 1.
+        dtype: dtype of ``weight``, default ``"float32"``.
+
+    Shapes:
+        ``forward(x, offset=0)``: x (B, T, D) or (T, D) -> y of x's shape and dtype. ``backward(dy)``:
+        dx = dy; adds dW (num_positions, D), non-zero in rows offset .. offset + T - 1, to the gradient.
+
+    Raises:
+        ConfigError: ``num_positions``/``embedding_dim`` not an integer >= 1, or more parameters than
+            ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: see ``forward``; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input.
+    """
 
     maths = (learned_positional_forward, learned_positional_backward)
     maths_params = ("weight",)
@@ -99,6 +147,19 @@ class LearnedPositionalEmbedding(_Positional):
         self.weight = Param(Normal(0.0, 0.02)(shape, self.embedding_dim, self.num_positions, get_rng(), dtype))
 
     def forward(self, x: Any, offset: int = 0) -> Any:
+        """x + the learned rows of positions offset .. offset + T - 1.
+
+        Args:
+            x: the sequence, (B, T, D) or (T, D), float, D = ``embedding_dim``.
+            offset: the position of the first step (for decoding with a KV cache), default 0.
+
+        Returns:
+            x + P[offset : offset + T], of x's shape and dtype.
+
+        Raises:
+            ShapeError: x not 2-D/3-D or its last axis not D, or positions beyond ``num_positions``.
+            DTypeError: a non-floating x.
+        """
         x, offset, _ = self._check(x, offset)
         return self.forward_maths(x, {"offset": offset})
 

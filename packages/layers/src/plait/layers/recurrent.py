@@ -252,18 +252,75 @@ class _SingleStateRNN(_RNNBase):
     """RNN and GRU: one state ``h``; ``forward`` returns (out, h_n)."""
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
-        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (L*D, B, H) or None."""
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: ``(L*D, B, H)`` or None.
+
+        Args:
+            x: the input sequence, (T, B, F), (B, T, F) with ``batch_first``, or unbatched (T, F).
+            hx: the initial hidden state h0, ``(L*D, B, H)`` or ``(L*D, H)`` for unbatched x; default None (zeros).
+
+        Returns:
+            ``(out, h_n)``: out ``(T, B, D*H)`` [``(B, T, D*H)`` with ``batch_first``; ``(T, D*H)`` unbatched], the last
+            layer's hidden state at every step; h_n of hx's shape, every layer's final hidden state.
+
+        Raises:
+            ShapeError: x not 2-D/3-D, with a last axis other than ``input_size``, or empty; hx of the wrong shape.
+            DTypeError: a non-floating x or hx.
+        """
         out, (h_n,) = self._forward(x, None if hx is None else (hx,), ("initial hidden state",))
         return out, h_n
 
     def backward(self, dout: Any, dh_n: Any = None) -> Any:
-        """Returns dx, or (dx, dh0) when an initial state was passed to forward."""
+        """Returns dx, or (dx, dh0) when an initial state was passed to forward.
+
+        Args:
+            dout: gradient of ``out`` (out's shape), or None for zeros (only h_n feeds the loss).
+            dh_n: gradient of ``h_n`` (h_n's shape), or None (default) for zeros.
+
+        Returns:
+            dx of x's shape; ``(dx, dh0)`` (dh0 of hx's shape) when forward was given ``hx``.
+
+        Raises:
+            ShapeError: ``dout`` or ``dh_n`` of the wrong shape.
+            DTypeError: a non-floating gradient.
+            PlaitError: no matching forward.
+        """
         dx, dinit = self._backward(dout, (dh_n,), ("initial hidden state",))
         return dx if dinit is None else (dx, dinit[0])
 
 
 class RNN(_SingleStateRNN):
-    """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
+    """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu.
+
+    Args:
+        input_size: F, the size of the last input axis, an int >= 1 (required).
+        hidden_size: H, the hidden state size, an int >= 1 (required).
+        num_layers: L, stacked layers, an int >= 1; default 1.
+        nonlinearity: ``"tanh"`` (default) or ``"relu"``, as torch.
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
+        batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
+        dropout: inverted dropout probability on the outputs of every layer but the last, in
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
+        bidirectional: add a reverse-time direction per layer (D = 2; parameters named
+            ``..._reverse``); default False.
+        dtype: dtype of every parameter, default ``"float32"`` (inputs are cast to it).
+
+    Every parameter is drawn from U(-1/sqrt(H), 1/sqrt(H)), as torch.
+
+    Shapes:
+        ``forward(x, hx=None)`` -> ``(out, h_n)``: x (T, B, F) [(B, T, F) with ``batch_first``] or
+        unbatched (T, F); hx, h_n ``(L*D, B, H)`` [``(L*D, H)`` unbatched]; out ``(T, B, D*H)`` [``(B, T, D*H)``].
+        ``backward(dout, dh_n=None)``: dx of x's shape, or ``(dx, dh0)`` when ``hx`` was given.
+
+    Raises:
+        ConfigError: ``input_size``/``hidden_size``/``num_layers`` not an integer >= 1, ``dropout`` outside
+            [0, 1), ``nonlinearity`` not ``"tanh"``/``"relu"``, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input that is not 2-D or 3-D, with a last axis other than F, or an empty
+            sequence or batch; an initial state, ``dout`` or final-state gradient of the wrong shape.
+        DTypeError: a non-floating input, state or gradient.
+        PlaitError: ``backward`` without a matching ``forward``.
+    """
 
     cell = (rnn_forward, rnn_backward)
     gates = 1
@@ -282,7 +339,39 @@ class RNN(_SingleStateRNN):
 
 
 class GRU(_SingleStateRNN):
-    """GRU with torch's equations: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h."""
+    """GRU with torch's equations: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h.
+
+    Gates (r, z, n), stacked in that order in ``weight_ih_l{k}`` (3H, F) and ``weight_hh_l{k}`` (3H, H).
+
+    Args:
+        input_size: F, the size of the last input axis, an int >= 1 (required).
+        hidden_size: H, the hidden state size, an int >= 1 (required).
+        num_layers: L, stacked layers, an int >= 1; default 1.
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
+        batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
+        dropout: inverted dropout probability on the outputs of every layer but the last, in
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
+        bidirectional: add a reverse-time direction per layer (D = 2; parameters named
+            ``..._reverse``); default False.
+        dtype: dtype of every parameter, default ``"float32"`` (inputs are cast to it).
+
+    Every parameter is drawn from U(-1/sqrt(H), 1/sqrt(H)), as torch.
+
+    Shapes:
+        ``forward(x, hx=None)`` -> ``(out, h_n)``: x (T, B, F) [(B, T, F) with ``batch_first``] or
+        unbatched (T, F); hx, h_n ``(L*D, B, H)`` [``(L*D, H)`` unbatched]; out ``(T, B, D*H)`` [``(B, T, D*H)``].
+        ``backward(dout, dh_n=None)``: dx of x's shape, or ``(dx, dh0)`` when ``hx`` was given.
+
+    Raises:
+        ConfigError: ``input_size``/``hidden_size``/``num_layers`` not an integer >= 1, ``dropout`` outside
+            [0, 1), or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input that is not 2-D or 3-D, with a last axis other than F, or an empty
+            sequence or batch; an initial state, ``dout`` or final-state gradient of the wrong shape.
+        DTypeError: a non-floating input, state or gradient.
+        PlaitError: ``backward`` without a matching ``forward``.
+    """
 
     cell = (gru_forward, gru_backward)
     gates = 3
@@ -299,6 +388,38 @@ class LSTM(_RNNBase):
 
     ``proj_size`` P > 0 projects h' = (o tanh(c')) W_hr^T as torch does: ``weight_hr_l{k}`` is
     (P, H), ``weight_hh_l{k}`` (4H, P), h and the output per direction have size P, c keeps H.
+
+    Args:
+        input_size: F, the size of the last input axis, an int >= 1 (required).
+        hidden_size: H, the hidden state size, an int >= 1 (required).
+        num_layers: L, stacked layers, an int >= 1; default 1.
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``; default True.
+        batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...); default False (as
+            torch). States (h0, h_n, ...) stay ``(L*D, B, ...)`` either way, as torch.
+        dropout: inverted dropout probability on the outputs of every layer but the last, in
+            training mode; default 0.0. Must lie in [0, 1) (torch accepts [0, 1]); with one layer
+            it has no effect (torch also warns then).
+        bidirectional: add a reverse-time direction per layer (D = 2; parameters named
+            ``..._reverse``); default False.
+        proj_size: P, project h to this size (0 < P < H) with ``weight_hr_l{k}`` (P, H); default 0, no
+            projection (as torch).
+        dtype: dtype of every parameter, default ``"float32"`` (inputs are cast to it).
+
+    Every parameter is drawn from U(-1/sqrt(H), 1/sqrt(H)), as torch.
+
+    Shapes:
+        ``forward(x, hx=None)`` -> ``(out, (h_n, c_n))``: x (T, B, F) [(B, T, F) with ``batch_first``]
+        or unbatched (T, F); hx = (h0, c0) with h0, h_n ``(L*D, B, H_out)`` and c0, c_n ``(L*D, B, H)``
+        [``(L*D, ...)`` unbatched], H_out = P if ``proj_size`` else H; out ``(T, B, D*H_out)`` [``(B, T, D*H_out)``].
+        ``backward(dout, dstate=None)``: dx of x's shape, or ``(dx, (dh0, dc0))`` when ``hx`` was given.
+
+    Raises:
+        ConfigError: ``input_size``/``hidden_size``/``num_layers`` not an integer >= 1, ``dropout`` outside
+            [0, 1), ``proj_size`` negative, not an int or not below ``hidden_size``, or more parameters than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: an input that is not 2-D or 3-D, with a last axis other than F, or an empty
+            sequence or batch; an initial state, ``dout`` or final-state gradient of the wrong shape.
+        DTypeError: a non-floating input, state or gradient.
+        PlaitError: ``backward`` without a matching ``forward``.
     """
 
     _NAMES = ("initial hidden state", "initial cell state")
@@ -319,14 +440,43 @@ class LSTM(_RNNBase):
         return (self._out_size, self.hidden_size)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
-        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each (L*D, B, H), or None."""
+        """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each ``(L*D, B, H)``, or None.
+
+        Args:
+            x: the input sequence, (T, B, F), (B, T, F) with ``batch_first``, or unbatched (T, F).
+            hx: the initial state ``(h0, c0)``: h0 ``(L*D, B, H_out)``, c0 ``(L*D, B, H)`` (``(L*D, ...)`` for unbatched
+                x), H_out = ``proj_size`` or H; default None (both zeros).
+
+        Returns:
+            ``(out, (h_n, c_n))``: out ``(T, B, D*H_out)`` [``(B, T, D*H_out)`` with ``batch_first``; ``(T, D*H_out)``
+            unbatched]; h_n, c_n of h0's and c0's shapes.
+
+        Raises:
+            ShapeError: x not 2-D/3-D, with a last axis other than ``input_size``, or empty; hx not a pair,
+                or a state of the wrong shape.
+            DTypeError: a non-floating x or state.
+        """
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise ShapeError(f"LSTM: expected the initial state as a pair (h0, c0), got {type(hx).__name__}")
         out, (h_n, c_n) = self._forward(x, None if hx is None else tuple(hx), self._NAMES)
         return out, (h_n, c_n)
 
     def backward(self, dout: Any, dstate: tuple[Any, Any] | None = None) -> Any:
-        """Returns dx, or (dx, (dh0, dc0)) when an initial state was passed to forward."""
+        """Returns dx, or (dx, (dh0, dc0)) when an initial state was passed to forward.
+
+        Args:
+            dout: gradient of ``out`` (out's shape), or None for zeros.
+            dstate: ``(dh_n, dc_n)``, gradients of the final states (each may be None for zeros), or None
+                (default) for both zeros.
+
+        Returns:
+            dx of x's shape; ``(dx, (dh0, dc0))`` when forward was given ``hx``.
+
+        Raises:
+            ShapeError: ``dstate`` not a pair or None, or a gradient of the wrong shape.
+            DTypeError: a non-floating gradient.
+            PlaitError: no matching forward.
+        """
         if dstate is not None and (not isinstance(dstate, (tuple, list)) or len(dstate) != 2):
             raise ShapeError("LSTM.backward: expected the final-state gradient as a pair (dh_n, dc_n) or None, "
                              f"got {type(dstate).__name__}")

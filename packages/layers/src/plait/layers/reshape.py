@@ -50,13 +50,34 @@ class _ShapeLayer(Module):
 
 
 class Flatten(_ShapeLayer):
-    """Merge dims ``start_dim..end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by default."""
+    """Merge dims ``start_dim..end_dim`` into one: (N, C, H, W) -> ``(N, C*H*W)`` by default.
+
+    Args:
+        start_dim: first axis merged, default 1 (as torch; negative counts from the end).
+        end_dim: last axis merged (inclusive), default -1 (as torch).
+
+    Shapes:
+        ``forward(x)``: x (d0, ..., d_start, ..., d_end, ...) -> (d0, ..., d_start * ... * d_end, ...), any
+        real dtype (a view where possible). ``backward(dy)``: dy -> dx of x's shape.
+
+    Raises:
+        ShapeError: ``start_dim``/``end_dim`` out of range for the input or ``start_dim`` after ``end_dim``.
+        DTypeError: a complex or non-numeric input.
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The flattened shape for an input of ``shape``.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         start, end = _axis(self.start_dim, len(shape)), _axis(self.end_dim, len(shape))
         if start is None or end is None or start > end:
             raise ShapeError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do not fit an input of shape {shape}")
@@ -64,7 +85,22 @@ class Flatten(_ShapeLayer):
 
 
 class Unflatten(_ShapeLayer):
-    """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1)."""
+    """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1).
+
+    Args:
+        dim: the axis to split (negative counts from the end); required, as torch.
+        unflattened_size: the sizes it becomes, a non-empty sequence of ints whose product is the
+            axis' size; one entry may be -1 (inferred); required, as torch.
+
+    Shapes:
+        ``forward(x)``: x (..., d_dim, ...) -> ``(..., *unflattened_size, ...)``, any real dtype.
+        ``backward(dy)``: dy -> dx of x's shape.
+
+    Raises:
+        ConfigError: ``unflattened_size`` empty or with more than one -1.
+        ShapeError: ``dim`` out of range for the input, or sizes whose product is not the axis' size.
+        DTypeError: a complex or non-numeric input.
+    """
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
@@ -74,6 +110,14 @@ class Unflatten(_ShapeLayer):
             raise ConfigError(f"Unflatten: unflattened_size must be non-empty with at most one -1, got {unflattened_size}")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The unflattened shape for an input of ``shape``.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         if not -len(shape) <= self.dim < len(shape):
             raise ShapeError(f"Unflatten: dim={self.dim} is out of range for input of shape {shape}")
         d = self.dim % len(shape)
@@ -86,6 +130,18 @@ class Reshape(_ShapeLayer):
 
     Like keras' ``Reshape(target_shape)``; accepts ``Reshape(4, 4)``, ``Reshape((4, 4))`` or
     ``Reshape(shape=(4, 4))``; one entry may be -1.
+
+    Args:
+        *args: the per-sample target shape, as ints or as one tuple/list.
+        shape: keyword-only alternative to ``*args``: the per-sample target shape; default None.
+
+    Shapes:
+        ``forward(x)``: x (N, ...) -> ``(N, *shape)``, any real dtype; ``backward(dy)``: dy -> dx of x's shape.
+
+    Raises:
+        ConfigError: both ``*args`` and ``shape`` given, more than one -1, or a size below -1.
+        ShapeError: a 0-d input, or a per-sample size that does not fit ``shape``.
+        DTypeError: a complex or non-numeric input.
     """
 
     def __init__(self, *args: Any, shape: Sequence[int] | None = None) -> None:
@@ -99,6 +155,14 @@ class Reshape(_ShapeLayer):
             raise ConfigError(f"Reshape: target shape may hold at most one -1 and no other negative size, got {self.shape}")
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``(N, *target shape)`` for an input of ``shape`` (N, ...), -1 resolved.
+
+        Args:
+            shape: the input's shape.
+
+        Raises:
+            ShapeError: an input shape this layer cannot map (see the class).
+        """
         if len(shape) < 1:
             raise ShapeError(f"Reshape: expected input with a batch dimension, got shape {shape}")
         return (shape[0], *_resolve_sizes(self.shape, math.prod(shape[1:]), "Reshape", shape))

@@ -29,6 +29,26 @@ class RotaryEmbedding(Module):
     No parameters; the cos/sin tables (max_position, dim) are non-persistent buffers kept in
     the module's dtype. ``forward(x, offset=0)``; ``backward(dy)`` applies the inverse rotation.
     The maths pair is in :mod:`._rotary_maths`.
+
+    Torch has no such layer; it matches Hugging Face's ``LlamaRotaryEmbedding`` (rotate-half layout).
+
+    Args:
+        dim: the rotated feature size (the head dimension), a positive even int.
+        base: the frequency base, > 0; default 10000.0 (as LLaMA / GPT-NeoX).
+        max_position: rows of the cos/sin tables: offset + T must not exceed it; an int >= 1,
+            default 4096.
+        dtype: dtype of the tables; inputs are cast to it. Default ``"float32"``.
+
+    Shapes:
+        ``forward(x, offset=0)``: x (..., T, dim) -> y of x's shape, in the tables' dtype.
+        ``backward(dy)``: dy of y's shape -> dx (the inverse rotation).
+
+    Raises:
+        ConfigError: ``dim`` odd or not an integer >= 1, ``max_position`` not an integer >= 1, ``base``
+            not positive, or tables larger than ``PLAIT_MAX_PARAMETERS``.
+        ShapeError: x with fewer than 2 axes or a last axis other than ``dim``; positions beyond
+            ``max_position``; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
     """
 
     maths = (rope_forward, rope_backward)
@@ -47,7 +67,19 @@ class RotaryEmbedding(Module):
         self.register_buffer("sin", sin.astype(dtype), persistent=False)
 
     def tables(self, offset: int, length: int, where: str = "RotaryEmbedding") -> tuple[Any, Any]:
-        """cos, sin of positions offset .. offset + length - 1, each (length, dim)."""
+        """cos, sin of positions offset .. offset + length - 1, each (length, dim).
+
+        Args:
+            offset: the first position, >= 0.
+            length: the number of positions.
+            where: the component named in the error message; default ``"RotaryEmbedding"``.
+
+        Returns:
+            ``(cos, sin)``, each (length, dim) in the tables' dtype (views of the buffers).
+
+        Raises:
+            ShapeError: ``offset`` negative or ``offset + length`` above ``max_position``.
+        """
         offset = int(offset)
         if offset < 0 or offset + length > self.max_position:
             raise ShapeError(
@@ -57,7 +89,19 @@ class RotaryEmbedding(Module):
         return self.cos[offset : offset + length], self.sin[offset : offset + length]
 
     def forward(self, x: Any, offset: int = 0) -> Any:
-        """x: (..., T, dim) -> same shape, same dtype as the tables."""
+        """x: (..., T, dim) -> same shape, same dtype as the tables.
+
+        Args:
+            x: query or key features (..., T, dim), float.
+            offset: the position of the first step (for decoding with a KV cache), default 0.
+
+        Returns:
+            x rotated by the angles of positions offset .. offset + T - 1, of x's shape.
+
+        Raises:
+            ShapeError: fewer than 2 axes, a last axis other than ``dim``, or positions beyond ``max_position``.
+            DTypeError: a non-floating x.
+        """
         x = check_array(x, "RotaryEmbedding", ndim_min=2, last_dim=self.dim)
         cos, sin = self.tables(offset, x.shape[-2])
         if x.dtype != cos.dtype:

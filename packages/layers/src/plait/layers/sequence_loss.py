@@ -23,14 +23,22 @@ class SequenceCrossEntropyLoss(CrossEntropyLoss):
     """Softmax cross entropy over the last axis: logits (..., V), targets (...) ids or (..., V) probabilities.
 
     Args:
-        weight: (V,) class weights, or None.
+        weight: (V,) class weights; default None (all 1).
         ignore_index: target id whose positions are dropped (padding), default -100.
-        reduction: "mean" (over the kept positions, weighted), "sum" or "none" (shape (...)).
-        label_smoothing: in [0, 1], mixes the uniform distribution into the targets.
+        reduction: "mean" (default: over the kept positions, weighted), "sum" or "none" (shape (...)).
+        label_smoothing: in [0, 1], mixes the uniform distribution into the targets; default 0.0.
 
     Shapes: logits (B, T, V) (any number of leading axes, at least one); target (B, T) ints.
     The maths is :class:`CrossEntropyLoss`'s pair (``cross_entropy_forward`` /
     ``cross_entropy_backward`` in ``_loss_maths``) on the ``(B*T, V)`` rows, read in place.
+
+    Raises:
+        ConfigError: ``reduction`` unknown, ``label_smoothing`` outside [0, 1], or ``weight`` not an
+            array of numbers.
+        ShapeError: logits with fewer than 2 axes; ``weight`` not (V,); an id target not of the logits'
+            leading shape, or a probability target not of the logits' shape; an id outside [0, V) that
+            is not ``ignore_index``.
+        DTypeError: non-floating logits, or a target neither integer ids nor float probabilities.
     """
 
     def _losses(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:

@@ -63,7 +63,29 @@ class _FFNMixin:
 
 
 class FeedForward(_FFNMixin, Module):
-    """Position-wise MLP: (..., embed_dim) -> (..., embed_dim) through ``hidden_dim`` units."""
+    """Position-wise MLP: (..., embed_dim) -> (..., embed_dim) through ``hidden_dim`` units.
+
+    ``y = linear2(dropout(activation(linear1(x))))`` (torch has no such class; it is the
+    feed-forward part of its transformer layers).
+
+    Args:
+        embed_dim: E, the input and output feature size (converted with ``int()``).
+        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), converted with ``int()``.
+        activation: a registered layer name built without arguments (``"gelu"``, the default,
+            ``"relu"``, ``"silu"``, ...).
+        dropout: dropout probability after the activation, in [0, 1]; default 0.0.
+        bias: learn the biases of ``linear1`` and ``linear2``; default True.
+        dtype: dtype of every parameter, default ``"float32"``.
+
+    Shapes:
+        ``forward(x)``: x (..., E) -> y (..., E). ``backward(dy)``: dy of y's shape -> dx of x's shape.
+
+    Raises:
+        ConfigError: a size below 1 (``embed_dim`` or ``hidden_dim`` 0 is refused by ``Linear``'s
+            default initializer), an unknown ``activation`` name, or ``dropout`` outside [0, 1].
+        ShapeError: an input whose last axis is not E; a ``dy`` of another shape than y.
+        DTypeError: a non-floating input or ``dy``.
+    """
 
     def __init__(self, embed_dim: int, hidden_dim: int, activation: str = "gelu", dropout: float = 0.0,
                  bias: bool = True, dtype: str = "float32") -> None:
@@ -72,10 +94,31 @@ class FeedForward(_FFNMixin, Module):
         self._build_ffn(self.embed_dim, int(hidden_dim), activation, dropout, bias, dtype, "FeedForward")
 
     def forward(self, x: Any) -> Any:
+        """y = linear2(dropout(activation(linear1(x)))).
+
+        Args:
+            x: (..., E), float.
+
+        Returns:
+            y (..., E).
+
+        Raises:
+            ShapeError: a last axis other than E.
+            DTypeError: a non-floating x.
+        """
         x = check_array(x, "FeedForward", ndim_min=1, last_dim=self.embed_dim)
         return self._ffn(x)
 
     def backward(self, dy: Any) -> Any:
+        """dx from dy; adds the gradients of ``linear1`` and ``linear2``.
+
+        Args:
+            dy: gradient of y, (..., E).
+
+        Raises:
+            ShapeError: dy of another shape than y.
+            PlaitError: no matching forward.
+        """
         return self._ffn_backward(dy)
 
 
@@ -155,6 +198,30 @@ class TransformerEncoderLayer(_Block):
     Masks as :class:`MultiheadAttention` (``src_mask`` (S, S) or (N*nhead, S, S),
     ``src_key_padding_mask`` (N, S); bool True = masked out, or float added); no mask is
     implied: ``is_causal=True`` with no ``src_mask`` applies the causal mask.
+
+    Args:
+        d_model: E, the feature size, an int >= 1 divisible by ``nhead``.
+        nhead: the number of attention heads, an int >= 1.
+        dim_feedforward: the feed-forward hidden width, default 2048 (as torch).
+        dropout: dropout probability of the attention weights, the feed-forward hidden layer and
+            every residual branch, in [0, 1); default 0.1 (as torch).
+        activation: the feed-forward activation as a registered layer name (``"relu"``, the default
+            as torch, ``"gelu"``, ...); torch's callable form is not accepted.
+        layer_norm_eps: eps of every LayerNorm, default 1e-5 (as torch).
+        batch_first: inputs and output are (N, L, E) instead of (L, N, E); default False (as torch).
+        norm_first: pre-norm (LayerNorm before each sub-layer) instead of post-norm; default False (as torch).
+        bias: learn the biases of the projections, linear layers and LayerNorms; default True (as torch).
+        dtype: dtype of every parameter, default ``"float32"``.
+
+    Shapes:
+        ``forward(src, ...)``: src (S, N, E) / (N, S, E) / (S, E) -> y of src's shape.
+        ``backward(dy)``: dy of y's shape -> dsrc of src's shape.
+
+    Raises:
+        ConfigError: ``d_model``/``nhead`` not integers >= 1 or ``d_model`` not divisible by ``nhead``,
+            ``dropout`` outside [0, 1), or an unknown ``activation`` name.
+        ShapeError: see ``forward``; a ``dy`` of another shape than the output.
+        DTypeError: a non-floating input or ``dy``, or a mask neither bool nor float.
     """
 
     _name = "TransformerEncoderLayer"
@@ -168,6 +235,23 @@ class TransformerEncoderLayer(_Block):
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Any:
+        """Self-attention then feed-forward, each in its residual branch.
+
+        Args:
+            src: (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E); float.
+            src_mask: (S, S) or ``(N*nhead, S, S)``, bool (True = hidden) or float (added to the
+                scores); default None (no mask is implied, as torch).
+            src_key_padding_mask: (N, S) ((S,) unbatched), bool or float; default None.
+            is_causal: with ``src_mask`` None, apply the causal mask; with a mask given, the mask
+                is used as it is (torch's hint). Default False.
+
+        Returns:
+            y of src's shape.
+
+        Raises:
+            ShapeError: src not 2-D/3-D or its last axis not E; a mask of the wrong shape.
+            DTypeError: a non-floating src, or a mask neither bool nor float.
+        """
         x = self._check(src, "src")
         N, L = self._batch_and_length(x)
         self._check_masks(N, L, L, src_key_padding_mask, src_mask, "src_")
@@ -176,7 +260,16 @@ class TransformerEncoderLayer(_Block):
         return self._finish(self._residual(x, self._ffn, self.norm2, self.dropout2))
 
     def backward(self, dy: Any) -> Any:
-        """Returns dsrc."""
+        """Returns dsrc.
+
+        Args:
+            dy: gradient of the output, its shape.
+
+        Raises:
+            ShapeError: dy of another shape than the output.
+            DTypeError: a non-floating dy.
+            PlaitError: no matching forward.
+        """
         dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
@@ -190,6 +283,30 @@ class TransformerDecoderLayer(_Block):
     -> tgt's shape. The self-attention is causal only when asked (``tgt_mask``, or
     ``tgt_is_causal=True`` with no ``tgt_mask``), as in torch; masks as the encoder layer.
     backward(dy) -> (dtgt, dmemory).
+
+    Args:
+        d_model: E, the feature size, an int >= 1 divisible by ``nhead``.
+        nhead: the number of attention heads, an int >= 1.
+        dim_feedforward: the feed-forward hidden width, default 2048 (as torch).
+        dropout: dropout probability of the attention weights, the feed-forward hidden layer and
+            every residual branch, in [0, 1); default 0.1 (as torch).
+        activation: the feed-forward activation as a registered layer name (``"relu"``, the default
+            as torch, ``"gelu"``, ...); torch's callable form is not accepted.
+        layer_norm_eps: eps of every LayerNorm, default 1e-5 (as torch).
+        batch_first: inputs and output are (N, L, E) instead of (L, N, E); default False (as torch).
+        norm_first: pre-norm (LayerNorm before each sub-layer) instead of post-norm; default False (as torch).
+        bias: learn the biases of the projections, linear layers and LayerNorms; default True (as torch).
+        dtype: dtype of every parameter, default ``"float32"``.
+
+    Shapes:
+        ``forward(tgt, memory, ...)``: tgt (T, N, E), memory (S, N, E) (N first with ``batch_first``;
+        unbatched (T, E), (S, E)) -> y of tgt's shape. ``backward(dy)`` -> ``(dtgt, dmemory)``.
+
+    Raises:
+        ConfigError: ``d_model``/``nhead`` not integers >= 1 or ``d_model`` not divisible by ``nhead``,
+            ``dropout`` outside [0, 1), or an unknown ``activation`` name.
+        ShapeError: see ``forward``; a ``dy`` of another shape than the output.
+        DTypeError: a non-floating input or ``dy``, or a mask neither bool nor float.
     """
 
     _name = "TransformerDecoderLayer"
@@ -206,6 +323,28 @@ class TransformerDecoderLayer(_Block):
     def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:
+        """Self-attention, cross-attention over ``memory``, then feed-forward, each in its residual branch.
+
+        Args:
+            tgt: (T, N, E), (N, T, E) with ``batch_first``, or unbatched (T, E); float.
+            memory: the encoder output, (S, N, E) / (N, S, E) / (S, E), tgt's rank and batch size.
+            tgt_mask: (T, T) or ``(N*nhead, T, T)``, bool (True = hidden) or float (added); default None
+                (no causal mask is implied, as torch).
+            memory_mask: (T, S) or ``(N*nhead, T, S)``, bool or float; default None.
+            tgt_key_padding_mask: (N, T) ((T,) unbatched), bool or float; default None.
+            memory_key_padding_mask: (N, S) ((S,) unbatched), bool or float; default None.
+            tgt_is_causal: with ``tgt_mask`` None, apply the causal mask to the self-attention;
+                with a mask given, the mask is used as it is. Default False.
+            memory_is_causal: the same for the cross-attention and ``memory_mask``; default False.
+
+        Returns:
+            y of tgt's shape.
+
+        Raises:
+            ShapeError: tgt/memory not 2-D/3-D, of different ranks or batch sizes, or with a last
+                axis other than E; a mask of the wrong shape.
+            DTypeError: a non-floating tgt or memory, or a mask neither bool nor float.
+        """
         x = self._check(tgt, "tgt")
         if getattr(memory, "ndim", x.ndim) != x.ndim:
             raise ShapeError(f"{self._name}: tgt has shape {tuple(x.shape)}, so memory must be {x.ndim}-D too, got "
@@ -233,7 +372,19 @@ class TransformerDecoderLayer(_Block):
         return dq, dk
 
     def backward(self, dy: Any) -> tuple[Any, Any]:
-        """Returns (dtgt, dmemory)."""
+        """Returns (dtgt, dmemory).
+
+        Args:
+            dy: gradient of the output, tgt's shape.
+
+        Returns:
+            ``(dtgt, dmemory)`` of tgt's and memory's shapes.
+
+        Raises:
+            ShapeError: dy of another shape than the output.
+            DTypeError: a non-floating dy.
+            PlaitError: no matching forward.
+        """
         dy = self._check_dy(dy)
         dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm3, self.dropout3)
         dx, dmemory = self._residual_backward(dx, self._cross_backward, self.norm2, self.dropout2)
