@@ -1,0 +1,225 @@
+"""Every argument of the public API has an entry in its docstring's ``Args:`` section.
+
+The walk: for each package ``plait.{core,layers,optim,tokenizers,train,zoo}``, every name in
+its ``__all__``, one test case per object (so a failure names the object and the missing
+arguments).
+
+The rule, one for every package:
+
+* A **function**'s parameters are documented in its own docstring.
+* A **class**'s constructor parameters (``inspect.signature(cls)``) are documented in the
+  class docstring or the ``__init__`` docstring (either is fine, as in mkdocstrings).
+* A class's **public methods with arguments that the class itself defines** (in its own
+  ``__dict__``, name not starting with ``_``; plain, class and static methods) are documented
+  in the method's docstring, or in the docstring of a method it overrides (an argument's entry
+  is written once on the base: ``Optimizer.step(closure)``, ``Callback.on_epoch_end(epoch,
+  logs)``, ``Module.forward(x)``; an override adds entries for the arguments it adds). Mixin
+  bases that are not themselves public count as the class (``Module``'s state methods). The
+  per-layer hooks ``Module`` calls and users do not (``check_input``, ``options``,
+  ``extra_repr``) are exempt; ``forward``/``backward`` are not.
+* Bound methods in ``__all__`` (``zoo.register_model``) count as functions; an instance of a
+  plait class (``core.registry``) is walked as its class. Exceptions (``BaseException``
+  subclasses: the constructor is the message), protocols (``typing.Protocol``: structural
+  types, not called) and plain data (modules, dicts, strings) are not walked.
+* ``self``/``cls`` and ``*args``/``**kwargs`` are not required (they may still have an entry).
+
+An argument counts as documented when the docstring has a Google-style section (``Args:``,
+``Arguments:``, ``Parameters:``, ``Keyword Args:``, ``Keyword Arguments:``, ``Other
+Parameters:``; the style mkdocstrings is configured to parse in ``mkdocs.yml``) on a line of
+its own, with an entry ``name: text`` or ``name (type): text`` for that argument at the
+section's entry indentation. The word appearing elsewhere in the prose does not count. An entry
+naming an argument the signature does not have also fails (stale documentation).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+PACKAGES = ("core", "layers", "optim", "tokenizers", "train", "zoo")
+SECTION = re.compile(
+    r"^(?P<indent>\s*)(?:Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters)\s*:\s*$"
+)
+ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?:\s|$)")
+EXEMPT_METHODS = frozenset({"check_input", "extra_repr", "options"})
+
+
+def documented_names(doc: str | None) -> set[str]:
+    """The argument names with an entry in the Google-style parameter sections of ``doc``.
+
+    Args:
+        doc: a docstring (raw or cleaned), or ``None``.
+
+    Returns:
+        The entry names, ``*``/``**`` stripped.
+    """
+    lines = inspect.cleandoc(doc or "").splitlines()
+    names: set[str] = set()
+    i = 0
+    while i < len(lines):
+        m = SECTION.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        header = len(m.group("indent"))
+        entry_indent = None
+        while i < len(lines):
+            line = lines[i]
+            if not line.strip():
+                i += 1
+                continue
+            indent = len(line) - len(line.lstrip())
+            if indent <= header:
+                break
+            if entry_indent is None:
+                entry_indent = indent
+            if indent == entry_indent:
+                e = ENTRY.match(line.strip())
+                if e:
+                    names.add(e.group("name").lstrip("*"))
+            i += 1
+    return names
+
+
+def _required(sig: inspect.Signature) -> list[str]:
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _allowed(sig: inspect.Signature) -> set[str]:
+    return {p.name for p in sig.parameters.values()}
+
+
+def _signature(obj: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+
+
+def _problems(what: str, sig: inspect.Signature | None, doc: set[str]) -> list[str]:
+    if sig is None:
+        return []
+    out = []
+    missing = [n for n in _required(sig) if n not in doc]
+    if missing:
+        out.append(f"{what}: no Args entry for {', '.join(missing)}")
+    stale = sorted(doc - _allowed(sig) - {"self", "cls"})
+    if stale:
+        out.append(f"{what}: Args entries for arguments it does not have: {', '.join(stale)}")
+    return out
+
+
+def _is_protocol(cls: type) -> bool:
+    return bool(getattr(cls, "_is_protocol", False)) or typing.Protocol in cls.__mro__
+
+
+def _owners(cls: type) -> list[type]:
+    """``cls`` and its non-public plait bases (mixins), whose methods it answers for."""
+    walked = {id(o) for o in OBJECTS.values() if inspect.isclass(o)}
+    covered = {id(c) for b in cls.__mro__[1:] if id(b) in walked for c in b.__mro__}
+    return [cls] + [b for b in cls.__mro__[1:] if b.__module__.startswith("plait.") and id(b) not in covered]
+
+
+def _methods(cls: type) -> Iterator[tuple[str, Callable[..., Any]]]:
+    seen: set[str] = set()
+    for owner in _owners(cls):
+        for name, raw in vars(owner).items():
+            if name.startswith("_") or name in EXEMPT_METHODS or name in seen:
+                continue
+            seen.add(name)
+            if getattr(cls, name, None) is None:
+                continue
+            if isinstance(raw, (classmethod, staticmethod)) or inspect.isfunction(raw):
+                yield name, getattr(cls, name)
+
+
+def _method_doc(cls: type, name: str) -> set[str]:
+    """Entries of the method ``name`` and of every method it overrides (documented once on the base)."""
+    doc: set[str] = set()
+    for klass in cls.__mro__:
+        raw = vars(klass).get(name)
+        if raw is not None:
+            doc |= documented_names(getattr(raw, "__func__", raw).__doc__)
+    return doc
+
+
+def check_class(qual: str, cls: type) -> list[str]:
+    """Every problem of one class: constructor arguments and its own public methods."""
+    doc = documented_names(cls.__doc__)
+    init = cls.__dict__.get("__init__")
+    if init is None:  # inherited constructor: its docstring may sit on the base
+        for base in cls.__mro__[1:]:
+            if "__init__" in base.__dict__:
+                init = base.__dict__["__init__"]
+                doc |= documented_names(base.__doc__)
+                break
+    doc |= documented_names(getattr(init, "__doc__", None))
+    problems = _problems(qual, _signature(cls), doc)
+    for name, meth in _methods(cls):
+        problems += _problems(f"{qual}.{name}", _signature(meth), _method_doc(cls, name))
+    return problems
+
+
+def check_function(qual: str, fn: Callable[..., Any]) -> list[str]:
+    """Every problem of one function."""
+    return _problems(qual, _signature(fn), documented_names(fn.__doc__))
+
+
+def public_objects() -> Iterator[tuple[str, Any]]:
+    """``(qualified name, object)`` for every walked object of the six packages."""
+    for pkg in PACKAGES:
+        mod = importlib.import_module(f"plait.{pkg}")
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if not (inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj)):
+                if not type(obj).__module__.startswith("plait."):
+                    continue
+                obj = type(obj)
+            if inspect.isclass(obj):
+                if issubclass(obj, BaseException) or _is_protocol(obj):
+                    continue
+            elif not inspect.isroutine(obj):
+                continue
+            yield f"plait.{pkg}.{name}", obj
+
+
+OBJECTS = dict(public_objects())
+
+
+@pytest.mark.parametrize("qual", sorted(OBJECTS))
+def test_every_argument_has_an_args_entry(qual: str) -> None:
+    obj = OBJECTS[qual]
+    problems = check_class(qual, obj) if inspect.isclass(obj) else check_function(qual, obj)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_walk_covers_every_package() -> None:
+    by_pkg = {p: sum(q.startswith(f"plait.{p}.") for q in OBJECTS) for p in PACKAGES}
+    assert all(by_pkg.values()), by_pkg
+    assert len(OBJECTS) > 100, len(OBJECTS)
+
+
+def test_entries_are_read_from_sections_only() -> None:
+    doc = """Summary naming alpha and beta in prose.
+
+    Args:
+        alpha: the first.
+        beta (int): the second,
+            gamma: a continuation line is not an entry.
+        *args: extra.
+
+    Returns:
+        delta: not an argument section.
+    """
+    assert documented_names(doc) == {"alpha", "beta", "args"}
+    assert documented_names("Args: alpha, beta on one line is prose.") == set()
