@@ -17,7 +17,8 @@ The rule, one for every package:
   bases that are not themselves public count as the class (``Module``'s state methods). The
   per-layer hooks ``Module`` calls and users do not (``check_input``, ``options``,
   ``extra_repr``) are exempt; ``forward``/``backward`` are not.
-* Bound methods in ``__all__`` (``zoo.register_model``) count as functions; an instance of a
+* A public submodule in ``__all__`` (``core.init``, ``layers.functional``) is walked through
+  its own ``__all__``. Bound methods in ``__all__`` (``zoo.register_model``) count as functions; an instance of a
   plait class (``core.registry``) is walked as its class. Exceptions (``BaseException``
   subclasses: the constructor is the message), protocols (``typing.Protocol``: structural
   types, not called) and plain data (modules, dicts, strings) are not walked.
@@ -179,8 +180,11 @@ def public_objects() -> Iterator[tuple[str, Any]]:
     """``(qualified name, object)`` for every walked object of the six packages."""
     for pkg in PACKAGES:
         mod = importlib.import_module(f"plait.{pkg}")
-        for name in mod.__all__:
-            obj = getattr(mod, name)
+        names = [(f"plait.{pkg}.{n}", getattr(mod, n)) for n in mod.__all__]
+        for qual, obj in list(names):
+            if inspect.ismodule(obj):  # a public submodule (core.init, layers.functional)
+                names += [(f"{qual}.{n}", getattr(obj, n)) for n in getattr(obj, "__all__", ())]
+        for qual, obj in names:
             if not (inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj)):
                 if not type(obj).__module__.startswith("plait."):
                     continue
@@ -190,7 +194,7 @@ def public_objects() -> Iterator[tuple[str, Any]]:
                     continue
             elif not inspect.isroutine(obj):
                 continue
-            yield f"plait.{pkg}.{name}", obj
+            yield qual, obj
 
 
 OBJECTS = dict(public_objects())
