@@ -41,7 +41,16 @@ Shape = Sequence[int]
 
 
 def compute_fans(shape: Shape) -> tuple[int, int]:
-    """torch's fan rule for a weight of ``shape`` = (out, in, *kernel)."""
+    """torch's fan rule for a weight of ``shape`` = (out, in, *kernel).
+
+    Args:
+        shape: the weight's shape; ``fan_in = shape[1] * prod(shape[2:])``, ``fan_out =
+            shape[0] * prod(shape[2:])``; a 1-D shape ``(n,)`` gives ``(n, n)``, ``()``
+            gives ``(1, 1)``.
+
+    Returns:
+        ``(fan_in, fan_out)``.
+    """
     if len(shape) < 2:
         n = int(shape[0]) if shape else 1
         return n, n
@@ -50,7 +59,18 @@ def compute_fans(shape: Shape) -> tuple[int, int]:
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended gain for ``nonlinearity`` (as ``torch.nn.init.calculate_gain``)."""
+    """The recommended gain for ``nonlinearity`` (as ``torch.nn.init.calculate_gain``).
+
+    Args:
+        nonlinearity: ``"linear"``, ``"conv1d"``, ``"conv2d"``, ``"conv3d"``,
+            ``"conv_transpose1d"``, ``"conv_transpose2d"``, ``"sigmoid"``, ``"identity"``
+            (1), ``"tanh"`` (5/3), ``"relu"`` (sqrt 2), ``"leaky_relu"``
+            (sqrt(2 / (1 + slope^2))) or ``"selu"`` (3/4).
+        param: default None; the leaky ReLU's negative slope (None means 0.01).
+
+    Raises:
+        ConfigError: an unknown ``nonlinearity``.
+    """
     linear = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "sigmoid", "identity"}
     if nonlinearity in linear:
         return 1.0
@@ -227,7 +247,17 @@ _NAMES = {cls: name for name, cls in INITIALIZERS.items()}
 
 
 def get_initializer(spec: Any) -> Any:
-    """An initializer from a registered name, a ``{"type": name, ...}`` dict, or a callable."""
+    """An initializer from a registered name, a ``{"type": name, ...}`` dict, or a callable.
+
+    Args:
+        spec: a name in the ``initializers`` registry (``"xavier_uniform"``), a config dict
+            ``{"type": name, **args}``, or a callable ``(shape, fan_in, fan_out, rng, dtype)
+            -> array`` (returned as is).
+
+    Raises:
+        RegistryError: an unknown name.
+        ConfigError: ``spec`` is none of the above, or its arguments are refused.
+    """
     from .registry import registry  # noqa: PLC0415
 
     if isinstance(spec, str):

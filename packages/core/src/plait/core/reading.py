@@ -165,7 +165,18 @@ def read_text(
     max_bytes: int = TEXT_MAX_BYTES,
     error: type[SerializationError] = SerializationError,
 ) -> str:
-    """The content of ``path`` decoded as strict UTF-8 (bounded like :func:`read_bytes`)."""
+    """The content of ``path`` decoded as strict UTF-8 (bounded like :func:`read_bytes`).
+
+    Args:
+        path: the file.
+        component: who reads it, for messages (``"CharTokenizer"``).
+        max_bytes: default :data:`TEXT_MAX_BYTES` (4 GiB); a larger file is refused unread.
+        error: default :class:`SerializationError`; the subclass to raise.
+
+    Raises:
+        SerializationError: (or ``error``) the file is missing, unreadable, not a regular
+            file, larger than ``max_bytes``, or not valid UTF-8.
+    """
     data = read_bytes(path, component=component, max_bytes=max_bytes, error=error)
     return decode_utf8(data, source=path, component=component, error=error)
 
@@ -233,6 +244,12 @@ def parse_json(
         error: the :class:`SerializationError` subclass to raise.
         allow_infinity: object keys whose value may be ``Infinity``/``-Infinity`` (as
             ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
+
+    Defaults: ``expect=dict``, ``error=SerializationError``, ``allow_infinity=()``.
+
+    Raises:
+        SerializationError: (or ``error``) not UTF-8, not JSON, a repeated key, a refused
+            number, nesting too deep, or a top level of another type than ``expect``.
     """
     text = data if isinstance(data, str) else decode_utf8(data, source=source, component=component, error=error)
     refused: list[bool] = []
@@ -287,6 +304,19 @@ def read_json(
     error: type[SerializationError] = SerializationError,
     allow_infinity: Collection[str] = (),
 ) -> Any:
-    """:func:`read_bytes` then :func:`parse_json`: a bounded, strict JSON file."""
+    """:func:`read_bytes` then :func:`parse_json`: a bounded, strict JSON file.
+
+    Args:
+        path: the file.
+        component: who reads it, for messages.
+        max_bytes: default :data:`JSON_MAX_BYTES` (256 MiB); a larger file is refused unread.
+        expect: default ``dict``; the type(s) the top level must have (``None``: any).
+        error: default :class:`SerializationError`; the subclass to raise.
+        allow_infinity: default ``()``; object keys whose value may be ``Infinity``.
+
+    Raises:
+        SerializationError: (or ``error``) any problem :func:`read_bytes` or
+            :func:`parse_json` reports.
+    """
     data = read_bytes(path, component=component, max_bytes=max_bytes, error=error)
     return parse_json(data, source=path, component=component, expect=expect, error=error, allow_infinity=allow_infinity)
