@@ -28,7 +28,8 @@ An argument counts as documented when the docstring has a Google-style section (
 ``Arguments:``, ``Parameters:``, ``Keyword Args:``, ``Keyword Arguments:``, ``Other
 Parameters:``; the style mkdocstrings is configured to parse in ``mkdocs.yml``) on a line of
 its own, with an entry ``name: text`` or ``name (type): text`` for that argument at the
-section's entry indentation. The word appearing elsewhere in the prose does not count. An entry
+section's entry indentation (a NamedTuple's fields may be in ``Attributes:``, the section
+mkdocstrings renders them from). The word appearing elsewhere in the prose does not count. An entry
 naming an argument the signature does not have also fails (stale documentation).
 """
 
@@ -44,27 +45,27 @@ from typing import Any
 import pytest
 
 PACKAGES = ("core", "layers", "optim", "tokenizers", "train", "zoo")
-SECTION = re.compile(
-    r"^(?P<indent>\s*)(?:Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters)\s*:\s*$"
-)
+ARG_SECTIONS = ("Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments", "Other Parameters")
 ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?:\s|$)")
 EXEMPT_METHODS = frozenset({"check_input", "extra_repr", "options"})
 
 
-def documented_names(doc: str | None) -> set[str]:
+def documented_names(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) -> set[str]:
     """The argument names with an entry in the Google-style parameter sections of ``doc``.
 
     Args:
         doc: a docstring (raw or cleaned), or ``None``.
+        sections: the section titles read (default: the parameter sections).
 
     Returns:
         The entry names, ``*``/``**`` stripped.
     """
     lines = inspect.cleandoc(doc or "").splitlines()
+    section = re.compile(rf"^(?P<indent>\s*)(?:{'|'.join(sections)})\s*:\s*$")
     names: set[str] = set()
     i = 0
     while i < len(lines):
-        m = SECTION.match(lines[i])
+        m = section.match(lines[i])
         i += 1
         if not m:
             continue
@@ -157,6 +158,8 @@ def _method_doc(cls: type, name: str) -> set[str]:
 def check_class(qual: str, cls: type) -> list[str]:
     """Every problem of one class: constructor arguments and its own public methods."""
     doc = documented_names(cls.__doc__)
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):  # a NamedTuple: its fields are Attributes
+        doc |= documented_names(cls.__doc__, ("Attributes",))
     init = cls.__dict__.get("__init__")
     if init is None:  # inherited constructor: its docstring may sit on the base
         for base in cls.__mro__[1:]:
@@ -227,3 +230,5 @@ def test_entries_are_read_from_sections_only() -> None:
     """
     assert documented_names(doc) == {"alpha", "beta", "args"}
     assert documented_names("Args: alpha, beta on one line is prose.") == set()
+    assert documented_names("Summary.\n\nAttributes:\n    alpha: a field.\n") == set()
+    assert documented_names("Summary.\n\nAttributes:\n    alpha: a field.\n", ("Attributes",)) == {"alpha"}

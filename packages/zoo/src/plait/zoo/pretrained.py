@@ -56,7 +56,7 @@ _ACTIVATIONS: dict[str, Any] = {  # Hugging Face's activation_function -> a zoo 
 class Pretrained(NamedTuple):
     """What :func:`from_pretrained` returns: unpack as ``model, tokenizer = ...``.
 
-    Args:
+    Attributes:
         model: the model, in eval mode.
         tokenizer: its tokenizer, or None when the folder has none (or plait-tokenizers is
             not installed).
