@@ -191,8 +191,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
 
     Args:
         path: the file to replace; missing parent folders are created.
-        mode: default ``"wb"``; the ``open`` mode of the yielded file (``"w"`` for text,
-            UTF-8 by the locale's default encoding rules of ``os.fdopen``).
+        mode: default ``"wb"``; the ``open`` mode of the yielded file (``"w"``: text in
+            the locale's encoding, as ``open``).
         error: default :class:`SerializationError`; the PlaitError subclass an ``OSError``
             becomes (checkpoints pass ``CheckpointError``).
 

@@ -182,7 +182,8 @@ class Module(ModuleState):
         Raises:
             NotImplementedError: a subclass names no maths pair and does not override forward.
             ShapeError: ``x`` has the wrong number of dimensions or feature size.
-            DTypeError: ``x`` is not a numeric array.
+            DTypeError: ``x`` is not an array of the dtype the layer takes (by default a
+                floating-point one; integer ids for embeddings).
         """
         if self.maths is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement forward() and names no maths pair")

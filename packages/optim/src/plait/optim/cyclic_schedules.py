@@ -118,7 +118,8 @@ class CyclicLR(ConfigurableScheduler):
         mode: default ``"triangular"``; or ``"triangular2"`` or ``"exp_range"`` (ignored
             when ``scale_fn`` is given).
         gamma: default 1.0; the per-step factor of ``"exp_range"``, >= 0.
-        scale_fn: default None; a custom amplitude ``f(x)`` in [0, 1] replacing ``mode``.
+        scale_fn: default None; a custom amplitude ``f(x)`` (normally in [0, 1]) replacing
+            ``mode``.
         scale_mode: default ``"cycle"``; ``x`` of ``scale_fn`` is the cycle number, or the
             step with ``"iterations"``.
         cycle_momentum: default True; move the momentum (or Adam's beta1) opposite to the
