@@ -108,11 +108,12 @@ def _signature(obj: Any) -> inspect.Signature | None:
         return None
 
 
-def _problems(what: str, sig: inspect.Signature | None, doc: set[str]) -> list[str]:
+def _problems(what: str, sig: inspect.Signature | None, doc: set[str], inherited: set[str] = frozenset()) -> list[str]:
+    """Missing entries (``doc`` and ``inherited`` count) and stale ones (only ``doc``: its own)."""
     if sig is None:
         return []
     out = []
-    missing = [n for n in _required(sig) if n not in doc]
+    missing = [n for n in _required(sig) if n not in doc and n not in inherited]
     if missing:
         out.append(f"{what}: no Args entry for {', '.join(missing)}")
     stale = sorted(doc - _allowed(sig) - {"self", "cls"})
@@ -145,14 +146,11 @@ def _methods(cls: type) -> Iterator[tuple[str, Callable[..., Any]]]:
                 yield name, getattr(cls, name)
 
 
-def _method_doc(cls: type, name: str) -> set[str]:
-    """Entries of the method ``name`` and of every method it overrides (documented once on the base)."""
-    doc: set[str] = set()
-    for klass in cls.__mro__:
-        raw = vars(klass).get(name)
-        if raw is not None:
-            doc |= documented_names(getattr(raw, "__func__", raw).__doc__)
-    return doc
+def _method_doc(cls: type, name: str) -> tuple[set[str], set[str]]:
+    """Entries of the method ``name`` itself, and of every method it overrides (documented once on the base)."""
+    found = [documented_names(getattr(raw, "__func__", raw).__doc__)
+             for klass in cls.__mro__ if (raw := vars(klass).get(name)) is not None]
+    return found[0], set().union(*found[1:])
 
 
 def check_class(qual: str, cls: type) -> list[str]:
@@ -170,7 +168,7 @@ def check_class(qual: str, cls: type) -> list[str]:
     doc |= documented_names(getattr(init, "__doc__", None))
     problems = _problems(qual, _signature(cls), doc)
     for name, meth in _methods(cls):
-        problems += _problems(f"{qual}.{name}", _signature(meth), _method_doc(cls, name))
+        problems += _problems(f"{qual}.{name}", _signature(meth), *_method_doc(cls, name))
     return problems
 
 
@@ -232,3 +230,44 @@ def test_entries_are_read_from_sections_only() -> None:
     assert documented_names("Args: alpha, beta on one line is prose.") == set()
     assert documented_names("Summary.\n\nAttributes:\n    alpha: a field.\n") == set()
     assert documented_names("Summary.\n\nAttributes:\n    alpha: a field.\n", ("Attributes",)) == {"alpha"}
+
+
+def test_overrides_inherit_entries_but_answer_for_their_own() -> None:
+    class Base:
+        """Base.
+
+        Args:
+            size: a size.
+        """
+
+        def __init__(self, size: int) -> None:
+            self.size = size
+
+        def backward(self, dy: Any) -> None:
+            """Args:
+            dy: not a section: the entries must be indented below the title.
+            """
+
+        def forward(self, x: Any) -> None:
+            """Forward.
+
+            Args:
+                x: the input.
+            """
+
+    class Child(Base):
+        def forward(self, x: Any, offset: int = 0) -> None:  # no docstring: x comes from Base
+            pass
+
+    class Renamed(Base):
+        def forward(self, query: Any) -> None:
+            """Forward.
+
+            Args:
+                query: the input, under another name.
+            """
+
+    assert check_class("Base", Base) == ["Base.backward: no Args entry for dy"]
+    # a subclass answers for the methods it defines (Base answers for backward)
+    assert check_class("Child", Child) == ["Child.forward: no Args entry for offset"]
+    assert check_class("Renamed", Renamed) == []  # Base's entry for x is not stale in the override
