@@ -1,36 +1,40 @@
-"""Every argument of the public API has an entry in its docstring's ``Args:`` section.
+"""Every argument of the public API has an entry, stating its default, in an ``Args:`` section.
 
 The walk: for each package ``plait.{core,layers,optim,tokenizers,train,zoo}``, every name in
-its ``__all__``, one test case per object (so a failure names the object and the missing
+its ``__all__``, one test case per object (a failure names the object, the method and the
 arguments).
 
-The rule, one for every package:
+What is checked, the same rule for every package:
 
-* A **function**'s parameters are documented in its own docstring.
-* A **class**'s constructor parameters (``inspect.signature(cls)``) are documented in the
-  class docstring or the ``__init__`` docstring (either is fine, as in mkdocstrings).
-* A class's **public methods with arguments that the class itself defines** (in its own
-  ``__dict__``, name not starting with ``_``; plain, class and static methods) are documented
-  in the method's docstring, or in the docstring of a method it overrides (an argument's entry
-  is written once on the base: ``Optimizer.step(closure)``, ``Callback.on_epoch_end(epoch,
-  logs)``, ``Module.forward(x)``; an override adds entries for the arguments it adds). Mixin
-  bases that are not themselves public count as the class (``Module``'s state methods). The
-  per-layer hooks ``Module`` calls and users do not (``check_input``, ``options``,
-  ``extra_repr``) are exempt; ``forward``/``backward`` are not.
-* A public submodule in ``__all__`` (``core.init``, ``layers.functional``) is walked through
-  its own ``__all__``. Bound methods in ``__all__`` (``zoo.register_model``) count as functions; an instance of a
-  plait class (``core.registry``) is walked as its class. Exceptions (``BaseException``
-  subclasses: the constructor is the message), protocols (``typing.Protocol``: structural
-  types, not called) and plain data (modules, dicts, strings) are not walked.
-* ``self``/``cls`` and ``*args``/``**kwargs`` are not required (they may still have an entry).
+* A **function**'s parameters, in its own docstring.
+* A **class**'s constructor parameters (``inspect.signature(cls)``), in the class docstring
+  or the ``__init__`` docstring (either, as mkdocstrings reads them; an inherited
+  ``__init__`` brings the docstrings of the class that defines it).
+* The **public methods a class defines** (in its own ``__dict__`` or in a non-public plait
+  mixin it inherits, such as ``Module``'s state methods; name not starting with ``_``;
+  plain, class and static methods). An argument's entry may sit in the docstring of the
+  method it overrides, so it is written once on the base (``Optimizer.step(closure)``,
+  ``Callback.on_epoch_end(epoch, logs)``, ``Module.forward(x)``); an override documents
+  the arguments it adds or renames. A subclass answers only for the methods it defines.
+  The per-layer hooks ``Module`` calls and users do not (``check_input``, ``options``,
+  ``extra_repr``) are exempt; ``forward`` and ``backward`` are not.
+* A public submodule in ``__all__`` (``core.init``, ``layers.functional``) is walked
+  through its own ``__all__``; bound methods (``zoo.register_model``) count as functions;
+  an instance of a plait class (``core.registry``) is walked as its class. Exceptions (the
+  constructor is the message), protocols (``typing.Protocol``: structural types, never
+  called) and plain data (dicts, strings) are not walked.
+* ``self``/``cls`` and ``*args``/``**kwargs`` need no entry (they may have one).
 
-An argument counts as documented when the docstring has a Google-style section (``Args:``,
-``Arguments:``, ``Parameters:``, ``Keyword Args:``, ``Keyword Arguments:``, ``Other
-Parameters:``; the style mkdocstrings is configured to parse in ``mkdocs.yml``) on a line of
-its own, with an entry ``name: text`` or ``name (type): text`` for that argument at the
-section's entry indentation (a NamedTuple's fields may be in ``Attributes:``, the section
-mkdocstrings renders them from). The word appearing elsewhere in the prose does not count. An entry
-naming an argument the signature does not have also fails (stale documentation).
+An argument is documented when a Google-style section (``Args:``, ``Arguments:``,
+``Parameters:``, ``Keyword Args:``, ``Keyword Arguments:``, ``Other Parameters:``: what
+the mkdocstrings parser configured in ``mkdocs.yml`` reads) stands on a line of its own and
+holds an entry ``name: text`` or ``name (type): text`` at the section's entry indentation;
+a NamedTuple's fields may be in ``Attributes:``, where mkdocstrings renders them. The word
+appearing elsewhere in the prose does not count. Two more failures: an entry for an
+argument the signature does not have (stale; only the method's own entries are checked,
+not those it inherits), and the entry of an argument with a default that does not state
+it: the text must hold the word "default" or the value as written (``None``, ``True``,
+``0.1``, ``"fan_in"``).
 """
 
 from __future__ import annotations
@@ -50,19 +54,19 @@ ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?:\s|$)
 EXEMPT_METHODS = frozenset({"check_input", "extra_repr", "options"})
 
 
-def documented_names(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) -> set[str]:
-    """The argument names with an entry in the Google-style parameter sections of ``doc``.
+def documented_entries(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) -> dict[str, str]:
+    """The entries of the Google-style parameter sections of ``doc``: name -> its text.
 
     Args:
         doc: a docstring (raw or cleaned), or ``None``.
-        sections: the section titles read (default: the parameter sections).
+        sections: default the parameter sections; the section titles read.
 
     Returns:
-        The entry names, ``*``/``**`` stripped.
+        ``{name: the entry's text, continuation lines included}``, ``*``/``**`` stripped.
     """
     lines = inspect.cleandoc(doc or "").splitlines()
     section = re.compile(rf"^(?P<indent>\s*)(?:{'|'.join(sections)})\s*:\s*$")
-    names: set[str] = set()
+    entries: dict[str, str] = {}
     i = 0
     while i < len(lines):
         m = section.match(lines[i])
@@ -71,6 +75,7 @@ def documented_names(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) 
             continue
         header = len(m.group("indent"))
         entry_indent = None
+        current = None
         while i < len(lines):
             line = lines[i]
             if not line.strip():
@@ -81,13 +86,37 @@ def documented_names(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) 
                 break
             if entry_indent is None:
                 entry_indent = indent
-            if indent == entry_indent:
-                e = ENTRY.match(line.strip())
-                if e:
-                    names.add(e.group("name").lstrip("*"))
+            e = ENTRY.match(line.strip()) if indent == entry_indent else None
+            if e:
+                current = e.group("name").lstrip("*")
+                entries[current] = line.strip()
+            elif current is not None:
+                entries[current] += " " + line.strip()
             i += 1
-    return names
+    return entries
 
+
+def documented_names(doc: str | None, sections: tuple[str, ...] = ARG_SECTIONS) -> set[str]:
+    """The names of :func:`documented_entries`.
+
+    Args:
+        doc: a docstring, or ``None``.
+        sections: default the parameter sections; the section titles read.
+    """
+    return set(documented_entries(doc, sections))
+
+
+def names_default(text: str, default: Any) -> bool:
+    """Whether an entry's text states the parameter's default: the word, or the value as written.
+
+    Args:
+        text: the entry's text.
+        default: the parameter's default value.
+    """
+    if re.search(r"\bdefault", text, re.IGNORECASE):
+        return True
+    spellings = {repr(default), str(default)} if not isinstance(default, type) else {default.__name__}
+    return any(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text) for v in spellings if v)
 
 def _required(sig: inspect.Signature) -> list[str]:
     return [
@@ -108,17 +137,24 @@ def _signature(obj: Any) -> inspect.Signature | None:
         return None
 
 
-def _problems(what: str, sig: inspect.Signature | None, doc: set[str], inherited: set[str] = frozenset()) -> list[str]:
-    """Missing entries (``doc`` and ``inherited`` count) and stale ones (only ``doc``: its own)."""
+def _problems(what: str, sig: inspect.Signature | None, doc: dict[str, str],
+              inherited: dict[str, str] | None = None) -> list[str]:
+    """Missing entries (``doc`` and ``inherited`` count), stale ones (only ``doc``: its own)
+    and entries of arguments with a default that do not state it."""
     if sig is None:
         return []
+    known = {**(inherited or {}), **doc}
     out = []
-    missing = [n for n in _required(sig) if n not in doc and n not in inherited]
+    missing = [n for n in _required(sig) if n not in known]
     if missing:
         out.append(f"{what}: no Args entry for {', '.join(missing)}")
-    stale = sorted(doc - _allowed(sig) - {"self", "cls"})
+    stale = sorted(set(doc) - _allowed(sig) - {"self", "cls"})
     if stale:
         out.append(f"{what}: Args entries for arguments it does not have: {', '.join(stale)}")
+    silent = [p.name for p in sig.parameters.values()
+              if p.default is not p.empty and p.name in known and not names_default(known[p.name], p.default)]
+    if silent:
+        out.append(f"{what}: the Args entry does not state the default of {', '.join(silent)}")
     return out
 
 
@@ -146,26 +182,31 @@ def _methods(cls: type) -> Iterator[tuple[str, Callable[..., Any]]]:
                 yield name, getattr(cls, name)
 
 
-def _method_doc(cls: type, name: str) -> tuple[set[str], set[str]]:
+def _method_doc(cls: type, name: str) -> tuple[dict[str, str], dict[str, str]]:
     """Entries of the method ``name`` itself, and of every method it overrides (documented once on the base)."""
-    found = [documented_names(getattr(raw, "__func__", raw).__doc__)
+    found = [documented_entries(getattr(raw, "__func__", raw).__doc__)
              for klass in cls.__mro__ if (raw := vars(klass).get(name)) is not None]
-    return found[0], set().union(*found[1:])
+    inherited: dict[str, str] = {}
+    for entries in reversed(found[1:]):  # the nearest base's text wins
+        inherited.update(entries)
+    return found[0], inherited
 
 
 def check_class(qual: str, cls: type) -> list[str]:
     """Every problem of one class: constructor arguments and its own public methods."""
-    doc = documented_names(cls.__doc__)
+    own = documented_entries(cls.__doc__)
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):  # a NamedTuple: its fields are Attributes
-        doc |= documented_names(cls.__doc__, ("Attributes",))
+        own |= documented_entries(cls.__doc__, ("Attributes",))
+    doc: dict[str, str] = {}
     init = cls.__dict__.get("__init__")
     if init is None:  # inherited constructor: its docstring may sit on the base
         for base in cls.__mro__[1:]:
             if "__init__" in base.__dict__:
                 init = base.__dict__["__init__"]
-                doc |= documented_names(base.__doc__)
+                doc |= documented_entries(base.__doc__)
                 break
-    doc |= documented_names(getattr(init, "__doc__", None))
+    doc |= documented_entries(getattr(init, "__doc__", None))
+    doc |= own  # the class's own docstring wins over the constructor's and the base's
     problems = _problems(qual, _signature(cls), doc)
     for name, meth in _methods(cls):
         problems += _problems(f"{qual}.{name}", _signature(meth), *_method_doc(cls, name))
@@ -174,7 +215,7 @@ def check_class(qual: str, cls: type) -> list[str]:
 
 def check_function(qual: str, fn: Callable[..., Any]) -> list[str]:
     """Every problem of one function."""
-    return _problems(qual, _signature(fn), documented_names(fn.__doc__))
+    return _problems(qual, _signature(fn), documented_entries(fn.__doc__))
 
 
 def public_objects() -> Iterator[tuple[str, Any]]:
@@ -271,3 +312,22 @@ def test_overrides_inherit_entries_but_answer_for_their_own() -> None:
     # a subclass answers for the methods it defines (Base answers for backward)
     assert check_class("Child", Child) == ["Child.forward: no Args entry for offset"]
     assert check_class("Renamed", Renamed) == []  # Base's entry for x is not stale in the override
+
+
+def test_an_entry_states_its_default() -> None:
+    assert names_default("eps: default 1e-5; added to the variance.", 1e-5)
+    assert names_default("bias: True adds a learnable bias.", True)
+    assert names_default("mode: ``'fan_in'`` or ``'fan_out'``.", "fan_in")
+    assert not names_default("label_smoothing: in [0, 1], mixes in the uniform distribution.", 0.0)
+    assert not names_default("momentum: the factor, like 0.15.", 0.1)
+
+    def fn(x: Any, eps: float = 1e-5, affine: bool = True) -> None:
+        """Summary.
+
+        Args:
+            x: the input.
+            eps: added to the variance.
+            affine: default True; learnable scale and shift.
+        """
+
+    assert check_function("fn", fn) == ["fn: the Args entry does not state the default of eps"]

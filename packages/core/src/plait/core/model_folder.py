@@ -164,9 +164,9 @@ def save_model(model: Module, path: str | os.PathLike[str], *, metadata: Mapping
     Args:
         model: a registered model (or ``architecture``/``model_args`` saying how to rebuild it).
         path: the folder; an existing one is replaced in one step.
-        metadata: JSON-able facts stored under ``"metadata"`` in config.json.
-        tokenizer: anything with ``save(path)`` (a registered tokenizer is loaded back by
-            :func:`load_model_tokenizer`), written as ``tokenizer.json``.
+        metadata: default None; JSON-able facts stored under ``"metadata"`` in config.json.
+        tokenizer: default None; anything with ``save(path)`` (a registered tokenizer is loaded
+            back by :func:`load_model_tokenizer`), written as ``tokenizer.json``.
         architecture: the registered name that rebuilds ``model`` (default: found in the registry).
         model_args: the arguments that rebuild ``model`` (default: its ``config()``).
 

@@ -134,8 +134,8 @@ def read_bytes(
         path: the file.
         component: who reads it, for messages (``"tokenizer"``, ``"load_safetensors"``, ...).
         max_bytes: the largest size accepted; a larger file is refused without reading it.
-        error: the :class:`SerializationError` subclass to raise.
-        what: how messages name the file (``"weights file"``).
+        error: default :class:`SerializationError`; the subclass to raise.
+        what: default ``"file"``; how messages name the file (``"weights file"``).
 
     Raises:
         error: the file is missing or unreadable, is not a regular file, or exceeds ``max_bytes``.
@@ -240,12 +240,10 @@ def parse_json(
         data: the bytes read (must be UTF-8) or already decoded text.
         source: the file (or other origin) the data came from.
         component: who reads it, for messages.
-        expect: the type(s) the top level must have (``None``: any).
-        error: the :class:`SerializationError` subclass to raise.
-        allow_infinity: object keys whose value may be ``Infinity``/``-Infinity`` (as
-            ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
-
-    Defaults: ``expect=dict``, ``error=SerializationError``, ``allow_infinity=()``.
+        expect: default ``dict``; the type(s) the top level must have (``None``: any).
+        error: default :class:`SerializationError`; the subclass to raise.
+        allow_infinity: default ``()``; object keys whose value may be ``Infinity``/``-Infinity``
+            (as ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
 
     Raises:
         SerializationError: (or ``error``) not UTF-8, not JSON, a repeated key, a refused

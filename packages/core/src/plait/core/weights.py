@@ -178,8 +178,8 @@ def load_safetensors_bytes(data: bytes, *, source: Any, bfloat16: str | None = N
     Args:
         data: the bytes of the file.
         source: names the file in messages.
-        bfloat16: ``None`` refuses BF16 tensors (NumPy has no bfloat16); ``"float32"`` widens
-            them to float32, exactly, with a :class:`UserWarning`.
+        bfloat16: default ``None``: refuses BF16 tensors (NumPy has no bfloat16); ``"float32"``
+            widens them to float32, exactly, with a :class:`UserWarning`.
 
     Raises:
         SerializationError: a malformed header or file, or BF16 tensors with ``bfloat16=None``.

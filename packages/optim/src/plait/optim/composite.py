@@ -143,7 +143,8 @@ class SequentialLR(_Composite):
         """Advance every scheduler concerned by one step.
 
         Args:
-            epoch: must be None; jumping to an epoch is not supported (torch deprecates it).
+            epoch: default None, the only value accepted: jumping to an epoch is not supported
+                (torch deprecates it).
 
         Raises:
             ConfigError: ``epoch`` is given.
@@ -192,7 +193,8 @@ class ChainedScheduler(_Composite):
         """Advance every scheduler concerned by one step.
 
         Args:
-            epoch: must be None; jumping to an epoch is not supported (torch deprecates it).
+            epoch: default None, the only value accepted: jumping to an epoch is not supported
+                (torch deprecates it).
 
         Raises:
             ConfigError: ``epoch`` is given.

@@ -64,7 +64,7 @@ class LinearWarmup(LRScheduler):
         """Advance one step (the warm-up, then ``after``).
 
         Args:
-            epoch: must be None; jumping to an epoch is not supported.
+            epoch: default None, the only value accepted: jumping to an epoch is not supported.
 
         Raises:
             ConfigError: ``epoch`` is given.
