@@ -20,7 +20,10 @@ What is checked, the same rule for every package:
   ``extra_repr``) are exempt; ``forward`` and ``backward`` are not.
 * A public submodule in ``__all__`` (``core.init``, ``layers.functional``) is walked
   through its own ``__all__``; bound methods (``zoo.register_model``) count as functions;
-  an instance of a plait class (``core.registry``) is walked as its class. Exceptions (the
+  an instance of a plait class (``core.registry``) is walked as its class. So is every class
+  or function the six packages register by name without listing it in ``__all__`` (the
+  zoo's architectures, the initializers): a config or ``zoo.create`` passes its arguments.
+  Exceptions (the
   constructor is the message), protocols (``typing.Protocol``: structural types, never
   called) and plain data (dicts, strings) are not walked.
 * ``self``/``cls`` and ``*args``/``**kwargs`` need no entry (they may have one).
@@ -239,7 +242,27 @@ def public_objects() -> Iterator[tuple[str, Any]]:
             yield qual, obj
 
 
+def registered_objects(walked: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Classes and functions the six packages register by name (zoo architectures,
+    initializers, ...) that their ``__all__`` does not already list, named by import path."""
+    from plait.core import registry  # noqa: PLC0415
+
+    seen = {id(o) for o in walked.values()}
+    for kind in registry.tables():
+        table = registry.table(kind)
+        for name in table.names():
+            obj = table.get(name)
+            module = getattr(obj, "__module__", "") or ""
+            if id(obj) in seen or not (inspect.isclass(obj) or inspect.isroutine(obj)):
+                continue  # presets are instances: their architecture is walked
+            if module.split(".")[:2] not in [["plait", p] for p in PACKAGES]:
+                continue  # other distributions' plugins
+            seen.add(id(obj))
+            yield f"{module}.{obj.__qualname__}", obj
+
+
 OBJECTS = dict(public_objects())
+OBJECTS.update(registered_objects(OBJECTS))
 
 
 @pytest.mark.parametrize("qual", sorted(OBJECTS))
@@ -253,6 +276,7 @@ def test_the_walk_covers_every_package() -> None:
     by_pkg = {p: sum(q.startswith(f"plait.{p}.") for q in OBJECTS) for p in PACKAGES}
     assert all(by_pkg.values()), by_pkg
     assert len(OBJECTS) > 100, len(OBJECTS)
+    assert "plait.zoo.models.gpt.GPT" in OBJECTS  # a registered architecture, not in __all__
 
 
 def test_entries_are_read_from_sections_only() -> None:

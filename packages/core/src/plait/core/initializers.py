@@ -107,6 +107,12 @@ class _Init:
 
 
 class Constant(_Init):
+    """Every element ``value`` (registered as ``"constant"``).
+
+    Args:
+        value: default 0.0; the value, cast to float.
+    """
+
     def __init__(self, value: float = 0.0) -> None:
         self.value = float(value)
 
@@ -131,6 +137,14 @@ class Ones(Constant):
 
 
 class Normal(_Init):
+    """N(mean, std^2) (registered as ``"normal"``).
+
+    Args:
+        mean: default 0.0.
+        std: default 1.0; the standard deviation (not checked here; ``init.normal_``
+            refuses a negative one).
+    """
+
     def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
         self.mean, self.std = float(mean), float(std)
 
@@ -139,6 +153,16 @@ class Normal(_Init):
 
 
 class Uniform(_Init):
+    """U(a, b) (registered as ``"uniform"``).
+
+    Args:
+        a: default 0.0; the lower bound.
+        b: default 1.0; the upper bound.
+
+    Raises:
+        ConfigError: ``b < a``.
+    """
+
     def __init__(self, a: float = 0.0, b: float = 1.0) -> None:
         if b < a:
             raise ConfigError(f"Uniform: need a <= b, got a={a}, b={b}")
@@ -149,7 +173,11 @@ class Uniform(_Init):
 
 
 class XavierUniform(_Init):
-    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (registered as ``"xavier_uniform"``).
+
+    Args:
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
@@ -160,7 +188,11 @@ class XavierUniform(_Init):
 
 
 class XavierNormal(_Init):
-    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (registered as ``"xavier_normal"``).
+
+    Args:
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
@@ -171,7 +203,18 @@ class XavierNormal(_Init):
 
 
 class KaimingUniform(_Init):
-    """U(-b, b), b = gain * sqrt(3 / fan); torch's Linear/Conv default is a = sqrt(5)."""
+    """U(-b, b), b = gain * sqrt(3 / fan); torch's Linear/Conv default is a = sqrt(5).
+
+    Registered as ``"kaiming_uniform"``; ``gain = calculate_gain(nonlinearity, a)``.
+
+    Args:
+        a: default 0.0; the negative slope of the leaky ReLU that follows.
+        mode: default ``"fan_in"``; or ``"fan_out"``.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+
+    Raises:
+        ConfigError: an unknown ``mode`` or ``nonlinearity``.
+    """
 
     def __init__(self, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> None:
         _fan(mode, 1, 1, "KaimingUniform")
@@ -185,7 +228,18 @@ class KaimingUniform(_Init):
 
 
 class KaimingNormal(_Init):
-    """N(0, std^2), std = gain / sqrt(fan)."""
+    """N(0, std^2), std = gain / sqrt(fan).
+
+    Registered as ``"kaiming_normal"``; ``gain = calculate_gain(nonlinearity, a)``.
+
+    Args:
+        a: default 0.0; the negative slope of the leaky ReLU that follows.
+        mode: default ``"fan_in"``; or ``"fan_out"``.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+
+    Raises:
+        ConfigError: an unknown ``mode`` or ``nonlinearity``.
+    """
 
     def __init__(self, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> None:
         _fan(mode, 1, 1, "KaimingNormal")
@@ -199,7 +253,14 @@ class KaimingNormal(_Init):
 
 
 class Orthogonal(_Init):
-    """A (semi-)orthogonal matrix from the QR of a Gaussian, rows = shape[0], cols = prod(rest)."""
+    """A (semi-)orthogonal matrix from the QR of a Gaussian, rows = shape[0], cols = prod(rest).
+
+    Registered as ``"orthogonal"``; a weight with fewer than 2 dimensions is a ConfigError
+    when drawn.
+
+    Args:
+        gain: default 1.0; the scale.
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
