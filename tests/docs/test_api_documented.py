@@ -121,6 +121,7 @@ def names_default(text: str, default: Any) -> bool:
     spellings = {repr(default), str(default)} if not isinstance(default, type) else {default.__name__}
     return any(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text) for v in spellings if v)
 
+
 def _required(sig: inspect.Signature) -> list[str]:
     return [
         p.name
