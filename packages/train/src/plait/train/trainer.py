@@ -172,8 +172,8 @@ class Trainer(TrainerState, Evaluation):
             y: default None; target array ``(N, ...)`` when ``x`` is arrays.
             batch_size: default 32 (Keras' default for None); used when batching arrays or a
                 dataset.
-            epochs: default 1; the epoch to stop after (counted from 0, so resuming at
-                epoch 3 with ``epochs=5`` runs 2 more).
+            epochs: default 1; the total number of epochs (a resumed run continues up to
+                it: resuming after epoch 3 with ``epochs=5`` runs 2 more).
             verbose: default True; a progress bar on the main process (Keras' default is
                 ``"auto"``).
             callbacks: default ``()``; extra callbacks for this call only.
