@@ -71,6 +71,18 @@ def describe_model(model: Module, *, architecture: str | None = None,
     ``architecture``/``model_args`` give the name and JSON-able arguments explicitly (e.g. a
     model built by a registered function); otherwise ``model`` must be an instance of a class
     registered in ``registry.models`` (or, as ``kind: "layers"``, in ``registry.layers``).
+
+    Args:
+        model: the Module to describe.
+        architecture: default None (looked up in the registry); the registered name.
+        model_args: default None; the JSON-able constructor arguments (used with
+            ``architecture``; otherwise ``model.config()`` supplies them).
+
+    Returns:
+        ``{"architecture", "model_args", "requires"}`` (plus ``"kind": "layers"`` for a layer).
+
+    Raises:
+        ConfigError: ``model``'s class is not registered and no ``architecture`` is given.
     """
     kind = "models"
     if architecture is None:

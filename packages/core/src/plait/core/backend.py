@@ -74,7 +74,11 @@ def get_array_module(*arrays: Any) -> ModuleType:
 
 
 def device_of(x: Any) -> Device:
-    """``"cuda"`` for a CuPy array, ``"cpu"`` for anything else."""
+    """``"cuda"`` for a CuPy array, ``"cpu"`` for anything else.
+
+    Args:
+        x: any object (arrays, Params' ``data``, numbers).
+    """
     return "cuda" if _is_cupy_array(x) else "cpu"
 
 
@@ -93,7 +97,16 @@ def default_device() -> Device:
 
 
 def to_device(x: Any, device: str) -> Any:
-    """Copy ``x`` to ``device`` (``"cpu"``/``"cuda"``); a no-op when it is already there."""
+    """Copy ``x`` to ``device`` (``"cpu"``/``"cuda"``); a no-op when it is already there.
+
+    Args:
+        x: an array (NumPy or CuPy) or anything ``asarray`` takes; same shape and dtype out.
+        device: ``"cpu"``, or ``"cuda"`` (any ``"cuda..."`` name, e.g. ``"cuda:0"``, means
+            the current GPU).
+
+    Raises:
+        DeviceError: an unknown device, or ``"cuda"`` without CuPy and a GPU.
+    """
     target = _check_device(device)
     if target == "cuda":
         cp = get_cupy()
@@ -102,7 +115,12 @@ def to_device(x: Any, device: str) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array with the data of ``x`` (copied from the GPU when needed)."""
+    """A NumPy array with the data of ``x`` (copied from the GPU when needed).
+
+    Args:
+        x: a NumPy or CuPy array, or anything ``numpy.asarray`` takes (same shape out; a
+            NumPy array comes back as is, not copied).
+    """
     if _is_cupy_array(x):
         return x.get()
     return np.asarray(x)

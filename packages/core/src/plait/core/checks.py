@@ -60,6 +60,25 @@ def check_array(
     ``dims`` maps axis -> required size (negative axes allowed). Integer and bool
     inputs are rejected when ``floating`` (they would silently change the maths);
     complex and object arrays are always rejected.
+
+    Args:
+        x: the value to check: a NumPy/CuPy array (returned as is) or a list/number
+            (converted with ``asarray`` on its device).
+        where: the component named in the error (``"Linear"``).
+        what: default ``"input"``; what ``x`` is, in the error (``"target"``).
+        ndim: default None (any); the required number of dimensions, or a sequence of the
+            allowed ones.
+        ndim_min: default None; the least number of dimensions.
+        last_dim: default None; the required size of the last axis.
+        dims: default None; ``{axis: size}`` further required sizes (negative axes allowed).
+        floating: default True (float dtypes only); False accepts any real numeric dtype.
+
+    Returns:
+        The array, shape and dtype unchanged.
+
+    Raises:
+        DTypeError: ``x`` is not convertible, or has a refused dtype.
+        ShapeError: a dimension requirement fails.
     """
     arr = _as_array(x, where, what)
     kind = arr.dtype.kind
@@ -78,7 +97,23 @@ def check_array(
 
 def check_int_array(x: Any, where: str, *, what: str = "input", ndim: int | Sequence[int] | None = None,
                     ndim_min: int | None = None, high: int | None = None) -> Any:
-    """Validate an integer index array (ids, class labels); optionally all in ``[0, high)``."""
+    """Validate an integer index array (ids, class labels); optionally all in ``[0, high)``.
+
+    Args:
+        x: the array or list to check.
+        where: the component named in the error.
+        what: default ``"input"``; what ``x`` is, in the error (``"target"``, ``"ids"``).
+        ndim: default None (any); the required number of dimensions, or the allowed ones.
+        ndim_min: default None; the least number of dimensions.
+        high: default None (no range check); every value must lie in ``[0, high)``.
+
+    Returns:
+        The integer array, shape and dtype unchanged.
+
+    Raises:
+        DTypeError: ``x`` is not an integer array (floats and bools are refused).
+        ShapeError: a dimension requirement fails, or a value lies outside ``[0, high)``.
+    """
     arr = _as_array(x, where, what)
     if arr.dtype.kind not in "iu":
         raise DTypeError(f"{where}: expected {what} as an integer array, got dtype {arr.dtype}")
@@ -102,7 +137,17 @@ def check_output_grad(dy: Any, shape: tuple[int, ...], dtype: Any, where: str) -
 
 
 def check_same_shape(a: Any, b: Any, where: str, names: tuple[str, str] = ("input", "target")) -> None:
-    """Both arrays have the same shape (no silent broadcasting)."""
+    """Both arrays have the same shape (no silent broadcasting).
+
+    Args:
+        a: the first array.
+        b: the second array.
+        where: the component named in the error.
+        names: default ``("input", "target")``; what ``a`` and ``b`` are, in the error.
+
+    Raises:
+        ShapeError: the shapes differ.
+    """
     if tuple(a.shape) != tuple(b.shape):
         raise ShapeError(f"{where}: {names[0]} shape {tuple(a.shape)} and {names[1]} shape {tuple(b.shape)} differ")
 
@@ -120,7 +165,20 @@ def dtype_of(value: Any) -> np.dtype:
 
 def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
     """A constructor's size argument as an int >= ``minimum``: bools, floats (4.5 and 4.0 alike),
-    strings and anything else that is not an integer are a :class:`ConfigError` naming both."""
+    strings and anything else that is not an integer are a :class:`ConfigError` naming both.
+
+    Args:
+        value: the argument as given.
+        where: the component named in the error (``"Linear"``).
+        what: the argument's name, in the error (``"in_features"``).
+        minimum: default 1; the smallest accepted value.
+
+    Returns:
+        ``value`` as a Python int.
+
+    Raises:
+        ConfigError: ``value`` is not an integer or is below ``minimum``.
+    """
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ConfigError(f"{where}: {what} must be an integer, got {value!r} ({type(value).__name__})")
     if value < minimum:
@@ -134,7 +192,15 @@ DEFAULT_MAX_PARAMETERS = 2**34
 
 
 def check_parameter_count(count: int, where: str) -> None:
-    """ConfigError when a module would hold more than ``PLAIT_MAX_PARAMETERS`` (default 2**34) elements."""
+    """ConfigError when a module would hold more than ``PLAIT_MAX_PARAMETERS`` (default 2**34) elements.
+
+    Args:
+        count: the number of parameter elements the constructor's arguments ask for.
+        where: the component named in the error.
+
+    Raises:
+        ConfigError: ``count`` is above the limit.
+    """
     limit = int(os.environ.get("PLAIT_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS))
     if count > limit:
         raise ConfigError(f"{where}: these arguments ask for about {count:.3g} parameters, above the limit of "

@@ -12,7 +12,16 @@ __all__ = ["ModuleDict", "ModuleList", "leading_modules"]
 
 
 class ModuleList(Module):
-    """A list of modules whose parameters are registered as ``0.weight``, ``1.weight``, ..."""
+    """A list of modules whose parameters are registered as ``0.weight``, ``1.weight``, ...
+
+    It has no forward/backward of its own (as torch's): the owner calls its items.
+
+    Args:
+        modules: default ``()``; an iterable of Modules, appended in order.
+
+    Raises:
+        ConfigError: an item is not a Module.
+    """
 
     def __init__(self, modules: Any = ()) -> None:
         super().__init__()
@@ -20,6 +29,14 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Register ``module`` under the next index; returns self.
+
+        Args:
+            module: the Module to add.
+
+        Raises:
+            ConfigError: ``module`` is not a Module.
+        """
         if not isinstance(module, Module):
             raise ConfigError(f"ModuleList.append expects a Module, got {type(module).__name__}")
         self.__dict__["_modules"][str(len(self))] = module
@@ -40,7 +57,12 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """A dict of named modules, registered under their keys."""
+    """A dict of named modules, registered under their keys.
+
+    Args:
+        modules: default None (empty); a mapping of attribute-name keys to Modules, added in
+            its order (parameters appear as ``<key>.weight``).
+    """
 
     def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
         super().__init__()
@@ -70,7 +92,14 @@ class ModuleDict(Module):
 
 
 def leading_modules(layers: Any) -> list[Module]:
-    """The layers of a chain that see the chain's input: shape-only layers, then the first other one."""
+    """The layers of a chain that see the chain's input: shape-only layers, then the first other one.
+
+    Args:
+        layers: the chain's modules in order (any iterable of Modules).
+
+    Returns:
+        A list: the leading ``shape_only`` layers and the first layer that is not.
+    """
     out: list[Module] = []
     for layer in layers:
         out.append(layer)

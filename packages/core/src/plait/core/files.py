@@ -188,6 +188,16 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
     If the block raises (or the process dies), ``path`` keeps its previous content and
     the temporary file is removed (or left as a hidden sibling, never as ``path``, and
     removed by the next write of ``path``). An ``OSError`` becomes ``error`` naming ``path``.
+
+    Args:
+        path: the file to replace; missing parent folders are created.
+        mode: default ``"wb"``; the ``open`` mode of the yielded file (``"w"``: text in
+            the locale's encoding, as ``open``).
+        error: default :class:`SerializationError`; the PlaitError subclass an ``OSError``
+            becomes (checkpoints pass ``CheckpointError``).
+
+    Raises:
+        SerializationError: (or ``error``) the folder cannot be written, the disk is full, ...
     """
     target = Path(path)
     try:
@@ -214,12 +224,34 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *,
                        error: type[PlaitError] = SerializationError) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_write`).
+
+    Args:
+        path: the file to replace; missing parent folders are created.
+        data: the new content.
+        error: default :class:`SerializationError`; the PlaitError subclass an ``OSError``
+            becomes (checkpoints pass ``CheckpointError``).
+
+    Raises:
+        SerializationError: (or ``error``) the write failed; ``path`` keeps its old content.
+    """
     with atomic_write(path, "wb", error=error) as f:
         f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *,
                       error: type[PlaitError] = SerializationError) -> None:
+    """Replace ``path`` with ``text`` atomically (see :func:`atomic_write`; text mode ``"w"``).
+
+    Args:
+        path: the file to replace; missing parent folders are created.
+        text: the new content.
+        error: default :class:`SerializationError`; the PlaitError subclass an ``OSError``
+            becomes (checkpoints pass ``CheckpointError``).
+
+    Raises:
+        SerializationError: (or ``error``) the write failed; ``path`` keeps its old content.
+    """
     with atomic_write(path, "w", error=error) as f:
         f.write(text)
 
@@ -296,6 +328,15 @@ def atomic_folder(path: str | os.PathLike[str], *, error: type[PlaitError] = Ser
     :func:`atomic_write`, which fsyncs). If the block raises, ``path`` is untouched and the
     temporary folder removed. ``path`` must be a folder (or missing); a symbolic link or a
     file there is refused rather than replaced.
+
+    Args:
+        path: the folder to replace; missing parent folders are created.
+        error: default :class:`SerializationError`; the PlaitError subclass an ``OSError``
+            becomes (checkpoints pass ``CheckpointError``).
+
+    Raises:
+        SerializationError: (or ``error``) ``path`` is a symbolic link or a file, or an
+            ``OSError`` while creating or swapping the folder.
     """
     target = Path(path)
     if target.is_symlink() or (target.exists() and not target.is_dir()):

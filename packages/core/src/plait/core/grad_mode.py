@@ -32,7 +32,13 @@ def is_grad_enabled() -> bool:
 
 @contextmanager
 def set_grad_enabled(mode: bool) -> Iterator[None]:
-    """Keep forward caches (``True``, in every mode) or none (``False``) inside the block."""
+    """Keep forward caches (``True``, in every mode) or none (``False``) inside the block.
+
+    Args:
+        mode: True acts as :func:`enable_grad`, False as :func:`no_grad`; the previous
+            state (per thread) comes back on exit. Unlike torch, it is a context manager
+            only, not a plain function call.
+    """
     previous = grad_mode()
     _state.enabled = bool(mode)
     try:

@@ -79,56 +79,174 @@ def _fill(tensor: Any, init: Any, who: str, generator: Generator, need_fans: boo
 
 
 def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, generator: Generator = None) -> Any:
-    """Fill with U(a, b)."""
+    """Fill with U(a, b).
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        a: default 0.0; the lower bound.
+        b: default 1.0; the upper bound (``a <= b``).
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or ``a > b``.
+    """
     return _fill(tensor, Uniform(a, b), "uniform_", generator)
 
 
 def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, generator: Generator = None) -> Any:
-    """Fill with N(mean, std^2)."""
+    """Fill with N(mean, std^2).
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        mean: default 0.0.
+        std: default 1.0; the standard deviation (>= 0).
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or ``std < 0``.
+    """
     if std < 0:
         raise ConfigError(f"init.normal_: std must be >= 0, got {std}")
     return _fill(tensor, Normal(mean, std), "normal_", generator)
 
 
 def constant_(tensor: Any, val: float) -> Any:
-    """Fill with ``val``."""
+    """Fill with ``val``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        val: the value written everywhere.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array.
+    """
     return _fill(tensor, Constant(val), "constant_", None)
 
 
 def zeros_(tensor: Any) -> Any:
+    """Fill with 0.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array.
+    """
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Any) -> Any:
+    """Fill with 1.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array.
+    """
     return constant_(tensor, 1.0)
 
 
 def xavier_uniform_(tensor: Any, gain: float = 1.0, generator: Generator = None) -> Any:
-    """Glorot: U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    """Glorot: U(-a, a), ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or has fewer than 2
+            dimensions (fan in and fan out need them).
+    """
     return _fill(tensor, XavierUniform(gain), "xavier_uniform_", generator, need_fans=True)
 
 
 def xavier_normal_(tensor: Any, gain: float = 1.0, generator: Generator = None) -> Any:
-    """Glorot: N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    """Glorot: N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or has fewer than 2
+            dimensions (fan in and fan out need them).
+    """
     return _fill(tensor, XavierNormal(gain), "xavier_normal_", generator, need_fans=True)
 
 
 def kaiming_uniform_(
     tensor: Any, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: Generator = None
 ) -> Any:
-    """He: U(-b, b), ``b = calculate_gain(nonlinearity, a) * sqrt(3 / fan)``, fan by ``mode``."""
+    """He: U(-b, b), ``b = calculate_gain(nonlinearity, a) * sqrt(3 / fan)``, fan by ``mode``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        a: default 0.0; the negative slope of the leaky ReLU that follows (used when
+            ``nonlinearity`` is ``"leaky_relu"``; ``a=0`` gives ReLU's gain sqrt(2)).
+        mode: default ``"fan_in"`` (keeps the forward variance); ``"fan_out"`` keeps the
+            backward one.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or has fewer than 2
+            dimensions (fan in and fan out need them), an unknown ``mode`` or ``nonlinearity``, or a zero fan.
+    """
     return _fill(tensor, KaimingUniform(a, mode, nonlinearity), "kaiming_uniform_", generator, need_fans=True)
 
 
 def kaiming_normal_(
     tensor: Any, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: Generator = None
 ) -> Any:
-    """He: N(0, std^2), ``std = calculate_gain(nonlinearity, a) / sqrt(fan)``, fan by ``mode``."""
+    """He: N(0, std^2), ``std = calculate_gain(nonlinearity, a) / sqrt(fan)``, fan by ``mode``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        a: default 0.0; the negative slope of the leaky ReLU that follows (used when
+            ``nonlinearity`` is ``"leaky_relu"``).
+        mode: default ``"fan_in"``; or ``"fan_out"``.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or has fewer than 2
+            dimensions (fan in and fan out need them), an unknown ``mode`` or ``nonlinearity``, or a zero fan.
+    """
     return _fill(tensor, KaimingNormal(a, mode, nonlinearity), "kaiming_normal_", generator, need_fans=True)
 
 
 def orthogonal_(tensor: Any, gain: float = 1.0, generator: Generator = None) -> Any:
-    """A (semi-)orthogonal matrix (``shape[0]`` rows, the rest flattened) times ``gain``."""
+    """A (semi-)orthogonal matrix (``shape[0]`` rows, the rest flattened) times ``gain``.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        gain: default 1.0; the scale.
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, or has fewer than 2
+            dimensions (fan in and fan out need them).
+    """
     return _fill(tensor, Orthogonal(gain), "orthogonal_", generator)
 
 
@@ -155,5 +273,22 @@ class _TruncNormal:
 def trunc_normal_(
     tensor: Any, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: Generator = None
 ) -> Any:
-    """N(mean, std^2) truncated to ``[a, b]`` (absolute bounds, as torch's)."""
+    """N(mean, std^2) truncated to ``[a, b]`` (absolute bounds, as torch's).
+
+    Drawn by rejection (torch uses the inverse CDF), so values differ from torch's for a seed.
+
+    Args:
+        tensor: a Param (its ``data`` is filled) or a writeable NumPy/CuPy array, any shape;
+            filled in place (dtype and device kept) and returned.
+        mean: default 0.0.
+        std: default 1.0 (> 0).
+        a: default -2.0; the lower bound (absolute, not in units of ``std``).
+        b: default 2.0; the upper bound.
+        generator: default None (Plait's global generator, see ``manual_seed``); a NumPy
+            ``Generator`` or an int seed. torch's ``generator`` is a ``torch.Generator``.
+
+    Raises:
+        ConfigError: ``tensor`` is neither a Param nor a writeable array, ``std <= 0``, ``a >= b``, or
+            ``[a, b]`` holding under 0.1% of the distribution's mass.
+    """
     return _fill(tensor, _TruncNormal(float(mean), float(std), float(a), float(b)), "trunc_normal_", generator)

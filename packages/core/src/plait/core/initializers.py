@@ -41,7 +41,16 @@ Shape = Sequence[int]
 
 
 def compute_fans(shape: Shape) -> tuple[int, int]:
-    """torch's fan rule for a weight of ``shape`` = (out, in, *kernel)."""
+    """torch's fan rule for a weight of ``shape`` = (out, in, *kernel).
+
+    Args:
+        shape: the weight's shape; ``fan_in = shape[1] * prod(shape[2:])``, ``fan_out =
+            shape[0] * prod(shape[2:])``; a 1-D shape ``(n,)`` gives ``(n, n)``, ``()``
+            gives ``(1, 1)``.
+
+    Returns:
+        ``(fan_in, fan_out)``.
+    """
     if len(shape) < 2:
         n = int(shape[0]) if shape else 1
         return n, n
@@ -50,7 +59,18 @@ def compute_fans(shape: Shape) -> tuple[int, int]:
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended gain for ``nonlinearity`` (as ``torch.nn.init.calculate_gain``)."""
+    """The recommended gain for ``nonlinearity`` (as ``torch.nn.init.calculate_gain``).
+
+    Args:
+        nonlinearity: ``"linear"``, ``"conv1d"``, ``"conv2d"``, ``"conv3d"``,
+            ``"conv_transpose1d"``, ``"conv_transpose2d"``, ``"sigmoid"``, ``"identity"``
+            (1), ``"tanh"`` (5/3), ``"relu"`` (sqrt 2), ``"leaky_relu"``
+            (sqrt(2 / (1 + slope^2))) or ``"selu"`` (3/4).
+        param: default None; the leaky ReLU's negative slope (None means 0.01).
+
+    Raises:
+        ConfigError: an unknown ``nonlinearity``.
+    """
     linear = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "sigmoid", "identity"}
     if nonlinearity in linear:
         return 1.0
@@ -87,6 +107,12 @@ class _Init:
 
 
 class Constant(_Init):
+    """Every element ``value`` (registered as ``"constant"``).
+
+    Args:
+        value: default 0.0; the value, cast to float.
+    """
+
     def __init__(self, value: float = 0.0) -> None:
         self.value = float(value)
 
@@ -111,6 +137,14 @@ class Ones(Constant):
 
 
 class Normal(_Init):
+    """N(mean, std^2) (registered as ``"normal"``).
+
+    Args:
+        mean: default 0.0.
+        std: default 1.0; the standard deviation (not checked here; ``init.normal_``
+            refuses a negative one).
+    """
+
     def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
         self.mean, self.std = float(mean), float(std)
 
@@ -119,6 +153,16 @@ class Normal(_Init):
 
 
 class Uniform(_Init):
+    """U(a, b) (registered as ``"uniform"``).
+
+    Args:
+        a: default 0.0; the lower bound.
+        b: default 1.0; the upper bound.
+
+    Raises:
+        ConfigError: ``b < a``.
+    """
+
     def __init__(self, a: float = 0.0, b: float = 1.0) -> None:
         if b < a:
             raise ConfigError(f"Uniform: need a <= b, got a={a}, b={b}")
@@ -129,7 +173,11 @@ class Uniform(_Init):
 
 
 class XavierUniform(_Init):
-    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (registered as ``"xavier_uniform"``).
+
+    Args:
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
@@ -140,7 +188,11 @@ class XavierUniform(_Init):
 
 
 class XavierNormal(_Init):
-    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (registered as ``"xavier_normal"``).
+
+    Args:
+        gain: default 1.0; the scale (see :func:`calculate_gain`).
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
@@ -151,7 +203,18 @@ class XavierNormal(_Init):
 
 
 class KaimingUniform(_Init):
-    """U(-b, b), b = gain * sqrt(3 / fan); torch's Linear/Conv default is a = sqrt(5)."""
+    """U(-b, b), b = gain * sqrt(3 / fan); torch's Linear/Conv default is a = sqrt(5).
+
+    Registered as ``"kaiming_uniform"``; ``gain = calculate_gain(nonlinearity, a)``.
+
+    Args:
+        a: default 0.0; the negative slope of the leaky ReLU that follows.
+        mode: default ``"fan_in"``; or ``"fan_out"``.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+
+    Raises:
+        ConfigError: an unknown ``mode`` or ``nonlinearity``.
+    """
 
     def __init__(self, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> None:
         _fan(mode, 1, 1, "KaimingUniform")
@@ -165,7 +228,18 @@ class KaimingUniform(_Init):
 
 
 class KaimingNormal(_Init):
-    """N(0, std^2), std = gain / sqrt(fan)."""
+    """N(0, std^2), std = gain / sqrt(fan).
+
+    Registered as ``"kaiming_normal"``; ``gain = calculate_gain(nonlinearity, a)``.
+
+    Args:
+        a: default 0.0; the negative slope of the leaky ReLU that follows.
+        mode: default ``"fan_in"``; or ``"fan_out"``.
+        nonlinearity: default ``"leaky_relu"``; a name :func:`calculate_gain` knows.
+
+    Raises:
+        ConfigError: an unknown ``mode`` or ``nonlinearity``.
+    """
 
     def __init__(self, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> None:
         _fan(mode, 1, 1, "KaimingNormal")
@@ -179,7 +253,14 @@ class KaimingNormal(_Init):
 
 
 class Orthogonal(_Init):
-    """A (semi-)orthogonal matrix from the QR of a Gaussian, rows = shape[0], cols = prod(rest)."""
+    """A (semi-)orthogonal matrix from the QR of a Gaussian, rows = shape[0], cols = prod(rest).
+
+    Registered as ``"orthogonal"``; a weight with fewer than 2 dimensions is a ConfigError
+    when drawn.
+
+    Args:
+        gain: default 1.0; the scale.
+    """
 
     def __init__(self, gain: float = 1.0) -> None:
         self.gain = float(gain)
@@ -227,7 +308,17 @@ _NAMES = {cls: name for name, cls in INITIALIZERS.items()}
 
 
 def get_initializer(spec: Any) -> Any:
-    """An initializer from a registered name, a ``{"type": name, ...}`` dict, or a callable."""
+    """An initializer from a registered name, a ``{"type": name, ...}`` dict, or a callable.
+
+    Args:
+        spec: a name in the ``initializers`` registry (``"xavier_uniform"``), a config dict
+            ``{"type": name, **args}``, or a callable ``(shape, fan_in, fan_out, rng, dtype)
+            -> array`` (returned as is).
+
+    Raises:
+        RegistryError: an unknown name.
+        ConfigError: ``spec`` is none of the above, or its arguments are refused.
+    """
     from .registry import registry  # noqa: PLC0415
 
     if isinstance(spec, str):

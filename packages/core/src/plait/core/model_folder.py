@@ -164,11 +164,17 @@ def save_model(model: Module, path: str | os.PathLike[str], *, metadata: Mapping
     Args:
         model: a registered model (or ``architecture``/``model_args`` saying how to rebuild it).
         path: the folder; an existing one is replaced in one step.
-        metadata: JSON-able facts stored under ``"metadata"`` in config.json.
-        tokenizer: anything with ``save(path)`` (a registered tokenizer is loaded back by
-            :func:`load_model_tokenizer`), written as ``tokenizer.json``.
+        metadata: default None; JSON-able facts stored under ``"metadata"`` in config.json.
+        tokenizer: default None; anything with ``save(path)`` (a registered tokenizer is loaded
+            back by :func:`load_model_tokenizer`), written as ``tokenizer.json``.
         architecture: the registered name that rebuilds ``model`` (default: found in the registry).
         model_args: the arguments that rebuild ``model`` (default: its ``config()``).
+
+    Raises:
+        ConfigError: ``model`` is not registered and no ``architecture`` is given, or the
+            tokenizer has no ``save``.
+        SerializationError: metadata or arguments that are not JSON-able, or the write
+            failed (the previous folder is then intact).
     """
     description = describe_model(model, architecture=architecture, model_args=model_args)
     return write_model_folder(path, model.state_dict(), description, metadata=metadata, tokenizer=tokenizer)
@@ -192,7 +198,15 @@ def _check_files(files: Any, path: Path) -> None:
 
 
 def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The validated config.json of a model folder (SerializationError naming the problem)."""
+    """The validated config.json of a model folder (SerializationError naming the problem).
+
+    Args:
+        path: the model folder (not the config file).
+
+    Raises:
+        SerializationError: no such folder, config.json missing, too large, not strict JSON,
+            or a field of the wrong type or an unsupported ``format_version``.
+    """
     folder = Path(path)
     cfg_path = folder / CONFIG_FILE
     if not folder.is_dir() and not recover_folder(folder):
@@ -268,7 +282,19 @@ def _put_weights(model: Module, arrays: dict[str, np.ndarray], folder: Path, nam
 
 
 def load_model_weights(model: Module, path: str | os.PathLike[str], *, architecture: str | None = None) -> Module:
-    """Copy a folder's weights into ``model`` (whose architecture, if given, must match the folder's)."""
+    """Copy a folder's weights into ``model`` (whose architecture, if given, must match the folder's).
+
+    Args:
+        model: the Module to fill (in place, keeping its dtype and device); returned.
+        path: the model folder.
+        architecture: default None; when given and the folder records another architecture,
+            nothing is loaded.
+
+    Raises:
+        SerializationError: the folder is invalid, a file's size or SHA-256 differs from
+            config.json's record, the architectures differ, or the weights do not fit
+            ``model`` (names or shapes).
+    """
     folder = Path(path)
     config, arrays = read_model_folder(folder)
     saved = config["architecture"]
@@ -291,6 +317,20 @@ def load_model(path: str | os.PathLike[str], *, architecture: str | None = None,
 
     ``architecture`` asserts what the folder must hold; ``build(name, args)`` replaces the
     default rebuild (``registry.models.get(name)(**args)``).
+
+    Args:
+        path: the model folder written by :func:`save_model`.
+        architecture: default None (any); the registered name the folder must hold.
+        build: default None; ``build(name, model_args) -> Module`` used instead of the
+            registry for ``kind="models"`` folders.
+
+    Returns:
+        The model, in eval mode, cast to the saved dtype.
+
+    Raises:
+        SerializationError: the folder is invalid or tampered with, records no or another
+            architecture, needs plugin distributions that are missing, or the model cannot
+            be rebuilt from its ``model_args``.
     """
     folder = Path(path)
     config, arrays = read_model_folder(folder)
@@ -327,6 +367,13 @@ def load_model_tokenizer(path: str | os.PathLike[str]) -> Any | None:
     The tokenizer class reads its file by path; on Linux that path goes through an open
     handle of the folder, so a save replacing the folder meanwhile cannot hand it another
     save's file (the read then fails instead).
+
+    Args:
+        path: the model folder.
+
+    Raises:
+        SerializationError: the folder or its tokenizer entry is invalid, the tokenizer
+            type is not registered, or its file is missing or does not match its record.
     """
     folder = Path(path)
     try:

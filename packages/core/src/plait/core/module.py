@@ -135,7 +135,15 @@ class Module(ModuleState):
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
-        """A non-trainable array that moves with the module and (if persistent) is saved."""
+        """A non-trainable array that moves with the module and (if persistent) is saved.
+
+        Args:
+            name: the attribute name the buffer is read back under (``self.<name>``) and its
+                key in :meth:`state_dict`.
+            value: the array (any shape and dtype), or ``None`` for a slot filled later.
+            persistent: default True; False keeps the buffer out of ``state_dict`` (it still
+                moves with ``to``), as torch.
+        """
         self._ensure_state()
         self.__dict__["_buffers"][name] = value
         if not persistent:
@@ -161,14 +169,37 @@ class Module(ModuleState):
         return _NO_OPTIONS
 
     def forward(self, x: Any) -> Any:
-        """Leaf layers: ``y`` of the maths pair (composites override this)."""
+        """Leaf layers: ``y`` of the maths pair (composites override this).
+
+        Args:
+            x: the input array; its shape is the layer's (Linear: ``(..., in_features)``).
+                ``check_input`` validates it and may cast it to the weight's dtype.
+
+        Returns:
+            The output array; the forward cache is kept for :meth:`backward` (see
+            :meth:`keeps_cache`).
+
+        Raises:
+            NotImplementedError: a subclass names no maths pair and does not override forward.
+            ShapeError: ``x`` has the wrong number of dimensions or feature size.
+            DTypeError: ``x`` is not an array of the dtype the layer takes (by default a
+                floating-point one; integer ids for embeddings).
+        """
         if self.maths is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement forward() and names no maths pair")
         x = self.check_input(x)
         return self.forward_maths(x, self.options(x))
 
     def forward_maths(self, x: Any, options: dict[str, Any]) -> Any:
-        """Run the forward function of :attr:`maths` on a checked ``x`` and keep its ctx."""
+        """Run the forward function of :attr:`maths` on a checked ``x`` and keep its ctx.
+
+        Args:
+            x: the input, already through :meth:`check_input`.
+            options: keyword options for the forward function (what :meth:`options` returns).
+
+        Returns:
+            The forward function's ``y``.
+        """
         d = self.__dict__
         params = d["_params"]
         if self.maths_params:
@@ -190,7 +221,22 @@ class Module(ModuleState):
         return y
 
     def backward(self, dy: Any) -> Any:
-        """Leaf layers: check ``dy``, call the backward function, accumulate parameter gradients."""
+        """Leaf layers: check ``dy``, call the backward function, accumulate parameter gradients.
+
+        Args:
+            dy: the gradient of the loss w.r.t. the output of the most recent forward call
+                still cached; exactly the output's shape (never broadcast), cast to its dtype.
+
+        Returns:
+            ``dx``, the gradient w.r.t. that forward's input (same shape as ``x``), or
+            ``None`` when ``requires_input_grad(False)`` was set.
+
+        Raises:
+            PlaitError: no forward cache is waiting (forward ran under ``no_grad()``, or
+                backward was called twice).
+            ShapeError: ``dy`` does not have the output's shape.
+            NotImplementedError: a subclass names no maths pair and does not override backward.
+        """
         if self.maths is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement backward() and names no maths pair")
         ctx, shape, dtype = self.saved()
@@ -216,6 +262,10 @@ class Module(ModuleState):
         honour it (Linear, convolutions) then skip computing ``dx`` and return ``None``, and
         containers pass it on to the layers that see their input (:meth:`input_modules`).
         Parameter gradients are unaffected. Returns self.
+
+        Args:
+            enabled: default True (every module starts True); False lets ``backward`` skip
+                ``dx`` and return ``None``.
         """
         object.__setattr__(self, "needs_input_grad", bool(enabled))
         for module in self.input_modules():
@@ -227,7 +277,11 @@ class Module(ModuleState):
         return []
 
     def save_for_backward(self, ctx: Any) -> None:
-        """Push what backward will need (see :meth:`keeps_cache` for when it is kept)."""
+        """Push what backward will need (see :meth:`keeps_cache` for when it is kept).
+
+        Args:
+            ctx: any object; :meth:`saved` pops it back in the matching ``backward``.
+        """
         self._ensure_state()
         if self.keeps_cache():
             self._push(ctx)
@@ -270,7 +324,11 @@ class Module(ModuleState):
             yield m
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """Every module in the tree, depth first, each once; the root has name ``prefix``."""
+        """Every module in the tree, depth first, each once; the root has name ``prefix``.
+
+        Args:
+            prefix: default ``""``; the root's name, put in front of every dotted name.
+        """
         seen: set[int] = set()
 
         def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
@@ -288,7 +346,12 @@ class Module(ModuleState):
             yield m
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Param]]:
-        """``(dotted name, Param)`` pairs; a shared Param appears once, under its first name."""
+        """``(dotted name, Param)`` pairs; a shared Param appears once, under its first name.
+
+        Args:
+            prefix: default ``""``; put in front of every dotted name (``"enc"`` gives
+                ``"enc.weight"``).
+        """
         seen: set[int] = set()
         for mod_name, module in self.named_modules(prefix):
             for name, p in module.__dict__["_params"].items():
@@ -306,20 +369,41 @@ class Module(ModuleState):
             yield b
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        """``(dotted name, array)`` of every buffer (non-persistent ones too), as torch."""
+        """``(dotted name, array)`` of every buffer (non-persistent ones too), as torch.
+
+        Args:
+            prefix: default ``""``; put in front of every dotted name.
+        """
         for mod_name, module in self.named_modules(prefix):
             for name, b in module.__dict__["_buffers"].items():
                 if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
 
     def num_parameters(self, trainable_only: bool = False) -> int:
+        """The number of scalars in the module's Params (a shared Param counted once).
+
+        Args:
+            trainable_only: default False; True counts only Params with ``requires_grad``.
+        """
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def zero_grad(self, set_to_none: bool = False) -> None:
+        """Clear every Param's gradient.
+
+        Args:
+            set_to_none: default False (the gradient arrays are zeroed in place); True sets
+                ``grad`` to ``None`` instead. torch's default is True since 2.0.
+        """
         for p in self.parameters():
             p.zero_grad(set_to_none=set_to_none)
 
     def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and every descendant; returns self.
+
+        Args:
+            mode: default True; False is evaluation mode (:meth:`eval`): dropout off,
+                batch norm uses its running statistics, forward caches are not kept.
+        """
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -328,6 +412,11 @@ class Module(ModuleState):
         return self.train(False)
 
     def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on this module and every descendant (each once); returns self.
+
+        Args:
+            fn: a callable taking one Module (e.g. a weight initialiser); its result is ignored.
+        """
         for m in self.modules():
             fn(m)
         return self

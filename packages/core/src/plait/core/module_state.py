@@ -61,6 +61,20 @@ class ModuleState:
 
         Shape mismatches are always an error; with ``strict`` missing and unexpected keys are
         too. The error lists every problem at once.
+
+        Args:
+            state_dict: dotted name -> array (NumPy or CuPy, any numeric dtype; cast to each
+                slot's dtype and moved to its device).
+            strict: default True; False ignores missing and unexpected keys (they are still
+                returned).
+
+        Returns:
+            ``IncompatibleKeys(missing_keys, unexpected_keys)``.
+
+        Raises:
+            ShapeError: an array's shape differs from its slot's.
+            ConfigError: ``strict`` and keys are missing or unexpected.
+            DTypeError: an array's dtype cannot be stored (complex, text, objects).
         """
         slots = self._state_slots()
         missing = sorted(k for k in slots if k not in state_dict)
@@ -124,7 +138,16 @@ class ModuleState:
 
         ``m.to("cuda")``, ``m.to(np.float64)``, ``m.to("cpu", "float32")``,
         ``m.to(device="cuda", dtype="float16")``. Parameters, gradients and buffers move;
-        integer buffers keep their dtype.
+        integer buffers keep their dtype. Moving clears the forward caches.
+
+        Args:
+            *args: a device string and/or a floating dtype, in either order.
+            device: ``"cpu"`` or ``"cuda"`` (``"cuda:0"``); default None keeps the device.
+            dtype: a floating dtype (float16, float32, float64); default None keeps it.
+
+        Raises:
+            DeviceError: an unknown device, a positional argument that is neither a device
+                nor a floating dtype, or ``"cuda"`` without CuPy and a GPU.
         """
         for arg in args:
             as_dtype = _floating_dtype(arg)
@@ -159,7 +182,11 @@ class ModuleState:
         return self.astype(np.float16)
 
     def astype(self, dtype: Any) -> Module:
-        """Cast floating parameters and buffers to ``dtype`` (integer buffers stay); returns self."""
+        """Cast floating parameters and buffers to ``dtype`` (integer buffers stay); returns self.
+
+        Args:
+            dtype: the target dtype (anything ``numpy.dtype`` accepts, e.g. ``"float64"``).
+        """
 
         def cast(a: Any) -> Any:
             if np.issubdtype(a.dtype, np.floating):

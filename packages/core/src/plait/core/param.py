@@ -17,6 +17,12 @@ class Param:
     :meth:`accumulate`; gradients add up with ``+=`` until :meth:`zero_grad`.
     There are no operators and no graph: layers read ``data`` in forward and call
     :meth:`accumulate` in backward.
+
+    Args:
+        data: the value, a NumPy or CuPy array of any shape (kept as given, not copied).
+        requires_grad: default True; False makes :meth:`accumulate` a no-op (a frozen Param).
+        name: default ``""``; set to the attribute name when the Param is assigned to a
+            Module attribute, and shown in ``repr`` and error messages.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name")
@@ -40,7 +46,14 @@ class Param:
         return int(self.data.size)
 
     def accumulate(self, g: Any) -> None:
-        """Add ``g`` into ``grad`` in place (allocating it on first use)."""
+        """Add ``g`` into ``grad`` in place (allocating it on first use).
+
+        Args:
+            g: a gradient array of exactly ``data``'s shape (never broadcast).
+
+        Raises:
+            ShapeError: ``g``'s shape differs from ``data``'s.
+        """
         if not self.requires_grad:
             return
         if tuple(getattr(g, "shape", ())) != tuple(self.data.shape):  # never let a gradient broadcast silently
@@ -51,7 +64,12 @@ class Param:
         self.grad += g
 
     def zero_grad(self, set_to_none: bool = False) -> None:
-        """Reset the gradient: fill with zeros in place, or drop it (``set_to_none``)."""
+        """Reset the gradient: fill with zeros in place, or drop it (``set_to_none``).
+
+        Args:
+            set_to_none: default False (zeros in place, keeping the array); torch defaults
+                to True.
+        """
         if set_to_none or self.grad is None:
             self.grad = None
         else:

@@ -17,14 +17,25 @@ _rng: np.random.Generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed Plait's global generator (like ``torch.manual_seed``) and return it."""
+    """Reseed Plait's global generator (like ``torch.manual_seed``) and return it.
+
+    Args:
+        seed: any seed ``numpy.random.default_rng`` takes (an int >= 0, a sequence of
+            them, or None for fresh OS entropy). The stream is NumPy's PCG64, so the same
+            seed gives different numbers than torch's.
+    """
     global _rng
     _rng = np.random.default_rng(seed)
     return _rng
 
 
 def get_rng(rng: np.random.Generator | int | None = None) -> np.random.Generator:
-    """Return ``rng`` itself, a new generator seeded with it (int), or the global one (None)."""
+    """Return ``rng`` itself, a new generator seeded with it (int), or the global one (None).
+
+    Args:
+        rng: default None (the global generator, see :func:`manual_seed`); a
+            ``numpy.random.Generator`` is returned as is; an int seeds a new one.
+    """
     if rng is None:
         return _rng
     if isinstance(rng, np.random.Generator):
@@ -45,6 +56,17 @@ def check_rng_state(
     ``[0, 2**128)`` (``inc`` odd), ``has_uint32`` 0 or 1, ``uinteger`` in ``[0, 2**32)``, no
     other keys. Other bit generators are checked by NumPy on a scratch generator. Returns
     a plain copy; raises ``error`` naming ``source`` and the field.
+
+    Args:
+        state: the candidate state (read from a file: untrusted).
+        generator: default None (the global generator); the generator whose bit-generator
+            kind ``state`` must match.
+        source: default ``"RNG state"``; names the state's origin (a file) in the error.
+        error: default :class:`SerializationError`; the PlaitError subclass raised
+            (checkpoints pass ``CheckpointError``).
+
+    Raises:
+        SerializationError: (or ``error``) any field is missing, unknown or out of range.
     """
     gen = get_rng() if generator is None else generator
     kind = type(gen.bit_generator).__name__
@@ -85,6 +107,17 @@ def set_rng_state(
     state: Any, generator: np.random.Generator | None = None, *, source: Any = "RNG state",
     error: type[SerializationError] = SerializationError,
 ) -> None:
-    """Give ``generator`` (default: the global one) the state :func:`check_rng_state` accepts."""
+    """Give ``generator`` (default: the global one) the state :func:`check_rng_state` accepts.
+
+    Args:
+        state: a ``bit_generator.state`` mapping (e.g. from a checkpoint).
+        generator: default None (the global generator); the generator to set.
+        source: default ``"RNG state"``; names the state's origin in the error.
+        error: default :class:`SerializationError`; the PlaitError subclass raised.
+
+    Raises:
+        SerializationError: (or ``error``) ``state`` is not valid for ``generator``; the
+            generator is left unchanged.
+    """
     gen = get_rng() if generator is None else generator
     gen.bit_generator.state = check_rng_state(state, gen, source=source, error=error)

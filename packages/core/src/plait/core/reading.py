@@ -134,8 +134,8 @@ def read_bytes(
         path: the file.
         component: who reads it, for messages (``"tokenizer"``, ``"load_safetensors"``, ...).
         max_bytes: the largest size accepted; a larger file is refused without reading it.
-        error: the :class:`SerializationError` subclass to raise.
-        what: how messages name the file (``"weights file"``).
+        error: default :class:`SerializationError`; the subclass to raise.
+        what: default ``"file"``; how messages name the file (``"weights file"``).
 
     Raises:
         error: the file is missing or unreadable, is not a regular file, or exceeds ``max_bytes``.
@@ -165,7 +165,18 @@ def read_text(
     max_bytes: int = TEXT_MAX_BYTES,
     error: type[SerializationError] = SerializationError,
 ) -> str:
-    """The content of ``path`` decoded as strict UTF-8 (bounded like :func:`read_bytes`)."""
+    """The content of ``path`` decoded as strict UTF-8 (bounded like :func:`read_bytes`).
+
+    Args:
+        path: the file.
+        component: who reads it, for messages (``"CharTokenizer"``).
+        max_bytes: default :data:`TEXT_MAX_BYTES` (4 GiB); a larger file is refused unread.
+        error: default :class:`SerializationError`; the subclass to raise.
+
+    Raises:
+        SerializationError: (or ``error``) the file is missing, unreadable, not a regular
+            file, larger than ``max_bytes``, or not valid UTF-8.
+    """
     data = read_bytes(path, component=component, max_bytes=max_bytes, error=error)
     return decode_utf8(data, source=path, component=component, error=error)
 
@@ -229,10 +240,14 @@ def parse_json(
         data: the bytes read (must be UTF-8) or already decoded text.
         source: the file (or other origin) the data came from.
         component: who reads it, for messages.
-        expect: the type(s) the top level must have (``None``: any).
-        error: the :class:`SerializationError` subclass to raise.
-        allow_infinity: object keys whose value may be ``Infinity``/``-Infinity`` (as
-            ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
+        expect: default ``dict``; the type(s) the top level must have (``None``: any).
+        error: default :class:`SerializationError`; the subclass to raise.
+        allow_infinity: default ``()``; object keys whose value may be ``Infinity``/``-Infinity``
+            (as ``json.dumps`` writes a best-so-far score of ``inf``); ``NaN`` is never accepted.
+
+    Raises:
+        SerializationError: (or ``error``) not UTF-8, not JSON, a repeated key, a refused
+            number, nesting too deep, or a top level of another type than ``expect``.
     """
     text = data if isinstance(data, str) else decode_utf8(data, source=source, component=component, error=error)
     refused: list[bool] = []
@@ -287,6 +302,19 @@ def read_json(
     error: type[SerializationError] = SerializationError,
     allow_infinity: Collection[str] = (),
 ) -> Any:
-    """:func:`read_bytes` then :func:`parse_json`: a bounded, strict JSON file."""
+    """:func:`read_bytes` then :func:`parse_json`: a bounded, strict JSON file.
+
+    Args:
+        path: the file.
+        component: who reads it, for messages.
+        max_bytes: default :data:`JSON_MAX_BYTES` (256 MiB); a larger file is refused unread.
+        expect: default ``dict``; the type(s) the top level must have (``None``: any).
+        error: default :class:`SerializationError`; the subclass to raise.
+        allow_infinity: default ``()``; object keys whose value may be ``Infinity``.
+
+    Raises:
+        SerializationError: (or ``error``) any problem :func:`read_bytes` or
+            :func:`parse_json` reports.
+    """
     data = read_bytes(path, component=component, max_bytes=max_bytes, error=error)
     return parse_json(data, source=path, component=component, expect=expect, error=error, allow_infinity=allow_infinity)

@@ -304,6 +304,14 @@ class Registry:
             raise AttributeError(f"registry has no table {kind!r}; tables: {', '.join(KINDS)}") from None
 
     def table(self, kind: str) -> Table:
+        """The table of one kind (``registry.table("layers")`` is ``registry.layers``).
+
+        Args:
+            kind: one of the registry's kinds (``"layers"``, ``"optimizers"``, ...).
+
+        Raises:
+            RegistryError: an unknown kind.
+        """
         if kind not in self._tables:
             raise RegistryError(f"unknown registry kind {kind!r}; kinds: {', '.join(KINDS)}")
         return self._tables[kind]
@@ -312,7 +320,11 @@ class Registry:
         return dict(self._tables)
 
     def name_of(self, obj: Any) -> tuple[str, str] | None:
-        """``(kind, name)`` under which ``obj`` (usually a class) is registered, or None."""
+        """``(kind, name)`` under which ``obj`` (usually a class) is registered, or None.
+
+        Args:
+            obj: the object looked for (by identity); plugins are loaded first.
+        """
         from .plugins import ensure_plugins_loaded  # noqa: PLC0415
 
         ensure_plugins_loaded()
@@ -327,6 +339,19 @@ class Registry:
 
         Nested dicts that carry a ``"type"`` key (also inside lists) are built first, in
         the same kind unless they name another with ``"kind"``.
+
+        Args:
+            config: ``{"type": name, **kwargs}``, optionally with ``"kind"`` (which overrides
+                the ``kind`` argument); the other keys are the constructor's keyword arguments.
+            kind: default ``"layers"``; the table ``name`` is looked up in.
+
+        Returns:
+            The constructed object.
+
+        Raises:
+            ConfigError: ``config`` is not a dict with ``"type"``, is nested too deeply, or
+                the constructor refuses its arguments.
+            RegistryError: an unknown kind or name (the message lists close matches).
         """
         if not isinstance(config, Mapping) or "type" not in config:
             raise ConfigError(f"registry.build expects a dict with a 'type' key, got {config!r}")

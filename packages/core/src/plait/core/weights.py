@@ -34,7 +34,18 @@ WEIGHTS_MAX_BYTES = 2**36
 
 
 def save_safetensors(path: str | os.PathLike[str], arrays: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
-    """Write ``{name: array}`` (NumPy or CuPy) and string ``metadata`` to ``path`` atomically."""
+    """Write ``{name: array}`` (NumPy or CuPy) and string ``metadata`` to ``path`` atomically.
+
+    Args:
+        path: the file to replace (see :func:`plait.core.atomic_write`).
+        arrays: tensor name -> array of any shape and a real numeric or bool dtype (CuPy
+            arrays are copied to the host first).
+        metadata: default None; a ``{str: str}`` mapping stored as the file's ``__metadata__``.
+
+    Raises:
+        SerializationError: an array of complex, text or object dtype, metadata that is not
+            ``{str: str}``, or the write failed (the old file is then intact).
+    """
     from safetensors.numpy import save  # noqa: PLC0415
 
     host = {}
@@ -91,13 +102,30 @@ _NO_NUMPY_DTYPE = frozenset({"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
 
 
 def safetensors_metadata(data: bytes, *, source: Any) -> dict[str, str]:
-    """The ``__metadata__`` of the safetensors file whose bytes are ``data`` (``source`` names it)."""
+    """The ``__metadata__`` of the safetensors file whose bytes are ``data`` (``source`` names it).
+
+    Args:
+        data: the bytes of the file (only the header is parsed).
+        source: names the file in messages.
+
+    Raises:
+        SerializationError: a header that is cut short, too long or not strict JSON.
+    """
     n = _header(data[:8], len(data), source)
     return dict(_parse_header(data[8 : 8 + n], source).get("__metadata__") or {})
 
 
 def read_safetensors_metadata(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_MAX_BYTES) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file, reading only its header (one bounded open)."""
+    """The ``__metadata__`` of a safetensors file, reading only its header (one bounded open).
+
+    Args:
+        path: the ``.safetensors`` file.
+        max_bytes: default :data:`WEIGHTS_MAX_BYTES` (64 GiB); a larger file is refused.
+
+    Raises:
+        SerializationError: the file is missing, not a regular file, too large, or its
+            header is malformed.
+    """
     with open_regular(path, component="read_safetensors_metadata", max_bytes=max_bytes, what="weights file") as (f, size):
         n = _header(f.read(8), size, path)
         raw = f.read(n)
@@ -150,8 +178,12 @@ def load_safetensors_bytes(data: bytes, *, source: Any, bfloat16: str | None = N
     Args:
         data: the bytes of the file.
         source: names the file in messages.
-        bfloat16: ``None`` refuses BF16 tensors (NumPy has no bfloat16); ``"float32"`` widens
-            them to float32, exactly, with a :class:`UserWarning`.
+        bfloat16: default ``None``: refuses BF16 tensors (NumPy has no bfloat16); ``"float32"``
+            widens them to float32, exactly, with a :class:`UserWarning`.
+
+    Raises:
+        SerializationError: a malformed header or file, or BF16 tensors with ``bfloat16=None``.
+        TypeError: ``bfloat16`` is neither None nor ``"float32"``.
     """
     from safetensors import SafetensorError  # noqa: PLC0415
     from safetensors.numpy import load  # noqa: PLC0415
@@ -177,6 +209,18 @@ def load_safetensors(path: str | os.PathLike[str], *, max_bytes: int = WEIGHTS_M
     directories are refused), then parsed by :func:`load_safetensors_bytes` (``bfloat16``:
     see there). A missing, truncated or malformed file raises :class:`SerializationError`
     naming the path and the problem.
+
+    Args:
+        path: the ``.safetensors`` file.
+        max_bytes: default :data:`WEIGHTS_MAX_BYTES` (64 GiB); a larger file is refused unread.
+        bfloat16: default None (BF16 tensors refused); ``"float32"`` widens them exactly.
+
+    Returns:
+        ``{name: numpy array}`` with the file's shapes and dtypes.
+
+    Raises:
+        SerializationError: the file is missing, unreadable, too large or malformed.
+        TypeError: ``bfloat16`` is neither None nor ``"float32"``.
     """
     _bfloat16_option(bfloat16)
     data = read_bytes(path, component="load_safetensors", max_bytes=max_bytes, what="weights file")

@@ -20,7 +20,29 @@ __all__ = ["Adagrad"]
 
 
 class Adagrad(Optimizer):
-    """Adagrad (Duchi et al., 2011). ``weight_decay`` is coupled. State: ``step``, ``sum``."""
+    """Adagrad (Duchi et al., 2011). ``weight_decay`` is coupled. State: ``step``, ``sum``.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-2 (as torch); the learning rate, >= 0.
+        lr_decay: default 0.0; step ``t`` uses ``lr / (1 + (t - 1) * lr_decay)``, >= 0.
+        weight_decay: default 0.0; coupled: adds ``weight_decay * p`` to the gradient.
+        initial_accumulator_value: default 0.0; the starting value of the squared-gradient
+            sum ``s``, >= 0.
+        eps: default 1e-10 (as torch); added to ``sqrt(s)``, >= 0.
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, lr_decay, initial_accumulator_value, eps or weight decay.
+    """
 
     def __init__(
         self,

@@ -27,6 +27,28 @@ class Adam(Optimizer):
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` and, with ``amsgrad``,
     ``max_exp_avg_sq``.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-3; the learning rate, >= 0.
+        betas: default ``(0.9, 0.999)``; the decay rates ``(beta1, beta2)`` of the first and
+            second moment averages, each in [0, 1).
+        eps: default 1e-8; added to the denominator's ``sqrt(v_hat)``, >= 0.
+        weight_decay: default 0.0; coupled: adds ``weight_decay * p`` to the gradient (use
+            :class:`AdamW` for decoupled decay).
+        amsgrad: default False; use the running maximum of ``v`` (Reddi et al., 2018).
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps or weight decay, or betas outside [0, 1).
     """
 
     optional_state = ("max_exp_avg_sq",)  # created on the first step, or when the option is switched on later
@@ -96,6 +118,28 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): ``p *= 1 - lr * weight_decay``.
 
     ``l2`` still adds the coupled penalty to the gradient, if you want both.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-3; the learning rate, >= 0.
+        betas: default ``(0.9, 0.999)``; the decay rates ``(beta1, beta2)`` of the first and
+            second moment averages, each in [0, 1).
+        eps: default 1e-8; added to the denominator's ``sqrt(v_hat)``, >= 0.
+        weight_decay: default 1e-2 (as torch's AdamW; Adam's is 0): decoupled,
+            ``p *= 1 - lr * weight_decay`` before each update.
+        amsgrad: default False; use the running maximum of ``v``.
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps or weight decay, or betas outside [0, 1).
     """
 
     _coupled_weight_decay = False

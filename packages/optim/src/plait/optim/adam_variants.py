@@ -71,6 +71,32 @@ class NAdam(_AdamFamily):
 
     ``mu_product`` is kept as a Python float (float64); torch keeps it in a tensor of its
     default dtype (float32 unless changed), which differs from it by float32 rounding.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 2e-3 (as torch); the learning rate, >= 0.
+        betas: default ``(0.9, 0.999)``; the decay rates ``(beta1, beta2)`` of the first and
+            second moment averages, each in [0, 1).
+        eps: default 1e-8; added to the denominator, >= 0.
+        weight_decay: default 0.0; coupled (added to the gradient) unless
+            ``decoupled_weight_decay``.
+        momentum_decay: default 4e-3 (as torch); ``psi`` of the momentum schedule
+            ``mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))``, >= 0.
+        decoupled_weight_decay: default False; True decays AdamW-style,
+            ``p *= 1 - lr * weight_decay`` before each update (as torch).
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps or weight decay, or betas outside [0, 1), or a negative
+            momentum_decay.
     """
 
     def __init__(
@@ -126,7 +152,31 @@ class NAdam(_AdamFamily):
 
 
 class RAdam(_AdamFamily):
-    """RAdam: Adam with a rectified adaptive step. State: ``step``, ``exp_avg``, ``exp_avg_sq``."""
+    """RAdam: Adam with a rectified adaptive step. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-3 (as torch); the learning rate, >= 0.
+        betas: default ``(0.9, 0.999)``; the decay rates ``(beta1, beta2)`` of the first and
+            second moment averages, each in [0, 1).
+        eps: default 1e-8; added to ``sqrt(v)``, >= 0.
+        weight_decay: default 0.0; coupled (added to the gradient) unless
+            ``decoupled_weight_decay``.
+        decoupled_weight_decay: default False; True decays AdamW-style,
+            ``p *= 1 - lr * weight_decay`` before each update (as torch).
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps or weight decay, or betas outside [0, 1).
+    """
 
     def __init__(
         self,
@@ -175,7 +225,28 @@ class RAdam(_AdamFamily):
 
 
 class Adamax(Optimizer):
-    """Adamax: Adam with the infinity norm. State: ``step``, ``exp_avg``, ``exp_inf``."""
+    """Adamax: Adam with the infinity norm. State: ``step``, ``exp_avg``, ``exp_inf``.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 2e-3 (as torch); the learning rate, >= 0.
+        betas: default ``(0.9, 0.999)``; ``beta1`` for the first moment, ``beta2`` for the
+            decay of the infinity norm ``u``; each in [0, 1).
+        eps: default 1e-8; added to ``|d|`` inside ``u = max(beta2 * u, |d| + eps)``, >= 0.
+        weight_decay: default 0.0; coupled: adds ``weight_decay * p`` to the gradient.
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps or weight decay, or betas outside [0, 1).
+    """
 
     def __init__(
         self,

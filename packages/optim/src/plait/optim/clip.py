@@ -50,6 +50,19 @@ def clip_grad_norm_(
     absolute entry). Gradients are multiplied by ``max_norm / (total + 1e-6)`` when that is
     below 1. Returns the total norm *before* clipping, as a float. A NaN/inf total raises
     :class:`NonFiniteNormError` with ``error_if_nonfinite``, else (like torch) propagates.
+
+    Args:
+        parameters: a Param or an iterable of Params (``model.parameters()``); those whose
+            ``grad`` is None are skipped. Returns 0.0 when none has a gradient.
+        max_norm: the largest total norm allowed, >= 0.
+        norm_type: default 2.0; the p of the p-norm (``math.inf`` for the max norm).
+        error_if_nonfinite: default False (as torch); True raises on a NaN/inf total
+            instead of scaling the gradients by NaN.
+
+    Raises:
+        ConfigError: an item that is not a Param, a negative or NaN ``max_norm``, or a
+            ``norm_type`` that is not a number.
+        NonFiniteNormError: the total norm is NaN or infinite and ``error_if_nonfinite``.
     """
     where = "clip_grad_norm_"
     max_norm = _check_real(max_norm, "max_norm", where)
@@ -75,7 +88,15 @@ def clip_grad_norm_(
 
 
 def clip_grad_value_(parameters: Param | Iterable[Param], clip_value: float) -> None:
-    """Clamp every gradient entry into ``[-clip_value, clip_value]``, in place."""
+    """Clamp every gradient entry into ``[-clip_value, clip_value]``, in place.
+
+    Args:
+        parameters: a Param or an iterable of Params; those without a gradient are skipped.
+        clip_value: the bound, >= 0.
+
+    Raises:
+        ConfigError: an item that is not a Param, or a negative or NaN ``clip_value``.
+    """
     where = "clip_grad_value_"
     clip_value = _check_real(clip_value, "clip_value", where)
     for g in _grads(parameters, where):

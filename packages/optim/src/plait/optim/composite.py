@@ -86,7 +86,20 @@ class _Composite(ConfigurableScheduler):
 
 class SequentialLR(_Composite):
     """``schedulers[i]`` runs from ``milestones[i - 1]`` (starting there from its epoch 0,
-    the base rate) until ``milestones[i]``."""
+    the base rate) until ``milestones[i]``.
+
+    Args:
+        optimizer: the optimizer every scheduler in ``schedulers`` was built on.
+        schedulers: the schedulers in order (LRSchedulers, not ReduceLROnPlateau).
+        milestones: the steps at which the next scheduler takes over: one fewer than
+            ``schedulers``, increasing integers >= 0.
+        last_epoch: default -1 (a fresh schedule); the last step taken when resuming.
+
+    Raises:
+        ConfigError: no schedulers, a scheduler on another optimizer or not an
+            LRScheduler, the wrong number of milestones, milestones out of order, or
+            ``last_epoch < -1``.
+    """
 
     _config_args = ("schedulers", "milestones")
 
@@ -127,6 +140,15 @@ class SequentialLR(_Composite):
         return self._milestones
 
     def step(self, epoch: int | None = None) -> None:
+        """Advance every scheduler concerned by one step.
+
+        Args:
+            epoch: default None, the only value accepted: jumping to an epoch is not supported
+                (torch deprecates it).
+
+        Raises:
+            ConfigError: ``epoch`` is given.
+        """
         if epoch is not None:
             raise ConfigError(f"{self.name}: step() takes no epoch; it always advances by one")
         self._step_count += 1
@@ -141,7 +163,16 @@ class SequentialLR(_Composite):
 
 
 class ChainedScheduler(_Composite):
-    """Steps every scheduler in turn at each step, so their factors combine (multiply)."""
+    """Steps every scheduler in turn at each step, so their factors combine (multiply).
+
+    Args:
+        schedulers: the LRSchedulers to chain (not ReduceLROnPlateau), all on one optimizer.
+        optimizer: default None (the first scheduler's); as torch 2.x's optional argument.
+
+    Raises:
+        ConfigError: no schedulers, a scheduler that is not an LRScheduler, or schedulers
+            on different optimizers.
+    """
 
     _config_args = ("schedulers",)
 
@@ -159,6 +190,15 @@ class ChainedScheduler(_Composite):
         return self._schedulers
 
     def step(self, epoch: int | None = None) -> None:
+        """Advance every scheduler concerned by one step.
+
+        Args:
+            epoch: default None, the only value accepted: jumping to an epoch is not supported
+                (torch deprecates it).
+
+        Raises:
+            ConfigError: ``epoch`` is given.
+        """
         if epoch is not None:
             raise ConfigError(f"{self.name}: step() takes no epoch; it always advances by one")
         for s in self._schedulers:
@@ -167,7 +207,17 @@ class ChainedScheduler(_Composite):
 
 
 def build_scheduler(config: Mapping[str, Any], optimizer: Any) -> Any:
-    """Build a scheduler from its :meth:`config` (nested schedulers included) for ``optimizer``."""
+    """Build a scheduler from its :meth:`config` (nested schedulers included) for ``optimizer``.
+
+    Args:
+        config: ``{"type": registered name, **arguments}`` as ``config()`` /
+            :func:`scheduler_config` give it; nested configs are built first.
+        optimizer: the optimizer to schedule (passed to every scheduler but ChainedScheduler).
+
+    Raises:
+        ConfigError: ``config`` has no ``"type"``, or a constructor refuses its arguments.
+        RegistryError: an unknown scheduler name.
+    """
     from plait.core import registry  # noqa: PLC0415 - the registry loads plugins lazily
 
     if not isinstance(config, Mapping) or "type" not in config:

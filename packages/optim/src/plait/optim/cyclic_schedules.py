@@ -23,6 +23,22 @@ class CosineAnnealingWarmRestarts(ConfigurableScheduler):
     ``T_cur`` counts steps since the last restart; a restart happens after ``T_i`` steps,
     and the next period is ``T_i * T_mult``. ``step(epoch)`` also takes a fractional
     epoch (``epoch + batch / batches_per_epoch``), as in torch.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        T_0: the length of the first period in steps (an integer >= 1; no default, as torch).
+        T_mult: default 1 (equal periods); each period is ``T_mult`` times the previous one
+            (an integer >= 1).
+        eta_min: default 0.0; the lowest rate, >= 0.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), ``T_0`` or ``T_mult`` below 1, or
+            ``eta_min < 0``.
     """
 
     _config_args = ("T_0", "T_mult", "eta_min")
@@ -40,6 +56,15 @@ class CosineAnnealingWarmRestarts(ConfigurableScheduler):
         return [eta_min + (base - eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
+        """Advance one step, or jump to ``epoch``.
+
+        Args:
+            epoch: default None (advance by one); a finite number >= 0, fractional allowed
+                (``epoch + batch / batches_per_epoch``), sets the position in the cycle.
+
+        Raises:
+            ConfigError: ``epoch`` is negative, infinite or not a number.
+        """
         self._step_count += 1
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -81,6 +106,36 @@ class CyclicLR(ConfigurableScheduler):
     ``cycle_momentum`` the momentum (Adam's beta1) moves the opposite way between
     ``max_momentum`` and ``base_momentum``. Step it once per batch. As in torch, a
     ``scale_fn`` that is a plain function is not saved in :meth:`state_dict`.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        base_lr: the lowest rate, one number or one per group (>= 0); it replaces the
+            groups' ``lr`` when the schedule starts.
+        max_lr: the highest rate of the first cycle, one number or one per group (>= 0).
+        step_size_up: default 2000; steps from ``base_lr`` to ``max_lr`` (>= 1).
+        step_size_down: default None (equal to ``step_size_up``); steps back down (>= 1).
+        mode: default ``"triangular"``; or ``"triangular2"`` or ``"exp_range"`` (ignored
+            when ``scale_fn`` is given).
+        gamma: default 1.0; the per-step factor of ``"exp_range"``, >= 0.
+        scale_fn: default None; a custom amplitude ``f(x)`` (normally in [0, 1]) replacing
+            ``mode``.
+        scale_mode: default ``"cycle"``; ``x`` of ``scale_fn`` is the cycle number, or the
+            step with ``"iterations"``.
+        cycle_momentum: default True; move the momentum (or Adam's beta1) opposite to the
+            rate. Needs an optimizer with ``momentum`` or ``betas``.
+        base_momentum: default 0.8; the momentum at the rate's peak, one or one per group.
+        max_momentum: default 0.9; the momentum at ``base_lr``, one or one per group.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), a negative rate or ``gamma``, a step size below
+            1, an unknown ``mode`` or ``scale_mode``, a non-callable ``scale_fn``, a per-group
+            list of the wrong length, or ``cycle_momentum`` with an optimizer that has neither
+            momentum nor betas.
     """
 
     _not_saved = ("optimizer", "_scale_fn_custom")
@@ -145,6 +200,12 @@ class CyclicLR(ConfigurableScheduler):
             group["momentum"] = value
 
     def scale_fn(self, x: float) -> float:
+        """The amplitude factor of ``mode`` (or the custom ``scale_fn``) at ``x``.
+
+        Args:
+            x: the cycle number (from 1) or, for ``"exp_range"`` and ``scale_mode=
+                "iterations"``, the step.
+        """
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
         if self.mode == "triangular":

@@ -46,7 +46,18 @@ def _older_args() -> dict[type, tuple[str, ...]]:
 def scheduler_config(scheduler: Any) -> dict[str, Any]:
     """``scheduler.config()``, also for StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR and
     LinearWarmup (whose arguments are attributes); a ConfigError for schedulers with
-    arguments that have no JSON form (LambdaLR's functions, OneCycleLR, ReduceLROnPlateau)."""
+    arguments that have no JSON form (LambdaLR's functions, OneCycleLR, ReduceLROnPlateau).
+
+    Args:
+        scheduler: a scheduler instance (nested schedulers are given by their own config).
+
+    Returns:
+        ``{"type": registered name, **arguments}`` (JSON-able; no optimizer).
+
+    Raises:
+        ConfigError: the scheduler has no config, is not registered, or holds an argument
+            with no JSON form.
+    """
     if callable(getattr(scheduler, "config", None)):
         return scheduler.config()
     args = _older_args().get(type(scheduler))
@@ -79,7 +90,22 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 class ConstantLR(ConfigurableScheduler):
-    """``lr = base_lr * factor`` for ``last_epoch < total_iters``, then ``base_lr``."""
+    """``lr = base_lr * factor`` for ``last_epoch < total_iters``, then ``base_lr``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        factor: default 1/3 (as torch); in (0, 1].
+        total_iters: default 5 (as torch); the number of steps at the reduced rate (>= 1).
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), ``factor`` outside (0, 1] or
+            ``total_iters < 1``.
+    """
 
     _config_args = ("factor", "total_iters")
     _state_positive = ("factor",)  # the rate is divided by it at total_iters
@@ -103,7 +129,23 @@ class ConstantLR(ConfigurableScheduler):
 
 class LinearLR(ConfigurableScheduler):
     """The factor moves linearly from ``start_factor`` to ``end_factor`` over ``total_iters``
-    steps, then stays: a warm-up (``start_factor < end_factor``) or a linear decay."""
+    steps, then stays: a warm-up (``start_factor < end_factor``) or a linear decay.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        start_factor: default 1/3 (as torch); the factor of the first step, in (0, 1].
+        end_factor: default 1.0; the factor from ``total_iters`` on, in [0, 1].
+        total_iters: default 5 (as torch); the steps the factor takes to get there (>= 1).
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), a factor out of range or
+            ``total_iters < 1``.
+    """
 
     _config_args = ("start_factor", "end_factor", "total_iters")
     _state_positive = ("start_factor",)  # a zero would divide by zero on the first step
@@ -136,7 +178,21 @@ class LinearLR(ConfigurableScheduler):
 
 
 class PolynomialLR(ConfigurableScheduler):
-    """``lr = base_lr * (1 - min(last_epoch, total_iters) / total_iters) ** power``."""
+    """``lr = base_lr * (1 - min(last_epoch, total_iters) / total_iters) ** power``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        total_iters: default 5 (as torch); the steps over which the rate decays to 0 (>= 1).
+        power: default 1.0 (linear decay); the polynomial's power, >= 0.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), ``total_iters < 1`` or ``power < 0``.
+    """
 
     _config_args = ("total_iters", "power")
 

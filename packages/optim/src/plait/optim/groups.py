@@ -23,6 +23,14 @@ def param_groups_no_decay(model_or_named_params: Any, weight_decay: float) -> li
         AdamW(param_groups_no_decay(model, 0.1), lr=3e-4)
 
     Both groups are always returned (one may be empty), so their order is fixed.
+
+    Args:
+        model_or_named_params: a Module, or an iterable of ``(name, Param)`` pairs.
+        weight_decay: the decay of the first group, a finite number >= 0.
+
+    Raises:
+        ConfigError: a negative or non-finite ``weight_decay``, or items that are not
+            ``(name, Param)`` pairs.
     """
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not math.isfinite(weight_decay) or weight_decay < 0:
         raise ConfigError(f"param_groups_no_decay: weight_decay must be a finite number >= 0, got {weight_decay!r}")

@@ -24,7 +24,30 @@ __all__ = ["Lion"]
 
 
 class Lion(Optimizer):
-    """Lion; ``weight_decay`` is decoupled (``l2`` adds the coupled penalty). State: ``exp_avg``."""
+    """Lion; ``weight_decay`` is decoupled (``l2`` adds the coupled penalty). State: ``exp_avg``.
+
+    Not in torch; the defaults are the paper's.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-4; the learning rate (every coordinate moves by exactly ``lr``), >= 0.
+        betas: default ``(0.9, 0.99)``; ``beta1`` interpolates the update direction,
+            ``beta2`` the momentum kept; each in [0, 1).
+        weight_decay: default 0.0; decoupled: ``p *= 1 - lr * weight_decay`` before each
+            update.
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr or weight decay, or betas outside [0, 1).
+    """
 
     _coupled_weight_decay = False
 

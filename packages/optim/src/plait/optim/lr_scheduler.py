@@ -27,7 +27,19 @@ __all__ = ["LRScheduler"]
 
 
 class LRScheduler:
-    """Base class of every epoch/step-based learning-rate scheduler."""
+    """Base class of every epoch/step-based learning-rate scheduler.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``).
+    """
 
     #: Attributes that :meth:`state_dict` leaves out (never the hyper-parameters).
     _not_saved: tuple[str, ...] = ("optimizer",)
@@ -68,7 +80,12 @@ class LRScheduler:
             self._is_initial = False
 
     def step(self, epoch: int | None = None) -> None:
-        """Advance one step (or jump to ``epoch``, using the closed form where there is one)."""
+        """Advance one step (or jump to ``epoch``, using the closed form where there is one).
+
+        Args:
+            epoch: default None (advance by one); an explicit step index sets
+                ``last_epoch`` to it (deprecated in torch, kept for porting).
+        """
         self._step_count += 1
         self._update_lr(epoch)
 
@@ -108,6 +125,12 @@ class LRScheduler:
         Only this scheduler's own keys are accepted, each of the kind it has now (counters
         are integers in range, rates finite numbers, per-group lists of the right length);
         a bad entry raises :class:`SerializationError` naming the field and changes nothing.
+
+        Args:
+            state_dict: what :meth:`state_dict` returned (possibly through JSON).
+
+        Raises:
+            SerializationError: an unknown or missing key, or a value of the wrong kind.
         """
         self._assign(self._checked(state_dict))
 

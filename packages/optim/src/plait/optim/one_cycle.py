@@ -34,7 +34,41 @@ _ANNEAL = {"cos": anneal_cos, "linear": anneal_linear}
 
 
 class OneCycleLR(LRScheduler):
-    """One cycle of learning rate (and momentum) over ``total_steps`` (or ``epochs * steps_per_epoch``)."""
+    """One cycle of learning rate (and momentum) over ``total_steps`` (or ``epochs * steps_per_epoch``).
+
+    The defaults are torch's. Stepping past ``total_steps`` is a ConfigError, as torch's
+    ValueError.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        max_lr: the peak rate, one number or one per group (>= 0).
+        total_steps: default None; the cycle's length in steps (>= 1). When None, both
+            ``epochs`` and ``steps_per_epoch`` must be given.
+        epochs: default None; with ``steps_per_epoch``, ``total_steps = epochs *
+            steps_per_epoch``.
+        steps_per_epoch: default None; see ``epochs``.
+        pct_start: default 0.3; the fraction of the cycle spent rising, in [0, 1].
+        anneal_strategy: default ``"cos"``; or ``"linear"``.
+        cycle_momentum: default True; move the momentum (or Adam's beta1) opposite to the
+            rate. Needs an optimizer with ``momentum`` or ``betas``.
+        base_momentum: default 0.85; the momentum at the peak rate, one or one per group.
+        max_momentum: default 0.95; the momentum at the lowest rates, one or one per group.
+        div_factor: default 25.0; the starting rate is ``max_lr / div_factor`` (> 0).
+        final_div_factor: default 1e4; the final rate is the starting rate divided by it (> 0).
+        three_phase: default False; True goes back down to the starting rate before
+            annealing to the final one (fast.ai's schedule).
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), neither ``total_steps`` nor both ``epochs``
+            and ``steps_per_epoch``, a value out of range, an unknown ``anneal_strategy``, a
+            per-group list of the wrong length, or ``cycle_momentum`` with an optimizer that
+            has neither momentum nor betas.
+    """
 
     def __init__(
         self,

@@ -57,7 +57,20 @@ _NON_NEGATIVE_OPTIONS = ("lr", "weight_decay", "eps", "l1", "l2")
 
 
 class Optimizer:
-    """Base class: holds ``param_groups`` (list of dicts), ``state`` (Param -> dict) and ``defaults``."""
+    """Base class: holds ``param_groups`` (list of dicts), ``state`` (Param -> dict) and ``defaults``.
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}``; a group's missing options come from ``defaults``.
+        defaults: the subclass's options (``lr``, ``weight_decay``, ...); the keys
+            ``lr``, ``weight_decay``, ``eps``, ``l1``, ``l2`` are checked to be finite and
+            >= 0, ``maximize``/``amsgrad``/``nesterov``/``centered`` to be bools and
+            ``betas`` a pair in [0, 1).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range.
+    """
 
     #: True: ``weight_decay`` is added to the gradient (torch's SGD/Adam). False: decoupled (AdamW).
     _coupled_weight_decay: bool = True
@@ -96,7 +109,16 @@ class Optimizer:
         return [{"params": items}]
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
-        """Add a group ``{"params": [...], **options}``; missing options come from ``defaults``."""
+        """Add a group ``{"params": [...], **options}``; missing options come from ``defaults``.
+
+        Args:
+            param_group: a dict with ``"params"`` (a Param or an ordered iterable of Params,
+                none already in another group) and any options of this optimizer.
+
+        Raises:
+            ConfigError: no ``"params"``, a set of Params, an item that is not a Param, a
+                Param already in a group, or an option out of range.
+        """
         index = len(self.param_groups)
         where = f" (parameter group {index})"
         if not isinstance(param_group, Mapping) or "params" not in param_group:
@@ -153,7 +175,15 @@ class Optimizer:
 
     # -- the step ------------------------------------------------------------------------------
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` when given one."""
+        """Update every parameter that has a gradient; returns ``closure()`` when given one.
+
+        Args:
+            closure: default None; a callable that recomputes the loss (forward, backward)
+                and returns it; it is called once, before the update.
+
+        Raises:
+            ShapeError: a Param's gradient does not have its data's shape.
+        """
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             for p in group["params"]:
@@ -222,6 +252,10 @@ class Optimizer:
         784-512-256-10 MLP, 3.5x slower gradient bookkeeping for a 32-64-64-10 one).
         Either way works with every optimizer: a parameter whose ``grad`` is None is
         skipped by :meth:`step` and by ``clip_grad_norm_``, as in torch.
+
+        Args:
+            set_to_none: default False (torch's is True, see above); True sets each ``grad``
+                to None instead of zeroing it.
         """
         for group in self.param_groups:
             for p in group["params"]:
@@ -267,6 +301,14 @@ class Optimizer:
         counters that are integers in ``[0, 2**53]``, buffers of the parameter's shape with a
         real, finite dtype (complex state is refused, not truncated). A damaged state dict
         raises :class:`SerializationError` naming the field; the optimizer is left as it was.
+
+        Args:
+            state_dict: what :meth:`state_dict` returned (or :func:`merge_state_dict`
+                rebuilt from a file); parameters match by their index in group order.
+
+        Raises:
+            SerializationError: a missing, unknown or malformed entry, another number of
+                groups or parameters, or a buffer of the wrong shape or dtype.
         """
         try:
             new_groups, new_state = self._parse_state_dict(state_dict)
@@ -278,7 +320,13 @@ class Optimizer:
         self.state = new_state
 
     def state_names(self, p: Param, group: Mapping[str, Any]) -> set[str]:
-        """The buffer names this optimizer may keep for ``p``: those of a fresh state and :attr:`optional_state`."""
+        """The buffer names this optimizer may keep for ``p``: those of a fresh state and :attr:`optional_state`.
+
+        Args:
+            p: the parameter.
+            group: the parameter group ``p`` belongs to (its options decide the buffers,
+                e.g. ``amsgrad``).
+        """
         return set(self._init_state(p, group)) | set(self.optional_state)
 
     #: Buffers a subclass creates after the first step (e.g. when an option is switched on later).

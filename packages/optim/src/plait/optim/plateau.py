@@ -26,7 +26,23 @@ class ReduceLROnPlateau:
     Improvement means beating the best metric so far by ``threshold`` (relative: ``best *
     (1 -/+ threshold)``; absolute: ``best -/+ threshold``) in ``mode`` "min" or "max".
     After a cut, ``cooldown`` steps are ignored. Rates never drop below ``min_lr`` (one
-    value, or one per group) and changes smaller than ``eps`` are skipped.
+    value, or one per group) and changes smaller than ``eps`` are skipped. The defaults
+    are torch's.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this cuts.
+        mode: default ``"min"`` (a loss); ``"max"`` for a score such as accuracy.
+        factor: default 0.1; the cut ``lr *= factor``, in [0, 1).
+        patience: default 10; steps without improvement tolerated before a cut (>= 0).
+        threshold: default 1e-4; the least improvement that counts, >= 0.
+        threshold_mode: default ``"rel"`` (relative to ``best``); or ``"abs"``.
+        cooldown: default 0; steps after a cut during which no cut happens (>= 0).
+        min_lr: default 0.0; the floor, one number or one per group (>= 0).
+        eps: default 1e-8; a cut smaller than this is skipped (>= 0).
+
+    Raises:
+        ConfigError: no optimizer, an unknown ``mode`` or ``threshold_mode``, ``factor``
+            outside [0, 1), a negative number, or a ``min_lr`` list of the wrong length.
     """
 
     def __init__(
@@ -72,12 +88,26 @@ class ReduceLROnPlateau:
         return self.cooldown_counter > 0
 
     def is_better(self, current: float, best: float) -> bool:
+        """Whether ``current`` improves on ``best`` by more than the threshold, in this ``mode``.
+
+        Args:
+            current: the new metric value.
+            best: the best value so far.
+        """
         if self.mode == "min":
             return current < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
         return current > (best * (self.threshold + 1.0) if self.threshold_mode == "rel" else best + self.threshold)
 
     def step(self, metrics: float) -> None:
-        """Record one value of the monitored metric (e.g. the validation loss of an epoch)."""
+        """Record one value of the monitored metric (e.g. the validation loss of an epoch).
+
+        Args:
+            metrics: the metric's value, a number (or anything ``float()`` takes, such as a
+                0-d array). Unlike torch's other schedulers it is required.
+
+        Raises:
+            ConfigError: ``metrics`` is not a number.
+        """
         try:
             current = float(metrics)
         except (TypeError, ValueError):
@@ -120,7 +150,14 @@ class ReduceLROnPlateau:
         return {k: copy.deepcopy(v) for k, v in vars(self).items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved; only its keys, each checked (see :func:`checked_state`)."""
+        """Restore what :meth:`state_dict` saved; only its keys, each checked (see :func:`checked_state`).
+
+        Args:
+            state_dict: what :meth:`state_dict` returned (possibly through JSON).
+
+        Raises:
+            SerializationError: an unknown or missing key, or a value of the wrong kind.
+        """
         values = checked_state(state_dict, self.state_dict(), owner=type(self).__name__, required=("best",))
         for key, value in values.items():
             setattr(self, key, value)

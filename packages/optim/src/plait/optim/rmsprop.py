@@ -26,6 +26,29 @@ class RMSprop(Optimizer):
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-2 (as torch; Keras uses 1e-3); the learning rate, >= 0.
+        alpha: default 0.99 (as torch; Keras' ``rho`` is 0.9); the smoothing constant of the
+            squared-gradient average, in [0, 1].
+        eps: default 1e-8 (as torch); added to the root, >= 0.
+        weight_decay: default 0.0; coupled: adds ``weight_decay * p`` to the gradient.
+        momentum: default 0.0; the momentum factor, >= 0.
+        centered: default False; True divides by the estimated variance ``s - g^2`` instead
+            of the second moment.
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, eps, momentum or weight decay, or alpha outside [0, 1].
     """
 
     optional_state = ("momentum_buffer", "grad_avg")  # created on the first step, or when the option is switched on later

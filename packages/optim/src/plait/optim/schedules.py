@@ -20,7 +20,21 @@ __all__ = ["CosineAnnealingLR", "ExponentialLR", "LambdaLR", "MultiStepLR", "Ste
 
 
 class StepLR(LRScheduler):
-    """``lr = base_lr * gamma ** (last_epoch // step_size)``."""
+    """``lr = base_lr * gamma ** (last_epoch // step_size)``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        step_size: the number of steps between decays (an integer >= 1; no default, as torch).
+        gamma: default 0.1; the factor of each decay, >= 0.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), ``step_size < 1`` or ``gamma < 0``.
+    """
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         self.step_size = check_int(step_size, "step_size", self.name)
@@ -37,7 +51,22 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """``lr = base_lr * gamma ** (number of milestones <= last_epoch)``; a repeated milestone counts twice."""
+    """``lr = base_lr * gamma ** (number of milestones <= last_epoch)``; a repeated milestone counts twice.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        milestones: the step indices (integers >= 0, any order) at which the rate decays.
+        gamma: default 0.1; the factor of each decay, >= 0.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), a milestone that is not an integer >= 0, or
+            ``gamma < 0``.
+    """
 
     def __init__(self, optimizer: Any, milestones: list[int], gamma: float = 0.1, last_epoch: int = -1) -> None:
         try:
@@ -58,7 +87,20 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """``lr = base_lr * gamma ** last_epoch``."""
+    """``lr = base_lr * gamma ** last_epoch``.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        gamma: the factor per step, >= 0 (no default, as torch).
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), or ``gamma < 0``.
+    """
 
     def __init__(self, optimizer: Any, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = check_number(gamma, "gamma", self.name, low=0.0)
@@ -77,6 +119,19 @@ class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * last_epoch / T_max)) / 2`` (SGDR without restarts).
 
     Past ``T_max`` the rate climbs back up, as in torch.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        T_max: the number of steps of the half cosine (an integer >= 1).
+        eta_min: default 0.0; the lowest rate, >= 0.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), ``T_max < 1`` or ``eta_min < 0``.
     """
 
     def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:  # noqa: N803 - torch's name
@@ -106,6 +161,19 @@ class LambdaLR(LRScheduler):
 
     Like torch, :meth:`state_dict` does not save plain functions (lambdas): it saves
     ``None`` in their place, or the ``__dict__`` of a callable object.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets (anything with
+            ``param_groups`` holding ``"lr"``).
+        lr_lambda: ``step -> factor`` (a callable), or a list of them, one per group.
+        last_epoch: default -1 (a fresh schedule); the index of the last step taken when
+            resuming (every group must then hold ``"initial_lr"``, restored with the
+            optimizer's state dict).
+
+    Raises:
+        ConfigError: no optimizer, ``last_epoch < -1`` (or resuming without
+            ``initial_lr``), a non-callable ``lr_lambda``, or a list of
+            another length than the optimizer's groups.
     """
 
     _not_saved = ("optimizer", "lr_lambdas")

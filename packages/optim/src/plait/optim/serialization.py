@@ -21,7 +21,17 @@ _ARRAY = "__array__"
 
 
 def split_state_dict(state_dict: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(meta, arrays)``: arrays named ``state.<index>.<name>`` (NumPy), replaced in ``meta`` by references."""
+    """``(meta, arrays)``: arrays named ``state.<index>.<name>`` (NumPy), replaced in ``meta`` by references.
+
+    Args:
+        state_dict: an optimizer's :meth:`~plait.optim.Optimizer.state_dict`; arrays with
+            at least one dimension move to ``arrays`` (copied to the host), numbers and 0-d
+            values stay in ``meta``.
+
+    Returns:
+        ``meta`` (JSON-able: ``{"state": {"<index>": {...}}, "param_groups": [...]}``) and
+        ``arrays`` (``{name: numpy array}``, ready for ``save_safetensors``).
+    """
     arrays: dict[str, Any] = {}
     state: dict[str, Any] = {}
     for index, values in state_dict["state"].items():
@@ -45,6 +55,15 @@ def merge_state_dict(meta: Mapping[str, Any], arrays: Mapping[str, Any], *, sour
     with nothing else; every array reference must name an entry of ``arrays``. A problem
     raises :class:`SerializationError` naming ``source`` and the field. (The values
     themselves are checked by ``Optimizer.load_state_dict``.)
+
+    Args:
+        meta: the metadata :func:`split_state_dict` gave (read back from JSON).
+        arrays: ``{name: array}`` as read from the safetensors file.
+        source: default ``"optimizer state"``; names the origin (a file) in errors.
+
+    Raises:
+        SerializationError: ``meta`` has other entries, a malformed field or index, a
+            parameter twice, or references an array missing from ``arrays``.
     """
     if not isinstance(meta, Mapping) or set(meta) != {"state", "param_groups"}:
         keys = sorted(map(str, meta)) if isinstance(meta, Mapping) else type(meta).__name__

@@ -24,6 +24,29 @@ class SGD(Optimizer):
     """SGD; ``weight_decay`` is coupled (added to the gradient), like ``l2``.
 
     State per parameter: ``momentum_buffer`` (only when ``momentum > 0``).
+
+    Args:
+        params: an iterable of Params (``model.parameters()``), or of parameter-group dicts
+            ``{"params": [...], **options}`` whose missing options take this constructor's
+            values (as torch).
+        lr: default 1e-3 (torch's default since 2.2); the learning rate, >= 0.
+        momentum: default 0.0; the momentum factor, >= 0.
+        dampening: default 0.0; in [0, 1]; scales the gradient added to the momentum buffer
+            by ``1 - dampening`` (not on the first step, as torch).
+        weight_decay: default 0.0; coupled: adds ``weight_decay * p`` to the gradient.
+        nesterov: default False; Nesterov momentum (needs ``momentum > 0`` and
+            ``dampening == 0``).
+        maximize: default False (keyword-only); True ascends the objective (the gradient is
+            negated), as torch.
+        l1: default 0.0 (keyword-only; not in torch): adds ``l1 * sign(p)`` to the gradient.
+        l2: default 0.0 (keyword-only; not in torch): adds ``l2 * p`` to the gradient (the
+            coupled L2 penalty, whatever ``weight_decay`` does).
+
+    Raises:
+        ConfigError: ``params`` is empty, a single Param or dict, mixes Params and dicts, or
+            holds a Param twice; or an option is of the wrong type or out of range:
+            negative lr, momentum or weight decay; dampening above 1; nesterov
+            without momentum or with dampening.
     """
 
     optional_state = ("momentum_buffer",)  # created on the first step, or when the option is switched on later

@@ -27,6 +27,20 @@ class LinearWarmup(LRScheduler):
     """Warm up linearly over ``warmup_steps`` steps from ``start_factor * base_lr``, then hand over to ``after``.
 
     ``after`` must be a scheduler built on the same optimizer (not ReduceLROnPlateau).
+    Not in torch (see the module docstring for its torch equivalent); it has no
+    ``last_epoch`` argument: resume through :meth:`load_state_dict`.
+
+    Args:
+        optimizer: the optimizer whose groups' ``lr`` this sets.
+        warmup_steps: the length of the ramp in steps (an integer >= 1).
+        after: default None (stay at the base rate); the schedule that takes over at step
+            ``warmup_steps``, built on the same optimizer.
+        start_factor: default 1/3 (torch's LinearLR default); the first step's rate is
+            ``start_factor * base_lr``, in (0, 1].
+
+    Raises:
+        ConfigError: no optimizer, ``warmup_steps < 1``, ``start_factor`` outside (0, 1],
+            or ``after`` that is not an LRScheduler on the same optimizer.
     """
 
     _not_saved = ("optimizer", "after")
@@ -47,6 +61,14 @@ class LinearWarmup(LRScheduler):
         super().__init__(optimizer, -1)
 
     def step(self, epoch: int | None = None) -> None:
+        """Advance one step (the warm-up, then ``after``).
+
+        Args:
+            epoch: default None, the only value accepted: jumping to an epoch is not supported.
+
+        Raises:
+            ConfigError: ``epoch`` is given.
+        """
         if epoch is not None:
             raise ConfigError(f"{self.name}: step() takes no epoch; it always advances by one")
         self._step_count += 1

@@ -45,9 +45,16 @@ class ByteLevelBPETokenizer:
     """Byte-level BPE tokenizer; untrained it has the 256 byte tokens (plus ``special_tokens``).
 
     Args:
-        pattern: ``"gpt2"``, ``"gpt4"`` or a custom pre-tokenisation regex (no capturing groups).
-        special_tokens: texts given the ids after the ordinary tokens, in order.
-        cache_size: how many distinct pieces to remember (the cache is emptied when full).
+        pattern: default ``"gpt2"``; ``"gpt4"`` or a custom pre-tokenisation regex (no
+            capturing groups).
+        special_tokens: default ``()``; texts given the ids after the ordinary tokens, in order.
+        cache_size: default 200000; how many distinct pieces to remember (the cache is
+            emptied when full; 0 disables it).
+
+    Raises:
+        ConfigError: ``special_tokens`` is a single string or holds an empty or repeated
+            token, ``cache_size`` is negative, or ``pattern`` is not a valid regex or has
+            capturing groups.
     """
 
     def __init__(self, pattern: str = "gpt2", special_tokens: Sequence[str] = (), cache_size: int = 200_000) -> None:
@@ -68,7 +75,19 @@ class ByteLevelBPETokenizer:
         pattern: str = "gpt2",
         special_tokens: Mapping[str, int] | None = None,
     ) -> ByteLevelBPETokenizer:
-        """Build from parts: ``{token_bytes: id}``, merges as byte pairs in rank order, ``{special: id}``."""
+        """Build from parts: ``{token_bytes: id}``, merges as byte pairs in rank order, ``{special: id}``.
+
+        Args:
+            tokens: every ordinary token's bytes -> its id (all 256 single bytes included).
+            merges: ``(left, right)`` byte pairs in rank order; each pair's concatenation
+                must be a token.
+            pattern: default ``"gpt2"``; ``"gpt4"`` or a custom regex.
+            special_tokens: default None (none); special text -> id, ids not used by ``tokens``.
+
+        Raises:
+            ConfigError: an incoherent vocabulary (a missing byte token, repeated or
+                non-integer ids, a merge whose result is not a token) or a bad ``pattern``.
+        """
         return cls._from_built(build_vocab(tokens, merges, special_tokens or {}), resolve_pattern(pattern))
 
     @classmethod
@@ -99,6 +118,22 @@ class ByteLevelBPETokenizer:
         get the last ids). Training stops early when no pair occurs ``min_frequency`` times.
         ``special_tokens=None`` keeps the current ones; their text is cut out of the corpus.
         ``show_progress=None`` shows a bar only on a terminal.
+
+        Args:
+            texts_or_paths: one text (``str``) or file (``pathlib.Path``, read as strict UTF-8
+                with a bounded read), or an iterable mixing both. A plain ``str`` is text, never
+                a file name.
+            vocab_size: the size wanted (>= 256 + the number of special tokens).
+            special_tokens: default None (keep the current ones); the special texts.
+            min_frequency: default 2 (as Hugging Face ``tokenizers``); a pair must occur at
+                least this often to be merged (>= 1).
+            pattern: default None (keep the current one); ``"gpt2"``, ``"gpt4"`` or a regex.
+            show_progress: default None (a tqdm bar only on a terminal); True or False forces it.
+
+        Raises:
+            ConfigError: ``vocab_size`` too small or not an int, ``min_frequency < 1``, bad
+                special tokens, a bad ``pattern``, or an item that is neither ``str`` nor a path.
+            SerializationError: a file is missing, unreadable, too large or not UTF-8.
         """
         source = self._pattern if pattern is None else resolve_pattern(pattern)
         if special_tokens is None:
@@ -142,9 +177,24 @@ class ByteLevelBPETokenizer:
     ) -> list[int]:
         """Token ids of ``text``. Special-token text raises unless allowed (tiktoken's default).
 
-        ``allowed_special``: "all" or a set of special tokens to emit as their ids.
-        ``disallowed_special``: "all" (every special not allowed) or a set whose text raises
-        :class:`DisallowedSpecialTokenError`; pass ``()`` to encode such text as plain text.
+        Args:
+            text: the text to encode.
+            allowed_special: default ``frozenset()`` (none); ``"all"`` or a set of special
+                tokens matched in the text and emitted as their ids.
+            disallowed_special: default ``"all"`` (every special token not allowed); or a
+                set whose text raises :class:`DisallowedSpecialTokenError`; pass ``()`` to
+                encode such text as plain text.
+            surrogates: default ``"replace"`` (lone surrogates become U+FFFD, as tiktoken);
+                ``"surrogatepass"`` encodes them as their UTF-8-style bytes.
+
+        Returns:
+            The token ids, a list of ints.
+
+        Raises:
+            TokenizerError: ``text`` is not a ``str`` or ``surrogates`` is unknown.
+            SpecialTokenError: ``allowed_special``/``disallowed_special`` names an unknown
+                special token or is a plain string other than ``"all"``.
+            DisallowedSpecialTokenError: the text holds a disallowed special token.
         """
         if not isinstance(text, str):
             raise TokenizerError(f"encode expects a str, got {type(text).__name__}")
@@ -162,11 +212,20 @@ class ByteLevelBPETokenizer:
         return out
 
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encode ignoring special tokens entirely (their text is plain text)."""
+        """Encode ignoring special tokens entirely (their text is plain text).
+
+        Args:
+            text: the text to encode.
+        """
         return self.encode(text, disallowed_special=())
 
     def encode_batch(self, texts: Iterable[str], **kwargs: Any) -> list[list[int]]:
-        """``[encode(t, **kwargs) for t in texts]``, sharing the piece cache."""
+        """``[encode(t, **kwargs) for t in texts]``, sharing the piece cache.
+
+        Args:
+            texts: the texts.
+            **kwargs: :meth:`encode`'s keyword arguments.
+        """
         return [self.encode(t, **kwargs) for t in texts]
 
     def _encode_text(self, text: str, surrogates: Surrogates) -> list[int]:
@@ -212,7 +271,14 @@ class ByteLevelBPETokenizer:
 
     # ------------------------------------------------------------------ decoding
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The bytes the ids stand for (special tokens as their UTF-8 text)."""
+        """The bytes the ids stand for (special tokens as their UTF-8 text).
+
+        Args:
+            ids: token ids: a list, any iterable of ints, or a 1-D NumPy/CuPy integer array.
+
+        Raises:
+            TokenIdError: an id out of ``[0, vocab_size)`` or not an integer (bools too).
+        """
         if hasattr(ids, "tolist"):  # numpy / cupy arrays
             ids = ids.tolist()  # type: ignore[union-attr]
         ids = ids if isinstance(ids, list) else list(ids)
@@ -227,6 +293,14 @@ class ByteLevelBPETokenizer:
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """Text of ``ids``. Byte sequences that are not UTF-8 become U+FFFD (``errors="replace"``);
         ``errors="strict"`` raises :class:`TokenizerError` instead; any ``bytes.decode`` handler works.
+
+        Args:
+            ids: token ids (a list, iterable or 1-D integer array).
+            errors: default ``"replace"``; a ``bytes.decode`` error handler.
+
+        Raises:
+            TokenIdError: an id out of range or not an integer.
+            TokenizerError: invalid UTF-8 with ``errors="strict"``, or an unknown handler.
         """
         data = self.decode_bytes(ids)
         try:
@@ -240,6 +314,12 @@ class ByteLevelBPETokenizer:
             raise TokenizerError(f"unknown decode error handler {errors!r}") from None
 
     def decode_batch(self, batch: Iterable[Iterable[int]], errors: str = "replace") -> list[str]:
+        """``[decode(ids, errors) for ids in batch]``.
+
+        Args:
+            batch: sequences of token ids (or a 2-D integer array, one row per text).
+            errors: default ``"replace"``; see :meth:`decode`.
+        """
         return [self.decode(ids, errors) for ids in batch]
 
     def _bad_id(self, ids: list[Any]) -> TokenIdError:
@@ -270,13 +350,28 @@ class ByteLevelBPETokenizer:
         return [(table[a], table[b]) for a, b in self._vocab.merges]
 
     def token_to_id(self, token: bytes | str) -> int:
-        """Id of an ordinary token (bytes) or a special token (str)."""
+        """Id of an ordinary token (bytes) or a special token (str).
+
+        Args:
+            token: the token's bytes, or a special token's text.
+
+        Raises:
+            TokenizerError: not a token of this vocabulary.
+        """
         found = self._vocab.tokens.get(token) if isinstance(token, bytes) else self._vocab.special.get(token)
         if found is None:
             raise TokenizerError(f"{token!r} is not a token of this vocabulary")
         return found
 
     def id_to_token(self, idx: int) -> bytes:
+        """The bytes of token ``idx`` (a special token's UTF-8 text).
+
+        Args:
+            idx: a token id in ``[0, vocab_size)``.
+
+        Raises:
+            TokenIdError: ``idx`` is out of range or not an integer.
+        """
         if isinstance(idx, bool) or not hasattr(idx, "__index__") or not 0 <= idx < self.vocab_size:
             raise TokenIdError(f"token id {idx!r} is out of range [0, {self.vocab_size})")
         return self._vocab.id_to_bytes[idx]
@@ -287,12 +382,27 @@ class ByteLevelBPETokenizer:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write one JSON file (format, version, pattern, vocab, merges, special tokens) atomically."""
+        """Write one JSON file (format, version, pattern, vocab, merges, special tokens) atomically.
+
+        Args:
+            path: the file to write (replaced in one step).
+
+        Raises:
+            SerializationError: the write failed (the old file is then intact).
+        """
         bpe_files.save_bpe(self._vocab, self._pattern, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ByteLevelBPETokenizer:
-        """Read a file written by :meth:`save`; anything wrong raises ``SerializationError``."""
+        """Read a file written by :meth:`save`; anything wrong raises ``SerializationError``.
+
+        Args:
+            path: the tokenizer JSON file (bounded read; the vocabulary is checked before use).
+
+        Raises:
+            SerializationError: missing, unreadable, too large, not strict JSON, another
+                format or version, or an incoherent vocabulary.
+        """
         vocab, pattern = bpe_files.load_bpe(path)
         return cls._from_built(vocab, pattern)
 
@@ -303,7 +413,17 @@ class ByteLevelBPETokenizer:
         vocab_bpe: str | os.PathLike[str],
         special_tokens: Sequence[str] = ("<|endoftext|>",),
     ) -> ByteLevelBPETokenizer:
-        """GPT-2's published ``encoder.json`` + ``vocab.bpe`` (entries in ``special_tokens`` are special)."""
+        """GPT-2's published ``encoder.json`` + ``vocab.bpe`` (entries in ``special_tokens`` are special).
+
+        Args:
+            encoder_json: the ``encoder.json`` file (GPT-2 printable spelling -> id).
+            vocab_bpe: the ``vocab.bpe`` merges file (``#version`` line, then one merge a line).
+            special_tokens: default ``("<|endoftext|>",)``; entries of ``encoder.json`` that are
+                special tokens.
+
+        Raises:
+            SerializationError: a file is missing, too large, malformed, or the two disagree.
+        """
         return cls._from_built(
             bpe_files.read_gpt2_files(encoder_json, vocab_bpe, special_tokens), resolve_pattern("gpt2")
         )

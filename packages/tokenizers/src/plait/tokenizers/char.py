@@ -27,11 +27,20 @@ FORMAT = "plait.char"
 
 
 class CharTokenizer:
-    """Args:
-    chars: the vocabulary's characters (``None``: call :meth:`fit` first).
-    unknown: ``"error"``, ``"skip"`` or ``"unk"`` (what to do with an unseen character).
-    unk_token: the token unknown characters map to under ``unknown="unk"``.
-    special_tokens: extra tokens given the first ids (``unk_token`` is added when needed).
+    """One id per character: special tokens first, then the characters by code point.
+
+    Args:
+        chars: default None (call :meth:`fit` first); the vocabulary's characters (single
+            characters, any order, repeats ignored).
+        unknown: default ``"error"``; what ``encode`` does with an unseen character:
+            ``"error"`` raises, ``"skip"`` drops it, ``"unk"`` maps it to ``unk_token``.
+        unk_token: default ``"<unk>"``; the token unknown characters map to under
+            ``unknown="unk"`` (added as the first special token when not listed).
+        special_tokens: default ``()``; extra tokens given the first ids, in order.
+
+    Raises:
+        ConfigError: an unknown ``unknown``, special tokens that are not non-empty strings
+            (or a single string), or ``chars`` that are not single characters.
     """
 
     def __init__(
@@ -66,7 +75,16 @@ class CharTokenizer:
         self._stoi = {c: i for i, c in enumerate(chars, start=len(self.special_tokens))}
 
     def fit(self, texts_or_paths: TextsOrPaths) -> CharTokenizer:
-        """Take the vocabulary from texts (``str``) and/or files (``pathlib.Path``); returns ``self``."""
+        """Take the vocabulary from texts (``str``) and/or files (``pathlib.Path``); returns ``self``.
+
+        Args:
+            texts_or_paths: one text (``str``) or file (``pathlib.Path``, read as strict
+                UTF-8, bounded), or an iterable mixing both.
+
+        Raises:
+            ConfigError: an item that is neither ``str`` nor a path.
+            SerializationError: a file is missing, unreadable, too large or not UTF-8.
+        """
         seen: set[str] = set()
         for text in iter_texts(texts_or_paths):
             seen.update(text)
@@ -75,6 +93,13 @@ class CharTokenizer:
 
     @classmethod
     def from_corpus(cls, texts_or_paths: TextsOrPaths, **kwargs: Any) -> CharTokenizer:
+        """``CharTokenizer(**kwargs).fit(texts_or_paths)``.
+
+        Args:
+            texts_or_paths: one text (``str``) or file (``pathlib.Path``, read as strict
+                UTF-8, bounded), or an iterable mixing both.
+            **kwargs: the constructor's arguments (``unknown``, ``special_tokens``, ...).
+        """
         return cls(**kwargs).fit(texts_or_paths)
 
     @property
@@ -85,6 +110,16 @@ class CharTokenizer:
         return {c: i for i, c in enumerate(self._itos)}
 
     def encode(self, text: str) -> list[int]:
+        """One id per character of ``text`` (special-token text is not searched for).
+
+        Args:
+            text: the text to encode.
+
+        Raises:
+            TokenizerError: ``text`` is not a ``str``.
+            NotTrainedError: no vocabulary yet (neither ``chars``, :meth:`fit` nor :meth:`load`).
+            UnknownCharacterError: an unseen character with ``unknown="error"``.
+        """
         if not isinstance(text, str):
             raise TokenizerError(f"CharTokenizer.encode expects a str, got {type(text).__name__}")
         if not self._itos:
@@ -106,9 +141,23 @@ class CharTokenizer:
         )
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        """``[encode(t) for t in texts]``.
+
+        Args:
+            texts: the texts to encode.
+        """
         return [self.encode(t) for t in texts]
 
     def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
+        """The text of ``ids`` (special tokens written as their text).
+
+        Args:
+            ids: token ids (a list, iterable or 1-D integer array).
+            skip_special: default False; True leaves special tokens out.
+
+        Raises:
+            TokenIdError: an id out of ``[0, vocab_size)`` or not an integer.
+        """
         if hasattr(ids, "tolist"):
             ids = ids.tolist()  # type: ignore[union-attr]
         itos, n, first = self._itos, len(self._itos), len(self.special_tokens)
@@ -121,6 +170,14 @@ class CharTokenizer:
         return "".join(out)
 
     def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the vocabulary and options as one JSON file, atomically.
+
+        Args:
+            path: the file to write (replaced in one step).
+
+        Raises:
+            SerializationError: the write failed (the old file is then intact).
+        """
         write_json(
             path,
             {
@@ -135,6 +192,15 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
+        """Read a file written by :meth:`save`.
+
+        Args:
+            path: the tokenizer JSON file (bounded read, checked before use).
+
+        Raises:
+            SerializationError: missing, unreadable, too large, not strict JSON, another
+                format or version, or an inconsistent vocabulary.
+        """
         return cls._from_payload(read_json(path), path)
 
     @classmethod

@@ -26,7 +26,16 @@ TOKENIZERS: dict[str, type] = {
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> AnyTokenizer:
-    """Load a file written by any of the tokenizers' ``save``."""
+    """Load a file written by any of the tokenizers' ``save``.
+
+    Args:
+        path: a JSON file written by ``ByteLevelBPETokenizer``, ``CharTokenizer`` or
+            ``WordVectorizer``; its ``"format"`` field picks the class.
+
+    Raises:
+        SerializationError: missing, unreadable, too large, not strict JSON, an unknown
+            format, or a file its class refuses.
+    """
     payload: Any = read_json(path)
     fmt = payload.get("format") if isinstance(payload, dict) else None
     if fmt == bpe_files.FORMAT:

@@ -35,14 +35,28 @@ _PUNCTUATION = str.maketrans("", "", "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
 
 
 class WordVectorizer:
-    """Args:
-    max_tokens: largest vocabulary (padding and OOV included); ``None`` keeps every word.
-    standardize, split: see the module docstring.
-    output_sequence_length: pad (with 0) or truncate every output to this length; ``None``
-        pads a batch to its longest row.
-    pad_to_max_tokens: unused by ``output_mode="int"`` in Keras; not offered.
-    oov_token, pad_token: the spellings of ids 1 and 0.
-    vocabulary: a word list to use instead of :meth:`adapt` (a leading pad/OOV pair is dropped).
+    """Words to ids (Keras ``TextVectorization(output_mode="int")``); see the module docstring.
+
+    Keras' ``pad_to_max_tokens`` (unused by ``output_mode="int"``) and ``output_mode`` are
+    not offered. Calling the vectorizer on a list of texts gives an int64 array of shape
+    ``(batch, length)``; on one ``str``, shape ``(length,)``.
+
+    Args:
+        max_tokens: default None (keep every word); the largest vocabulary, padding and OOV
+            included (an int >= 3).
+        standardize: default ``"lower_and_strip_punctuation"`` (as Keras); or ``"lower"``,
+            ``"strip_punctuation"`` or None.
+        split: default ``"whitespace"`` (as Keras); or ``"character"``.
+        output_sequence_length: default None (a batch is padded to its longest row); pad
+            with 0 or truncate every output to this length (1 to 2**20).
+        oov_token: default ``"[UNK]"`` (as Keras); the spelling of id 1.
+        pad_token: default ``""`` (as Keras); the spelling of id 0.
+        vocabulary: default None (call :meth:`adapt`); a word list to use instead (a
+            leading pad/OOV pair is dropped).
+
+    Raises:
+        ConfigError: an argument out of range or of the wrong type, ``oov_token ==
+            pad_token``, or a vocabulary with repeated words.
     """
 
     def __init__(
@@ -91,7 +105,14 @@ class WordVectorizer:
 
     # ------------------------------------------------------------------ vocabulary
     def tokenize(self, text: str) -> list[str]:
-        """Standardize and split one text into words."""
+        """Standardize and split one text into words.
+
+        Args:
+            text: one text.
+
+        Raises:
+            TokenizerError: ``text`` is not a ``str``.
+        """
         if not isinstance(text, str):
             raise TokenizerError(f"WordVectorizer expects str texts, got {type(text).__name__}")
         if self.standardize in ("lower", "lower_and_strip_punctuation"):
@@ -101,7 +122,16 @@ class WordVectorizer:
         return text.split() if self.split == "whitespace" else list(text)
 
     def adapt(self, texts_or_paths: TextsOrPaths) -> WordVectorizer:
-        """Build the vocabulary from texts (``str``) and/or files (``pathlib.Path``); returns ``self``."""
+        """Build the vocabulary from texts (``str``) and/or files (``pathlib.Path``); returns ``self``.
+
+        Args:
+            texts_or_paths: one text (``str``) or file (``pathlib.Path``, read as strict
+                UTF-8, bounded), or an iterable mixing both.
+
+        Raises:
+            ConfigError: an item that is neither ``str`` nor a path.
+            SerializationError: a file is missing, unreadable, too large or not UTF-8.
+        """
         counts: dict[str, int] = {}  # insertion order = first appearance
         for text in iter_texts(texts_or_paths):
             for word in self.tokenize(text):
@@ -113,6 +143,14 @@ class WordVectorizer:
         return self
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
+        """Use ``words`` as the vocabulary (ids 2, 3, ... in order), cut to ``max_tokens``.
+
+        Args:
+            words: distinct strings; a leading ``[pad_token, oov_token]`` pair is dropped.
+
+        Raises:
+            ConfigError: a non-string, a repeated word, or the pad/OOV token among the words.
+        """
         words = list(words)
         if words[:2] == [self.pad_token, self.oov_token]:
             words = words[2:]
@@ -137,7 +175,15 @@ class WordVectorizer:
 
     # ------------------------------------------------------------------ encoding
     def encode(self, text: str) -> list[int]:
-        """Ids of one text; padded/truncated only when ``output_sequence_length`` is set."""
+        """Ids of one text; padded/truncated only when ``output_sequence_length`` is set.
+
+        Args:
+            text: one text; unknown words get id 1 (OOV).
+
+        Raises:
+            NotTrainedError: no vocabulary yet.
+            TokenizerError: ``text`` is not a ``str``.
+        """
         if not self._vocab:
             raise NotTrainedError("WordVectorizer has no vocabulary: call adapt(texts) or load(path) first")
         index = self._index
@@ -159,7 +205,14 @@ class WordVectorizer:
         return out
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Words joined by single spaces; padding ids are dropped."""
+        """Words joined by single spaces; padding ids are dropped.
+
+        Args:
+            ids: token ids (a list, iterable or 1-D integer array).
+
+        Raises:
+            TokenIdError: an id out of range or not an integer.
+        """
         if hasattr(ids, "tolist"):
             ids = ids.tolist()  # type: ignore[union-attr]
         n = len(self._vocab)
@@ -183,12 +236,29 @@ class WordVectorizer:
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the config and vocabulary as one JSON file, atomically.
+
+        Args:
+            path: the file to write (replaced in one step).
+
+        Raises:
+            SerializationError: the write failed (the old file is then intact).
+        """
         write_json(
             path, {"format": FORMAT, "version": FORMAT_VERSION, "config": self.get_config(), "vocabulary": self._vocab}
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WordVectorizer:
+        """Read a file written by :meth:`save`.
+
+        Args:
+            path: the JSON file (bounded read, checked before use).
+
+        Raises:
+            SerializationError: missing, unreadable, too large, not strict JSON, another
+                format or version, an unknown config key or an invalid vocabulary.
+        """
         return cls._from_payload(read_json(path), path)
 
     @classmethod

@@ -25,7 +25,22 @@ class Evaluation:
 
     def evaluate(self, x: Any, y: Any = None, batch_size: int = 256) -> dict[str, float]:
         """Mean loss and metrics over ``x, y`` (arrays, as Keras) or ``x`` alone (``(x, y)``
-        arrays, a DataLoader or a dataset), in eval mode, without forward caches."""
+        arrays, a DataLoader or a dataset), in eval mode, without forward caches.
+
+        Args:
+            x: input array ``(N, ...)`` (or a tuple of inputs), or alone a DataLoader, a
+                dataset or an ``(x, y)`` tuple.
+            y: default None; target array ``(N, ...)`` when ``x`` is arrays.
+            batch_size: default 256 (Keras' is 32): evaluation keeps no caches, so larger
+                batches cost little memory.
+
+        Returns:
+            ``{"loss": mean, metric name: value, ...}``.
+
+        Raises:
+            ConfigError: ``x`` and ``y`` of different lengths, or batches that are not
+                ``(inputs..., target)`` tuples.
+        """
         loader = as_loader(as_columns(x, y, "Trainer.evaluate"), batch_size, False, None, "Trainer.evaluate")
         self._shard_for_ranks(loader, "Trainer.evaluate")
         metrics = [copy.deepcopy(m) for m in self.metrics]  # leaves the training metrics' sums alone
@@ -52,7 +67,18 @@ class Evaluation:
 
     def predict(self, x: Any, batch_size: int = 256) -> Any:
         """Model outputs for every sample of ``x``: an array, a tuple of input arrays, a
-        DataLoader or a dataset (targets in its batches are ignored)."""
+        DataLoader or a dataset (targets in its batches are ignored).
+
+        Args:
+            x: the inputs ``(N, ...)``, as above.
+            batch_size: default 256 (Keras' is 32).
+
+        Returns:
+            The outputs of every batch concatenated on the first axis, ``(N, ...)``.
+
+        Raises:
+            ConfigError: ``x`` holds no data.
+        """
         data = x
         loader = as_loader(data, batch_size, False, None, "Trainer.predict")
         inputs_only = hasattr(data, "shape") or _all_inputs(data)  # bare arrays: no target column

@@ -87,6 +87,15 @@ class TrainerState:
         and metric sums and the loader's position are saved, and resuming continues with
         the next batch. It must fall on an optimizer-step boundary: gradients accumulated
         for a step not yet taken are not saved, so such a save raises.
+
+        Args:
+            path: the checkpoint folder to write (replaced in one step).
+
+        Returns:
+            The checkpoint folder.
+
+        Raises:
+            CheckpointError: inside a gradient-accumulation group, or the write failed.
         """
         if self._pending_grads:
             raise CheckpointError(
@@ -110,7 +119,21 @@ class TrainerState:
                                     model_description=_describe(self.model))
 
     def load_checkpoint(self, path: str | Path) -> ckpt.Checkpoint:
-        """Restore model, optimizer, schedulers, loader, RNG, history and callback states."""
+        """Restore model, optimizer, schedulers, loader, RNG, history and callback states.
+
+        Args:
+            path: a checkpoint folder, or a run folder whose ``latest`` pointer names one.
+
+        Returns:
+            The loaded :class:`~plait.train.Checkpoint`.
+
+        Raises:
+            CheckpointError: the checkpoint is missing or damaged, or does not fit this
+                trainer (another model, optimizer or number of schedulers). The trainer's
+                own fields are checked before anything is restored; a refusal by the
+                optimizer, a scheduler, the loader or a callback comes after the model's
+                weights were already loaded.
+        """
         loaded = ckpt.load_checkpoint(path)
         state = loaded.trainer_state
         where = loaded.path

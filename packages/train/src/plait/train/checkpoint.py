@@ -169,6 +169,23 @@ def save_checkpoint(
 
     ``model_description`` (:func:`plait.core.describe_model` of the model) makes the folder
     loadable by name as a model folder too.
+
+    Args:
+        path: the checkpoint folder (missing parents are created).
+        model_state: the model's ``state_dict()`` (name -> array).
+        optimizer_state: default None; the optimizer's ``state_dict()`` (arrays go to
+            ``optimizer.safetensors``, the rest to JSON).
+        trainer_state: default None (empty); any nested dict of JSON values and arrays
+            (epoch, RNG, scheduler, loader and callback states).
+        model_description: default None (the folder then loads only with
+            ``load_model_weights``); keyword-only.
+
+    Returns:
+        The checkpoint folder.
+
+    Raises:
+        CheckpointError: a value that cannot be stored (an object, a complex array), or the
+            write failed (the previous checkpoint is then intact).
     """
     target = Path(path)
     optim_arrays: dict[str, Any] = {}
@@ -241,7 +258,14 @@ def read_pointer(root: str | os.PathLike[str], pointer: str = LATEST) -> Path | 
 
 
 def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
-    """The newest complete checkpoint under ``root`` (following ``latest``), or None."""
+    """The newest complete checkpoint under ``root`` (following ``latest``), or None.
+
+    Args:
+        root: the run folder holding the checkpoints and the ``latest`` pointer.
+
+    Raises:
+        CheckpointError: the pointer exists but is malformed or names a path outside ``root``.
+    """
     return read_pointer(root)
 
 
@@ -253,7 +277,14 @@ def remove_stale_temporaries(root: str | os.PathLike[str]) -> None:
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: the model arrays, the optimizer state and the trainer state."""
+    """A loaded checkpoint: the model arrays, the optimizer state and the trainer state.
+
+    Args:
+        path: the checkpoint folder it was read from.
+        model_state: the model's arrays by name (NumPy).
+        optimizer_state: the optimizer's state dict as saved (None when none was saved).
+        trainer_state: the trainer state dict as saved.
+    """
 
     path: Path
     model_state: dict[str, np.ndarray]
@@ -326,6 +357,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     Every file is read once and checked against config.json's SHA-256 record; a load that
     raced a save (of the same folder, or one that moved ``latest`` and pruned the folder it
     named) retries once, and never mixes two saves.
+
+    Args:
+        path: a checkpoint folder, or a run folder whose ``latest`` pointer names one.
+
+    Raises:
+        CheckpointError: no checkpoint there, a missing, malformed or tampered file, or
+            another format or version.
     """
     for attempt in (0, 1):
         folder = resolve_checkpoint(path)

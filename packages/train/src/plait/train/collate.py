@@ -31,7 +31,15 @@ _MAX_DEPTH = 64
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
-    """Collate ``batch``, a list of samples, into one batch (see the module table)."""
+    """Collate ``batch``, a list of samples, into one batch (see the module table).
+
+    Args:
+        batch: a non-empty list of ``B`` samples of the same structure.
+
+    Raises:
+        ConfigError: ``batch`` is empty or not a list, or samples of unsupported types.
+        ShapeError: arrays (or tuples) of different shapes (lengths) across samples.
+    """
     if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)) or not batch:
         raise ConfigError(f"default_collate: expected a non-empty list of samples, got {type(batch).__name__}")
     return _collate(list(batch), 0)

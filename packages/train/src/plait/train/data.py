@@ -56,6 +56,13 @@ class ArrayDataset:
 
     ``ds[idx]`` returns ``tuple(a[idx] for a in arrays)`` (a single array when there is
     only one; :class:`TensorDataset` always gives a tuple). Nothing is copied up front.
+
+    Args:
+        *arrays: one or more arrays ``(N, ...)`` with the same first dimension ``N``.
+
+    Raises:
+        ConfigError: no array.
+        ShapeError: the first dimensions differ.
     """
 
     batched = True
@@ -83,7 +90,15 @@ class ArrayDataset:
 
 class TensorDataset(ArrayDataset):
     """``torch.utils.data.TensorDataset``: ``ds[i]`` is ``tuple(t[i] for t in tensors)``, a
-    tuple even for one array. ``tensors`` holds the arrays."""
+    tuple even for one array. ``tensors`` holds the arrays.
+
+    Args:
+        *tensors: one or more arrays ``(N, ...)`` with the same first dimension.
+
+    Raises:
+        ConfigError: no array.
+        ShapeError: the first dimensions differ.
+    """
 
     def __init__(self, *tensors: Any) -> None:
         super().__init__(*tensors)
@@ -94,7 +109,13 @@ class TensorDataset(ArrayDataset):
 
 
 class Subset:
-    """The samples of ``dataset`` at ``indices`` (in that order)."""
+    """The samples of ``dataset`` at ``indices`` (in that order).
+
+    Args:
+        dataset: the dataset to draw from (indexed per sample, or by an index array when
+            it batches, as :class:`ArrayDataset`).
+        indices: the sample indices, any integer sequence or array (kept as int64).
+    """
 
     def __init__(self, dataset: Any, indices: Any) -> None:
         self.dataset = dataset
@@ -114,6 +135,16 @@ def random_split(dataset: Any, lengths: Sequence[float], seed: int | None = None
 
     ``lengths`` are counts summing to ``len(dataset)``, or fractions summing to 1 (the
     remainder of the rounding goes to the first subsets, one sample each).
+
+    Args:
+        dataset: anything with ``len()`` and indexing.
+        lengths: the subset sizes, as counts or fractions.
+        seed: default None (fresh entropy); seeds the permutation. torch takes a
+            ``generator`` and otherwise uses its global one; here Plait's global generator
+            is not used.
+
+    Raises:
+        ConfigError: the lengths do not split ``len(dataset)`` (or are negative).
     """
     n = len(dataset)
     if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) != n:
@@ -135,6 +166,15 @@ class TextWindowDataset:
     Window ``i`` starts at ``i * stride`` and gives ``x = ids[s : s+block_size]`` and
     ``y = ids[s+1 : s+block_size+1]`` (the next token at every position). A batch of
     windows is one fancy index into ``ids``: ``x, y`` are int64 arrays (B, block_size).
+
+    Args:
+        ids: the token ids, a 1-D integer array of length >= ``block_size + 1``.
+        block_size: the window length ``T`` (>= 1).
+        stride: default 1 (every offset); the distance between window starts (>= 1).
+
+    Raises:
+        ShapeError: ``ids`` is not 1-D or is too short.
+        ConfigError: ``ids`` is not integer, or ``block_size``/``stride`` below 1.
     """
 
     batched = True
@@ -174,16 +214,23 @@ class DataLoader:
         dataset: anything following :class:`Dataset` (indexed per sample, as in torch), a
             list of samples, an array, or a tuple of arrays ``(x, y, ...)`` sharing their
             first dimension (taken as ``ArrayDataset(x, y, ...)``).
-        batch_size: samples per batch (torch's default, 1).
-        shuffle: draw a new permutation every epoch from the loader's own Generator.
-        seed: seeds that Generator (``None``: fresh entropy; still exact on resume because
-            the generator's state is part of :meth:`state_dict`).
-        drop_last: drop the final batch when it is smaller than ``batch_size``.
-        collate_fn: turns the list of a batch's samples into the batch (default
-            :func:`default_collate`), as in torch.
-        num_workers: accepted so torch code runs unchanged; samples are always loaded in
-            the calling process.
-        pin_memory: accepted so torch code runs unchanged; it has no effect.
+        batch_size: default 1 (as torch); samples per batch.
+        shuffle: default False; draw a new permutation every epoch from the loader's own
+            Generator.
+        seed: default None (fresh entropy; still exact on resume because the generator's
+            state is part of :meth:`state_dict`); seeds that Generator. Not in torch, which
+            takes a ``generator``.
+        drop_last: default False; drop the final batch when it is smaller than ``batch_size``.
+        collate_fn: default None (:func:`default_collate`); turns the list of a batch's
+            samples into the batch, as in torch.
+        num_workers: default 0 (keyword-only here); accepted so torch code runs unchanged;
+            samples are always loaded in the calling process.
+        pin_memory: default False (keyword-only); accepted so torch code runs unchanged; it
+            has no effect.
+
+    Raises:
+        ConfigError: ``batch_size`` is not an integer >= 1, ``collate_fn`` is not callable,
+            or the dataset has no ``__len__``/``__getitem__``.
 
     Without ``collate_fn``, array datasets (see :func:`~plait.train.collate.indexes_batches`)
     give the same batches by one fancy index per batch instead of one call per sample.
@@ -239,6 +286,13 @@ class DataLoader:
         All ranks draw the same global order (same seed), so their parts are disjoint and
         together are exactly the batches a single process would see: data parallelism that
         is independent of the number of ranks, also across a resume.
+
+        Args:
+            rank: this process's rank, in ``[0, world_size)``.
+            world_size: the number of processes.
+
+        Raises:
+            ConfigError: ``rank`` outside ``[0, world_size)``.
         """
         if not 0 <= rank < world_size:
             raise ConfigError(f"DataLoader.set_shard: rank {rank} is outside [0, {world_size})")
@@ -296,6 +350,15 @@ class DataLoader:
         Every entry is checked first (see :func:`~plait.train.loader_state.check_loader_state`):
         a damaged or foreign state raises a PlaitError naming the entry, and leaves the
         loader as it was.
+
+        Args:
+            state: what :meth:`state_dict` returned (from a checkpoint file).
+
+        Raises:
+            SerializationError: a malformed state (not a dict, an unknown key, a bad
+                generator state or position).
+            ConfigError: a state saved by a loader set up differently (another dataset
+                length, batch size, shuffle or drop_last).
         """
         generator, position = check_loader_state(self, state)
         self.generator.bit_generator.state = generator

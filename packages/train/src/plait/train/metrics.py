@@ -51,13 +51,23 @@ class Metric:
         return ()
 
     def update(self, pred: Any, target: Any) -> None:
+        """Add one batch to the running sums (NumPy or CuPy arrays; no copy is kept).
+
+        Args:
+            pred: the model's output for the batch (shapes: see each metric).
+            target: the batch's targets.
+        """
         raise NotImplementedError
 
     def compute(self) -> float:
         raise NotImplementedError
 
     def merge(self, reduce: Callable[[np.ndarray], np.ndarray]) -> None:
-        """Replace every running sum by ``reduce(sum)`` (e.g. an all-reduce across ranks)."""
+        """Replace every running sum by ``reduce(sum)`` (e.g. an all-reduce across ranks).
+
+        Args:
+            reduce: ``array -> array`` of the same shape (a float64 host array in and out).
+        """
         for key in self.state_names:
             setattr(self, key, np.asarray(reduce(getattr(self, key)), dtype=np.float64))
 
@@ -103,6 +113,19 @@ class Accuracy(Metric):
     state_names = ("correct", "total")
 
     def update(self, pred: Any, target: Any) -> None:
+        """Count the batch's correct predictions.
+
+        Args:
+            pred: scores, logits or probabilities ``(N, ..., C)`` (classes last), or
+                ``(N, 1)`` / ``(N,)``-matching probabilities for a binary problem
+                (threshold 0.5), or integer class ids shaped like ``target``.
+            target: integer class ids ``(N, ...)``, or one-hot/probability rows shaped like
+                ``pred`` (reduced with argmax).
+
+        Raises:
+            DTypeError: a non-numeric array.
+            ShapeError: shapes that fit none of the above.
+        """
         pred_ids, target_ids = _class_ids(pred, target, "Accuracy")
         self.correct += float((pred_ids == target_ids).sum())
         self.total += target_ids.size
@@ -112,7 +135,15 @@ class Accuracy(Metric):
 
 
 class TopKAccuracy(Metric):
-    """Fraction of samples whose target is among the ``k`` highest scores."""
+    """Fraction of samples whose target is among the ``k`` highest scores.
+
+    Args:
+        k: default 5 (as Keras' ``TopKCategoricalAccuracy``); how many of the highest
+            scores count (a class count below ``k`` makes every sample correct).
+
+    Raises:
+        ConfigError: ``k < 1``.
+    """
 
     state_names = ("correct", "total")
 
@@ -124,6 +155,16 @@ class TopKAccuracy(Metric):
         super().__init__()
 
     def update(self, pred: Any, target: Any) -> None:
+        """Count the samples whose target is among the ``k`` highest scores.
+
+        Args:
+            pred: scores ``(N, ..., C)``.
+            target: integer class ids ``(N, ...)``.
+
+        Raises:
+            DTypeError: a non-numeric array.
+            ShapeError: ``pred.shape[:-1] != target.shape``.
+        """
         pred, target = _numeric(pred, "TopKAccuracy", "pred"), _numeric(target, "TopKAccuracy", "target")
         xp = get_array_module(pred)
         if pred.ndim != target.ndim + 1 or pred.shape[:-1] != target.shape:
@@ -145,6 +186,10 @@ class _ConfusionMetric(Metric):
 
     Like scikit-learn's ``average="macro"``: the mean over classes that occur in the
     targets or the predictions seen so far; a class with a zero denominator scores 0.
+
+    Args:
+        num_classes: default None (taken from ``pred``'s last axis, or grown to the largest
+            id seen); the number of classes.
     """
 
     state_names = ("confusion",)
@@ -158,6 +203,19 @@ class _ConfusionMetric(Metric):
         return (c, c)
 
     def update(self, pred: Any, target: Any) -> None:
+        """Add the batch to the confusion matrix.
+
+        Args:
+            pred: scores, logits or probabilities ``(N, ..., C)`` (classes last), or
+                ``(N, 1)`` / ``(N,)``-matching probabilities for a binary problem
+                (threshold 0.5), or integer class ids shaped like ``target``.
+            target: integer class ids ``(N, ...)``, or one-hot/probability rows shaped like
+                ``pred`` (reduced with argmax).
+
+        Raises:
+            DTypeError: a non-numeric array.
+            ShapeError: shapes that fit none of the above, or a negative class id.
+        """
         xp = get_array_module(pred)
         pred_ids, target_ids = _class_ids(pred, target, type(self).__name__)
         if target_ids.size and min(int(target_ids.min()), int(pred_ids.min())) < 0:
@@ -234,6 +292,16 @@ class _ErrorMetric(Metric):
     state_names = ("total_error", "count")
 
     def update(self, pred: Any, target: Any) -> None:
+        """Add the batch's errors, element by element.
+
+        Args:
+            pred: predictions of any shape.
+            target: targets of the same shape (``(N,)`` against ``(N, 1)`` is accepted).
+
+        Raises:
+            DTypeError: a non-numeric array.
+            ShapeError: the shapes differ beyond size-1 axes.
+        """
         who = type(self).__name__
         pred, target = _numeric(pred, who, "pred"), _numeric(target, who, "target")
         if pred.shape != target.shape:
@@ -274,6 +342,10 @@ class Perplexity(Metric):
 
     ``pred``: logits (N, ..., V) (or probabilities with ``from_logits=False``);
     ``target``: int ids (N, ...); positions equal to ``ignore_index`` are skipped.
+
+    Args:
+        from_logits: default True; False reads ``pred`` as probabilities.
+        ignore_index: default None (every position counts); a target id to skip (padding).
     """
 
     name = "perplexity"
@@ -286,6 +358,16 @@ class Perplexity(Metric):
         super().__init__()
 
     def update(self, pred: Any, target: Any) -> None:
+        """Add the batch's negative log-likelihood.
+
+        Args:
+            pred: logits (or probabilities) ``(N, ..., V)``.
+            target: integer token ids ``(N, ...)`` in ``[0, V)`` or ``ignore_index``.
+
+        Raises:
+            DTypeError: a non-numeric array.
+            ShapeError: ``pred.shape[:-1] != target.shape``, or an id out of range.
+        """
         pred, target = _numeric(pred, "Perplexity", "pred"), _numeric(target, "Perplexity", "target").astype(np.int64)
         xp = get_array_module(pred)
         if pred.ndim != target.ndim + 1 or pred.shape[:-1] != target.shape:

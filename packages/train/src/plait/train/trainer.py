@@ -52,19 +52,31 @@ class Trainer(TrainerState, Evaluation):
         model: any plait Module (forward caches, backward accumulates grads).
         loss: a Loss (``value = loss(pred, target)``, ``dpred = loss.backward()``).
         optimizer: ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``.
-        metrics: Metric instances, classes or registered names (``"accuracy"``).
-        scheduler: an LR scheduler, or a list of them (e.g. per-step warm-up and per-epoch decay).
-        scheduler_interval: ``"epoch"`` or ``"step"`` (or one per scheduler).
-        scheduler_monitor: epoch log key passed to epoch schedulers' ``step`` (plateau schedules).
-        clip_grad_norm: clip the global gradient norm to this value before each step.
-        grad_accumulation: batches whose gradients add up (averaged) into one optimizer step.
-        callbacks: Callback instances, registered names (``"early_stopping"``) or configs
-            ``{"type": "early_stopping", "patience": 2}`` (built by ``registry.build``).
-        seed: reseeds plait's global generator at the start of the first ``fit`` and seeds
-            loaders built from arrays.
-        nan_policy: ``"raise"`` or ``"skip"`` for non-finite batch losses (see module doc).
-        strategy: ``None`` (one process), ``"mpi"`` or a strategy object (see ``distributed``).
-        train_metrics: also compute the metrics on the training batches.
+        metrics: default ``()``; Metric instances, classes or registered names (``"accuracy"``).
+        scheduler: default None; an LR scheduler, or a list of them (e.g. per-step warm-up and
+            per-epoch decay).
+        scheduler_interval: default ``"epoch"``; ``"epoch"`` or ``"step"`` (or one per scheduler).
+        scheduler_monitor: default None; epoch log key passed to epoch schedulers' ``step``
+            (plateau schedules).
+        clip_grad_norm: default None (no clipping); clip the global gradient norm to this
+            value before each step.
+        grad_accumulation: default 1; batches whose gradients add up (averaged) into one
+            optimizer step (>= 1).
+        callbacks: default ``()``; Callback instances, registered names (``"early_stopping"``)
+            or configs ``{"type": "early_stopping", "patience": 2}`` (built by ``registry.build``).
+        seed: default None; reseeds plait's global generator at the start of the first
+            ``fit`` and seeds loaders built from arrays.
+        nan_policy: default ``"raise"``; ``"raise"`` or ``"skip"`` for non-finite batch
+            losses (see module doc).
+        strategy: default None (one process); ``"mpi"`` or a strategy object (see
+            ``distributed``).
+        train_metrics: default True; also compute the metrics on the training batches
+            (Keras always does).
+
+    Raises:
+        ConfigError: ``grad_accumulation < 1``, an unknown ``nan_policy`` or
+            ``scheduler_interval``, or a metric/callback that cannot be resolved.
+        RegistryError: an unknown metric or callback name.
     """
 
     def __init__(
@@ -153,6 +165,32 @@ class Trainer(TrainerState, Evaluation):
         one; training continues after its epoch with identical weights, optimizer,
         schedules, data order and random state, so the result is bitwise that of an
         uninterrupted run.
+
+        Args:
+            x: default None; input array ``(N, ...)`` or a tuple of input arrays, or alone:
+                a DataLoader, a dataset or an ``(x, y)`` tuple of arrays.
+            y: default None; target array ``(N, ...)`` when ``x`` is arrays.
+            batch_size: default 32 (Keras' default for None); used when batching arrays or a
+                dataset.
+            epochs: default 1; the total number of epochs (a resumed run continues up to
+                it: resuming after epoch 3 with ``epochs=5`` runs 2 more).
+            verbose: default True; a progress bar on the main process (Keras' default is
+                ``"auto"``).
+            callbacks: default ``()``; extra callbacks for this call only.
+            validation_split: default 0.0; the last fraction of the arrays held out for
+                validation, in [0, 1).
+            validation_data: default None; ``(x_val, y_val)``, a DataLoader or a dataset.
+            shuffle: default True; reshuffle array/dataset batches every epoch.
+            val: default None (keyword-only); a synonym of ``validation_data``.
+            resume_from: default None (keyword-only); a checkpoint or run folder to resume.
+
+        Raises:
+            ConfigError: no training data, ``x`` and ``y`` of different lengths, both ``val``
+                and ``validation_data``, ``validation_split`` out of range, or batches that
+                are not ``(inputs..., target)`` tuples.
+            NonFiniteLossError: a batch loss is NaN or infinite with ``nan_policy="raise"``.
+            CheckpointError: ``resume_from`` is missing, damaged or does not fit this
+                trainer (model, optimizer, schedulers).
         """
         loader, val_loader = fit_loaders(
             x, y, val=val, validation_data=validation_data, validation_split=validation_split,

@@ -57,7 +57,16 @@ __all__ = [
 
 
 class Preset:
-    """A named architecture plus default arguments; call it (with overrides) to build the model."""
+    """A named architecture plus default arguments; call it (with overrides) to build the model.
+
+    Args:
+        architecture: the registered name of an architecture (or another preset).
+        description: default ``""``; one line shown by ``plait models``.
+        **args: the architecture's keyword arguments this preset fixes.
+
+    Raises:
+        ConfigError: ``architecture`` is not a non-empty string.
+    """
 
     def __init__(self, architecture: str, description: str = "", **args: Any) -> None:
         if not isinstance(architecture, str) or not architecture:
@@ -75,6 +84,14 @@ class Preset:
 
 
 def is_preset(name: str) -> bool:
+    """Whether ``name`` is registered in ``registry.models`` as a :class:`Preset`.
+
+    Args:
+        name: a registered model name.
+
+    Raises:
+        RegistryError: an unknown name.
+    """
     return isinstance(registry.models.get(name), Preset)
 
 
@@ -89,6 +106,15 @@ class ModelCatalog:
         """Decorator: ``@register_model``, ``@register_model("name")`` or ``@register_model(name=...)``.
 
         The name defaults to the function or class name in lower case.
+
+        Args:
+            obj: default None; the class or function when used bare (``@register_model``),
+                or the name when called with a string (``@register_model("name")``).
+            name: default None (the lower-cased ``__name__``); keyword-only.
+
+        Raises:
+            ConfigError: the decorated object is not callable.
+            RegistryError: the name is already declared in this catalog for another object.
         """
         if isinstance(obj, str):
             name, obj = obj, None
@@ -102,7 +128,18 @@ class ModelCatalog:
         return decorate(obj) if obj is not None else decorate
 
     def register_preset(self, name: str, architecture: str, description: str = "", **args: Any) -> Preset:
-        """Declare ``name`` as ``architecture`` built with ``args``."""
+        """Declare ``name`` as ``architecture`` built with ``args``.
+
+        Args:
+            name: the preset's name (``"gpt-mini"``).
+            architecture: the registered architecture (or preset) it builds.
+            description: default ``""``; one line shown by ``plait models``.
+            **args: the arguments it fixes (overridable at :func:`create`).
+
+        Raises:
+            ConfigError: ``architecture`` is not a non-empty string.
+            RegistryError: the name is already declared in this catalog for another object.
+        """
         preset = Preset(architecture, description, **args)
         self._add(name, preset, sys._getframe(1).f_globals.get("__name__", "<script>"))
         return preset
@@ -118,7 +155,12 @@ class ModelCatalog:
         return sorted(self._entries)
 
     def contribute(self, register: Callable[..., Any]) -> None:
-        """Call from a ``register_models(register)`` hook: registers every declared model."""
+        """Call from a ``register_models(register)`` hook: registers every declared model.
+
+        Args:
+            register: the hook's ``register(name, obj)`` callable; later declarations on
+                this catalog are registered at once.
+        """
         for name, obj in self._entries.items():
             register(name, obj)
         self._register = register
@@ -146,6 +188,15 @@ def create(name: str, **overrides: Any) -> Module:
     """Build the architecture or preset ``name``; ``overrides`` replace preset arguments.
 
     ``create("gpt-mini", dropout=0.1)``; ``create("mlp", sizes=[784, 128, 10])``.
+
+    Args:
+        name: a registered architecture or preset (``list_models()``).
+        **overrides: keyword arguments of the architecture.
+
+    Raises:
+        RegistryError: an unknown name (the message suggests close ones).
+        ConfigError: an argument the architecture does not take, a constructor that
+            refuses the arguments, or a factory that does not return a Module.
     """
     factory = _lookup(name)
     if isinstance(factory, Preset):
@@ -188,7 +239,15 @@ def _bound_arguments(factory: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_config(name: str) -> dict[str, Any]:
-    """``{"architecture": arch, "model_args": {...}}`` for a preset or architecture, defaults filled."""
+    """``{"architecture": arch, "model_args": {...}}`` for a preset or architecture, defaults filled.
+
+    Args:
+        name: a registered architecture or preset (presets are followed to the architecture).
+
+    Raises:
+        RegistryError: an unknown name.
+        ConfigError: a preset cycle, or a preset argument the architecture does not take.
+    """
     factory = _lookup(name)
     args: dict[str, Any] = {}
     seen = [name]
@@ -207,6 +266,10 @@ def list_models(pattern: str = "*", *, presets: bool | None = None) -> list[str]
     """Sorted model names matching the shell-style ``pattern`` (``"gpt*"``).
 
     ``presets=True`` lists presets only, ``False`` architectures only, ``None`` both.
+
+    Args:
+        pattern: default ``"*"`` (every model); a shell-style pattern (``fnmatch``, case-sensitive).
+        presets: default None (both); keyword-only.
     """
     names = [n for n in registry.models.names() if fnmatch.fnmatchcase(n, pattern)]
     if presets is None:

@@ -61,6 +61,30 @@ def generate(
 
     ``temperature=0`` is greedy. Rows that produced ``eos_id`` are padded with it; generation
     stops early once every row has. Runs in ``no_grad`` and eval mode (restored afterwards).
+
+    Args:
+        model: a language model: ``model(ids (B, t)) -> logits (B, t, V)``, optionally with
+            ``new_cache(batch)`` and a ``cache=`` keyword, and a ``context_length``.
+        ids: the prompt, int ids ``(T,)`` or ``(B, T)`` with ``T >= 1`` (NumPy or CuPy).
+        max_new_tokens: how many tokens to add (>= 0).
+        temperature: default 1.0; logits are divided by it; 0 picks the argmax (greedy).
+        top_k: default None (no limit); sample among the ``k`` most likely tokens (>= 1).
+        top_p: default None (no limit); nucleus sampling: the smallest set of most likely
+            tokens whose probability reaches ``top_p``, in (0, 1].
+        seed: default None (fresh entropy, not Plait's global generator); an int seed or a
+            NumPy ``Generator`` for the sampling.
+        eos_id: default None; a token id that ends a row.
+        use_cache: default True; False re-runs the whole window every step (same result,
+            slower).
+
+    Returns:
+        int64 ids ``(T + n,)`` or ``(B, T + n)`` on the host (NumPy), ``n <= max_new_tokens``.
+
+    Raises:
+        DTypeError: ``ids`` is not an integer array.
+        ShapeError: ``ids`` is not 1-D or 2-D.
+        ConfigError: an empty prompt, ``max_new_tokens < 0``, ``temperature < 0``,
+            ``top_k < 1`` or ``top_p`` outside (0, 1].
     """
     ids = check_int_array(to_numpy(ids), "generate", what="prompt ids", ndim=(1, 2))
     single = ids.ndim == 1
@@ -110,6 +134,24 @@ def greedy_decode(model: Module, src: Any, max_len: int, bos_id: int, eos_id: in
     The source is encoded once (``model.encode``); each step runs the decoder
     (``model.decode(tgt, memory, src_mask, cache=...)``) on the newest token with the
     decoder's KV caches, or on the whole target so far without them, and appends the argmax.
+
+    Args:
+        model: an encoder-decoder with ``encode(src) -> (memory, src_mask)`` and
+            ``decode(tgt, memory, src_mask[, cache=]) -> logits (B, t, V)`` (the zoo's
+            ``transformer``), optionally ``new_cache(batch)``.
+        src: source ids, an integer array ``(B, S)``.
+        max_len: the most tokens to generate after ``bos_id``.
+        bos_id: the start token every output row begins with.
+        eos_id: default None; a token id that ends a row (finished rows are padded with it;
+            decoding stops once every row has).
+        use_cache: default True; False re-runs the decoder on the whole target each step.
+
+    Returns:
+        int64 ids ``(B, 1 + n)`` on the host, ``n <= max_len``, starting with ``bos_id``.
+
+    Raises:
+        DTypeError: ``src`` is not an integer array.
+        ShapeError: ``src`` is not 2-D.
     """
     src = check_int_array(to_numpy(src), "greedy_decode", what="source ids", ndim=2)
     device = _device_of(model)

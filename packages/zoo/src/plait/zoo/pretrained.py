@@ -54,7 +54,13 @@ _ACTIVATIONS: dict[str, Any] = {  # Hugging Face's activation_function -> a zoo 
 
 
 class Pretrained(NamedTuple):
-    """What :func:`from_pretrained` returns: unpack as ``model, tokenizer = ...``."""
+    """What :func:`from_pretrained` returns: unpack as ``model, tokenizer = ...``.
+
+    Attributes:
+        model: the model, in eval mode.
+        tokenizer: its tokenizer, or None when the folder has none (or plait-tokenizers is
+            not installed).
+    """
 
     model: Module
     tokenizer: Any
@@ -192,7 +198,17 @@ def _snapshot(repo: Path) -> Path | None:
 
 
 def find_pretrained(name: str) -> Path:
-    """The local folder holding the pretrained model ``name`` (e.g. ``"gpt2"``); never downloads."""
+    """The local folder holding the pretrained model ``name`` (e.g. ``"gpt2"``); never downloads.
+
+    Args:
+        name: ``"name"`` or ``"org/name"`` (letters, digits, ``.``, ``_``, ``-``; no ``..``),
+            looked up in ``$PLAIT_HOME/models`` then the Hugging Face hub cache.
+
+    Raises:
+        ConfigError: ``name`` is not a valid model name.
+        SerializationError: no local copy was found (the message says where it looked and
+            how to fetch one).
+    """
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise ConfigError(f"from_pretrained: {name!r} is neither an existing folder nor a model name "
                           "like 'gpt2' or 'org/name'")
@@ -226,6 +242,16 @@ def from_pretrained(path_or_name: str | os.PathLike[str], *, require_tokenizer: 
     or a name looked up in the local caches (see the module docstring).
     ``require_tokenizer``: raise instead of returning ``tokenizer=None`` (with a warning) when the
     tokenizer files or the plait-tokenizers distribution are missing.
+
+    Args:
+        path_or_name: a folder, or a model name (see :func:`find_pretrained`).
+        require_tokenizer: default False; keyword-only.
+
+    Raises:
+        SerializationError: nothing found, a missing or invalid config.json, weights that
+            are missing, malformed or do not fit the configuration, or (with
+            ``require_tokenizer``) missing tokenizer files.
+        ConfigError: an invalid name, or ``require_tokenizer`` without plait-tokenizers.
     """
     folder = Path(path_or_name)
     if not folder.is_dir():

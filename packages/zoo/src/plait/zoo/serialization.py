@@ -58,6 +58,18 @@ def save(model: Module, directory: str | os.PathLike[str], *, metadata: dict[str
     ``metadata`` (JSON-able) is stored under ``"metadata"`` in config.json (e.g. training facts).
     ``tokenizer`` (anything with ``save(path)``, e.g. a plait-tokenizers tokenizer) is written
     beside them as ``tokenizer.json``, where ``plait generate`` finds it.
+
+    Args:
+        model: a model built by :func:`create` or of a registered class.
+        directory: the folder; an existing one is replaced in one step.
+        metadata: default None; keyword-only.
+        tokenizer: default None; keyword-only.
+
+    Raises:
+        ConfigError: the model is not a registered architecture, or the tokenizer has no
+            ``save``.
+        SerializationError: metadata that is not JSON-able, or the write failed (the old
+            folder is then intact).
     """
     architecture, args = model_spec(model)
     return save_model(model, directory, metadata=metadata, tokenizer=tokenizer, architecture=architecture,
@@ -65,15 +77,44 @@ def save(model: Module, directory: str | os.PathLike[str], *, metadata: dict[str
 
 
 def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The validated config.json of a saved model folder (SerializationError naming the problem)."""
+    """The validated config.json of a saved model folder (SerializationError naming the problem).
+
+    Args:
+        directory: the model folder.
+
+    Raises:
+        SerializationError: no such folder, or a missing, oversized or invalid config.json.
+    """
     return read_model_config(directory)
 
 
 def load_weights(model: Module, directory: str | os.PathLike[str]) -> Module:
-    """Copy the weights of a saved folder into ``model``, which must be the same architecture."""
+    """Copy the weights of a saved folder into ``model``, which must be the same architecture.
+
+    Args:
+        model: a model of a registered architecture (filled in place and returned).
+        directory: the model folder.
+
+    Raises:
+        ConfigError: ``model`` is not a registered architecture.
+        SerializationError: an invalid or tampered folder, another architecture, or weights
+            whose names or shapes do not fit ``model``.
+    """
     return load_model_weights(model, directory, architecture=model_spec(model)[0])
 
 
 def load(directory: str | os.PathLike[str], *, architecture: str | None = None) -> Module:
-    """Rebuild a saved model by name and load its weights; ``architecture`` asserts what it must be."""
+    """Rebuild a saved model by name and load its weights; ``architecture`` asserts what it must be.
+
+    Args:
+        directory: the model folder written by :func:`save`.
+        architecture: default None (any); keyword-only.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        SerializationError: an invalid or tampered folder, another architecture than
+            asserted, a missing plugin, or ``model_args`` the architecture refuses.
+    """
     return load_model(directory, architecture=architecture, build=lambda name, args: create(name, **args))

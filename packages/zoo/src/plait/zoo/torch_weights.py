@@ -248,6 +248,21 @@ def load_torch_state_dict(model: Module, path_or_dict: str | os.PathLike[str] | 
     ``mapping``: see the module docstring. ``architecture``: the registry name whose key maps
     apply (default: the model's own). Raises :class:`ShapeError` (any shape mismatch) or
     :class:`ConfigError` listing every problem of the best-fitting key map; returns ``model``.
+
+    Args:
+        model: the zoo model to fill (in place, keeping its dtype and device).
+        path_or_dict: a ``.safetensors`` file (as ``safetensors.torch.save_file`` writes),
+            or a mapping of key -> torch tensor or array (``torch_model.state_dict()``).
+        mapping: default None; ``{torch key: zoo key or None}`` applied before the
+            architecture's maps, or a callable ``torch_key -> zoo key or None`` used instead
+            of them.
+        architecture: default None (the model's registered name); whose key maps apply.
+
+    Raises:
+        ShapeError: a tensor's shape differs from its weight's.
+        ConfigError: keys no map places, missing weights, or a tied weight that differs.
+        SerializationError: the file is missing, too large or malformed, or a value is not
+            a tensor or array.
     """
     if isinstance(path_or_dict, Mapping):
         where = "load_torch_state_dict"

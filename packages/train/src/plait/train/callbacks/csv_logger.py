@@ -24,6 +24,15 @@ class CSVLogger(Callback):
     The columns are fixed by the first row written. A fresh run truncates the file
     (unless ``append``); a resumed run keeps the rows of the epochs it resumes after and
     drops any later ones a killed run may have written, so the file matches the History.
+
+    Args:
+        filename: the CSV file (missing parent folders are created).
+        separator: default ``","`` (as Keras); the field delimiter.
+        append: default False (as Keras); True keeps the rows already in the file.
+
+    Raises:
+        SerializationError: (when training begins) an existing file to keep is unreadable,
+            too large, not UTF-8 or not CSV.
     """
 
     main_process_only = True

@@ -78,6 +78,24 @@ class EarlyStopping(Callback):
     without validation data) is refused when training begins, listing what can be;
     when a callback running before it may add log entries without declaring them (a
     ``log_keys()`` method), the check waits for the first epoch's logs instead.
+
+    Args:
+        monitor: default ``"val_loss"`` (as Keras); the epoch-log key to watch.
+        patience: default 0 (as Keras: stop after the first epoch without improvement);
+            epochs without improvement tolerated.
+        min_delta: default 0.0; the least change that counts as an improvement (its sign
+            is ignored).
+        mode: default ``"auto"`` (max for names containing acc, f1, precision, recall or
+            auc; min otherwise); or ``"min"``/``"max"``.
+        restore_best_weights: default False (as Keras); True copies the best epoch's
+            weights back when training is stopped.
+        baseline: default None; a value the monitored quantity must beat; training stops
+            if it does not within ``patience`` epochs.
+        verbose: default True (Keras' default is 0, silent); print why training stopped.
+
+    Raises:
+        ConfigError: an unknown ``mode``; when training begins or ends an epoch, a
+            ``monitor`` the fit can never log.
     """
 
     def __init__(

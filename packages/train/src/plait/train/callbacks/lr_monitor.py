@@ -16,6 +16,13 @@ class LearningRateMonitor(Callback):
     they reach the History, CSVLogger and PlotHistory. The epoch value is the rate used by
     the epoch's last step (before epoch schedulers step). ``self.history`` keeps
     ``(epoch or step, [lr per group])`` pairs at the chosen ``interval``.
+
+    Args:
+        interval: default ``"epoch"``; ``"step"`` also records the rates after every batch
+            in ``self.history``.
+
+    Raises:
+        ConfigError: ``interval`` is neither ``"epoch"`` nor ``"step"``.
     """
 
     order = -10

@@ -28,16 +28,23 @@ class ModelCheckpoint(Callback):
         dirpath: the run folder. ``dirpath/latest`` is a symbolic link to the newest complete
             checkpoint (what ``Trainer.fit(resume_from=dirpath)`` loads), ``dirpath/best`` to the best.
         monitor: the logged value that decides what "best" means (default ``"val_loss"``).
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, min otherwise).
-        min_delta: the smallest change of ``monitor`` that counts as an improvement.
-        save_best_only: save only epochs that improve ``monitor``.
-        save_last: also save every epoch as the newest checkpoint (kept for resuming);
-            with ``save_best_only`` older non-best folders are then deleted.
+        mode: default ``"auto"`` (max for accuracy-like names, min otherwise); or ``"min"``,
+            ``"max"``.
+        min_delta: default 0.0; the smallest change of ``monitor`` that counts as an
+            improvement.
+        save_best_only: default False; save only epochs that improve ``monitor``.
+        save_last: default True; also save every epoch as the newest checkpoint (kept for
+            resuming); with ``save_best_only`` older non-best folders are then deleted.
+            False is ignored unless ``save_best_only`` (something must be saved).
         max_to_keep: keep at most this many epoch folders (default 5; the best and the newest
             are never deleted); None keeps every one.
 
     Runs after every other callback, so the state it saves (callbacks included) is the
-    state at the end of the epoch; it writes only on the main process.
+    state at the end of the epoch; it writes only on the main process. Unlike Keras'
+    ``ModelCheckpoint(filepath)`` it writes whole checkpoint folders, not weight files.
+
+    Raises:
+        ConfigError: ``max_to_keep`` is not an integer >= 1 or None, or an unknown ``mode``.
     """
 
     order = 100

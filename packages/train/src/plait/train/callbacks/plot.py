@@ -57,6 +57,14 @@ class PlotHistory(Callback):
     """Writes ``path`` (PNG) with the History's curves after every epoch (or only at the
     end with ``every_epoch=False``). Needs matplotlib (``plait-train[plot]``): a missing
     install is reported when the callback is created, not at the end of a long run.
+
+    Args:
+        path: default ``"history.png"``; the PNG file written (replaced each time).
+        every_epoch: default True; False draws only once, when training ends.
+        dpi: default 100; the image's resolution.
+
+    Raises:
+        ImportError: matplotlib is not installed.
     """
 
     main_process_only = True

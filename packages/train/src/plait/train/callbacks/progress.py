@@ -38,8 +38,8 @@ class ProgressBar(Callback):
     carriage returns, so logs stay readable (Keras' progress bar floods them).
 
     Args:
-        file: the stream (default ``sys.stderr``, looked up when training starts).
-        dynamic: force the in-place bar on (True) or off (False); None: ask ``isatty``.
+        file: default None: ``sys.stderr``, looked up when training starts; or a text stream.
+        dynamic: default None: ask ``isatty``; True or False forces the in-place bar on or off.
     """
 
     main_process_only = True

@@ -34,6 +34,26 @@ class CNN(Module):
 
     The defaults are LeNet-5 for 28x28 images: conv 5x5 (pad 2) 6 -> pool -> conv 5x5 16
     -> pool -> 120 -> 84 -> 10. ``pool`` is a layer spec built with ``kernel_size=2``.
+
+    Args:
+        in_channels: default 1; the input's channels.
+        num_classes: default 10; the logits' width.
+        image_size: default 28; the input's height and width (square images).
+        channels: default ``(6, 16)``; the output channels of each conv stage.
+        kernel_size: default 5; the square kernel of every conv, or one per conv.
+        padding: default ``(2, 0)``; the zero padding of every conv, or one per conv.
+        hidden: default ``(120, 84)``; the widths of the hidden Linear layers of the head.
+        activation: default ``"relu"``; the layer spec after each conv (and its batch norm)
+            and each hidden Linear.
+        pool: default ``"max_pool2d"``; the layer spec after each activation, built with
+            ``kernel_size=2`` (``"avg_pool2d"`` for the original LeNet).
+        batch_norm: default False; a BatchNorm2d after each conv.
+        dropout: default 0.0; dropout after each hidden activation of the head, in [0, 1).
+
+    Raises:
+        ConfigError: a size that is not a positive integer, a per-conv list of the wrong
+            length, an image that shrinks to nothing, an unknown layer spec, dropout out
+            of range, or too many parameters.
     """
 
     def __init__(
@@ -91,6 +111,15 @@ class CNN(Module):
         return run_forward(self.classifier, run_forward(self.features, x))
 
     def backward(self, dlogits: Any) -> Any:
+        """Gradient w.r.t. the input images.
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, num_classes)``.
+
+        Returns:
+            ``dx`` of shape ``(B, in_channels, image_size, image_size)``, or None when
+            ``requires_input_grad(False)``.
+        """
         return run_backward(self.features, run_backward(self.classifier, dlogits))
 
     def input_modules(self) -> list[Module]:

@@ -35,6 +35,32 @@ class GPT(Module):
     is grouped-query attention) -> final norm -> linear head (sharing the embedding matrix
     when ``tie_embeddings``). Weights start at N(0, 0.02), residual output projections at
     N(0, 0.02 / sqrt(2 num_layers)) (GPT-2); biases at zero.
+
+    Args:
+        vocab_size: default 512; ids lie in ``[0, vocab_size)``.
+        context_length: default 256; the most positions a forward (with its cache) sees.
+        d_model: default 256; the residual stream's width (divisible by ``num_heads``).
+        num_layers: default 4; transformer blocks.
+        num_heads: default 8; attention heads.
+        num_kv_heads: default None (= ``num_heads``, multi-head attention); fewer key/value
+            heads (dividing ``num_heads``) is grouped-query attention.
+        ffn_dim: default None (= ``4 * d_model``); the feed-forward hidden width.
+        activation: default ``"gelu"`` (exact erf; GPT-2 uses ``{"type": "gelu",
+            "approximate": "tanh"}``); the feed-forward activation's layer spec.
+        norm: default ``"layer_norm"``; the normalisation's layer spec (``"rms_norm"``),
+            built with ``d_model``.
+        positional: default ``"rope"``; or ``"learned"`` (GPT-2's position embedding).
+        dropout: default 0.0; after the embeddings, on the attention weights and in the
+            residual branches, in [0, 1).
+        tie_embeddings: default True; the head shares the token embedding matrix.
+        bias: default True; biases in the attention and feed-forward Linears (the head has
+            none).
+
+    Raises:
+        ConfigError: an unknown ``positional``, a size that is not a positive integer,
+            ``num_heads`` not dividing ``d_model`` (or ``num_kv_heads`` not dividing
+            ``num_heads``), an unknown layer spec, dropout out of range, or too many
+            parameters.
     """
 
     def __init__(
@@ -85,11 +111,25 @@ class GPT(Module):
             self.head.weight = self.tok_emb.weight
 
     def new_cache(self, batch: int) -> GPTCache:
-        """Empty KV caches for :func:`plait.zoo.generation.generate` (``batch`` is fixed by the first call)."""
+        """Empty KV caches for :func:`plait.zoo.generation.generate` (``batch`` is fixed by the first call).
+
+        Args:
+            batch: the batch size (unused: the caches take it from the first forward).
+        """
         return GPTCache(self.num_layers)
 
     def forward(self, ids: Any, cache: GPTCache | None = None) -> Any:
-        """ids (B, T) -> logits (B, T, V). With ``cache`` the ids continue the cached positions."""
+        """ids (B, T) -> logits (B, T, V). With ``cache`` the ids continue the cached positions.
+
+        Args:
+            ids: token ids ``(B, T)`` in ``[0, vocab_size)``.
+            cache: default None; a :meth:`new_cache` result, extended by these positions.
+
+        Raises:
+            DTypeError: ``ids`` is not an integer array.
+            ShapeError: ``ids`` is not 2-D, holds an id out of range, or the positions
+                (cached ones included) exceed ``context_length``.
+        """
         ids = check_int_array(ids, "gpt", what="token ids", ndim=2, high=self.vocab_size)
         offset = cache.length if cache is not None else 0
         if offset + ids.shape[1] > self.context_length:
@@ -105,6 +145,11 @@ class GPT(Module):
         return self.head(self.norm(x))
 
     def backward(self, dlogits: Any) -> None:
+        """Accumulate the parameter gradients; returns None (token ids have no gradient).
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, T, vocab_size)``.
+        """
         dx = self.norm.backward(self.head.backward(dlogits))
         for block in reversed(list(self.blocks)):
             dx = block.backward(dx)

@@ -21,6 +21,19 @@ class MLP(Module):
     Each hidden layer is ``Linear -> norm(width) -> activation -> Dropout(dropout)``; the
     last layer is a plain Linear (logits). ``activation`` and ``norm`` are layer specs: a
     registered name or a ``{"type": name, ...}`` dict; ``norm`` is built with the width.
+
+    Args:
+        sizes: default ``(784, 256, 10)``; the widths, input first, output last (at least
+            two positive integers).
+        activation: default ``"relu"``; the layer after each hidden Linear (and its norm).
+        dropout: default 0.0; the dropout probability after each hidden activation, in [0, 1).
+        norm: default None (none); a normalisation layer spec built as ``norm(width)``,
+            e.g. ``"layer_norm"`` or ``"batch_norm1d"``.
+        bias: default True; biases in every Linear.
+
+    Raises:
+        ConfigError: fewer than two sizes, a size that is not a positive integer, dropout
+            out of range, an unknown layer spec, or too many parameters.
     """
 
     def __init__(

@@ -54,6 +54,17 @@ class ResNet(Module):
     ``blocks[i]`` basic blocks (stride 2 at the start of every stage but the first);
     global average pooling; a linear classifier. ``widths=(16, 32, 64), blocks=(1, 1, 1)``
     is ResNet-8 (CIFAR-style); it takes 28x28 and 32x32 inputs alike.
+
+    Args:
+        in_channels: default 3 (RGB; the ``resnet8-mnist`` preset uses 1).
+        num_classes: default 10; the logits' width.
+        widths: default ``(16, 32, 64)``; the channels of each stage.
+        blocks: default ``(1, 1, 1)``; the basic blocks of each stage (0 allowed), one per width.
+        activation: default ``"relu"``; the layer spec after the stem and inside every block.
+
+    Raises:
+        ConfigError: ``widths`` and ``blocks`` of different or zero length, a size that is
+            not a positive integer, an unknown layer spec, or too many parameters.
     """
 
     def __init__(
@@ -101,4 +112,12 @@ class ResNet(Module):
         return run_forward(self._layers(), x)
 
     def backward(self, dlogits: Any) -> Any:
+        """Gradient w.r.t. the input images.
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, num_classes)``.
+
+        Returns:
+            ``dx`` of shape ``(B, in_channels, H, W)``.
+        """
         return run_backward(self._layers(), dlogits)

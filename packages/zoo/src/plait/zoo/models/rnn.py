@@ -48,6 +48,21 @@ class RNNLanguageModel(Module):
 
     Embedding -> ``cell`` (num_layers, batch_first) -> Dropout -> Linear; ``tie_weights``
     shares the embedding matrix with the output layer (needs embed_dim == hidden_size).
+
+    Args:
+        vocab_size: default 65 (the characters of tinyshakespeare); ids lie in ``[0, vocab_size)``.
+        embed_dim: default 64; the embedding width.
+        hidden_size: default 256; the recurrent state's width.
+        num_layers: default 1; stacked recurrent layers.
+        cell: default ``"lstm"``; or ``"gru"``, ``"rnn"`` (tanh).
+        dropout: default 0.0; dropout before the head and, with ``num_layers > 1``, between
+            the recurrent layers (as torch's ``dropout``), in [0, 1).
+        tie_weights: default False; share the embedding matrix with the head.
+
+    Raises:
+        ConfigError: an unknown ``cell``, ``tie_weights`` with ``embed_dim != hidden_size``,
+            a size that is not a positive integer, dropout out of range, or too many
+            parameters.
     """
 
     def __init__(
@@ -77,10 +92,28 @@ class RNNLanguageModel(Module):
             self.head.weight = self.embed.weight
 
     def new_cache(self, batch: int) -> RecurrentCache:
-        """An empty state for :func:`plait.zoo.generation.generate`."""
+        """An empty state for :func:`plait.zoo.generation.generate`.
+
+        Args:
+            batch: the batch size (unused: the state is created by the first forward).
+        """
         return RecurrentCache()
 
     def forward(self, ids: Any, cache: RecurrentCache | None = None) -> Any:
+        """Next-token logits for every position.
+
+        Args:
+            ids: token ids ``(B, T)`` in ``[0, vocab_size)``.
+            cache: default None; a :meth:`new_cache` state, continued from and updated (the
+                ids are then the tokens after those already seen).
+
+        Returns:
+            Logits ``(B, T, vocab_size)``.
+
+        Raises:
+            DTypeError: ``ids`` is not an integer array.
+            ShapeError: ``ids`` is not 2-D or holds an id out of range.
+        """
         ids = check_int_array(ids, "rnn_lm", what="token ids", ndim=2, high=self.vocab_size)
         x = self.embed(ids)
         hx = cache.state if cache is not None else None
@@ -91,6 +124,11 @@ class RNNLanguageModel(Module):
         return self.head(self.drop(out))
 
     def backward(self, dlogits: Any) -> None:
+        """Accumulate the parameter gradients; returns None (token ids have no gradient).
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, T, vocab_size)``.
+        """
         had_state = self.saved()
         dout = self.drop.backward(self.head.backward(dlogits))
         dx = self.rnn.backward(dout, None)
@@ -105,6 +143,22 @@ class RNNClassifier(Module):
     Embedding -> ``cell`` -> features -> Dropout -> Linear. ``pooling="last"`` uses the last
     layer's final hidden state (both directions when bidirectional), ``"mean"`` the mean
     of the outputs over time.
+
+    Args:
+        vocab_size: default 10000; ids lie in ``[0, vocab_size)``.
+        num_classes: default 2; the logits' width.
+        embed_dim: default 64; the embedding width.
+        hidden_size: default 128; the recurrent state's width (per direction).
+        num_layers: default 1; stacked recurrent layers.
+        cell: default ``"lstm"``; or ``"gru"``, ``"rnn"``.
+        bidirectional: default False; True runs a second, backward-in-time direction.
+        dropout: default 0.0; before the head and, with ``num_layers > 1``, between the
+            recurrent layers, in [0, 1).
+        pooling: default ``"last"``; or ``"mean"``.
+
+    Raises:
+        ConfigError: an unknown ``cell`` or ``pooling``, a size that is not a positive
+            integer, dropout out of range, or too many parameters.
     """
 
     def __init__(
@@ -136,6 +190,18 @@ class RNNClassifier(Module):
         self.head = build_layer("linear", self.directions * int(hidden_size), int(num_classes), where="rnn_classifier")
 
     def forward(self, ids: Any) -> Any:
+        """Class logits of each sequence.
+
+        Args:
+            ids: token ids ``(B, T)`` in ``[0, vocab_size)``.
+
+        Returns:
+            Logits ``(B, num_classes)``.
+
+        Raises:
+            DTypeError: ``ids`` is not an integer array.
+            ShapeError: ``ids`` is not 2-D or holds an id out of range.
+        """
         ids = check_int_array(ids, "rnn_classifier", what="token ids", ndim=2, high=self.vocab_size)
         out, state = self.rnn(self.embed(ids))
         h_n = state[0] if self.cell == "lstm" else state  # (L*D, B, H)
@@ -148,6 +214,11 @@ class RNNClassifier(Module):
         return self.head(self.drop(feats))
 
     def backward(self, dlogits: Any) -> None:
+        """Accumulate the parameter gradients; returns None (token ids have no gradient).
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, num_classes)``.
+        """
         out_shape, h_shape = self.saved()
         dfeats = self.drop.backward(self.head.backward(dlogits))
         xp = get_array_module(dfeats)

@@ -57,6 +57,38 @@ class Transformer(Module):
     "sinusoidal" (added to the embeddings). ``share_embeddings`` uses one embedding for
     source and target (same vocabulary); ``tie_embeddings`` shares the target embedding
     with the head. Use :func:`plait.zoo.generation.greedy_decode` to translate.
+
+    Args:
+        src_vocab_size: default 64; source ids lie in ``[0, src_vocab_size)``.
+        tgt_vocab_size: default None (= ``src_vocab_size``); target ids' range.
+        d_model: default 128; the model width (divisible by ``num_heads``).
+        num_heads: default 4; attention heads.
+        num_encoder_layers: default 2; encoder blocks.
+        num_decoder_layers: default 2; decoder blocks.
+        num_kv_heads: default None (= ``num_heads``); fewer key/value heads (dividing
+            ``num_heads``) is grouped-query attention.
+        ffn_dim: default None (= ``4 * d_model``; torch's ``nn.Transformer`` uses 2048);
+            the feed-forward hidden width.
+        activation: default ``"gelu"`` (torch's ``nn.Transformer``: relu); the
+            feed-forward activation's layer spec.
+        norm: default ``"layer_norm"``; the normalisation's layer spec, built with ``d_model``.
+        positional: default ``"rope"``; or ``"learned"``, ``"sinusoidal"``.
+        max_len: default 256; the longest source and target sequences.
+        dropout: default 0.0; on the embeddings, the attention weights and the residual
+            branches, in [0, 1).
+        pad_id: default 0; source positions holding this id are masked out of attention;
+            None masks nothing.
+        share_embeddings: default False; one embedding for source and target (needs equal
+            vocabulary sizes).
+        tie_embeddings: default True; the head shares the target embedding matrix.
+        bias: default True; biases in the attention and feed-forward Linears (the head has
+            none).
+
+    Raises:
+        ConfigError: an unknown ``positional``, ``share_embeddings`` with different
+            vocabularies, ``pad_id`` outside the source vocabulary, a size that is not a
+            positive integer, heads that do not divide, an unknown layer spec, dropout out
+            of range, or too many parameters.
     """
 
     def __init__(
@@ -130,11 +162,25 @@ class Transformer(Module):
         emb.backward(dx if pos is None else pos.backward(dx))
 
     def new_cache(self, batch: int) -> Seq2SeqCache:
-        """Empty decoder caches for step-by-step decoding (see :func:`plait.zoo.generation.greedy_decode`)."""
+        """Empty decoder caches for step-by-step decoding (see :func:`plait.zoo.generation.greedy_decode`).
+
+        Args:
+            batch: the batch size (unused: the caches take it from the first decode).
+        """
         return Seq2SeqCache(len(self.decoder))
 
     def encode(self, src: Any) -> tuple[Any, Any]:
-        """src (B, S) -> (memory (B, S, d), padding mask (B, S) bool or None)."""
+        """src (B, S) -> (memory (B, S, d), padding mask (B, S) bool or None).
+
+        Args:
+            src: source ids ``(B, S)``, ``S <= max_len``; the mask is True where
+                ``src == pad_id``.
+
+        Raises:
+            DTypeError: ``src`` is not an integer array.
+            ShapeError: ``src`` is not 2-D, holds an id out of range, or is longer than
+                ``max_len``.
+        """
         src = self._check(src, "source ids", self.src_vocab_size)
         mask = (src == self.pad_id) if self.pad_id is not None else None
         x = self._embed(src, self.src_emb, self.src_pos, self.src_drop)
@@ -146,6 +192,18 @@ class Transformer(Module):
         """tgt (B, T) ids, memory (B, S, d) -> logits (B, T, tgt_vocab_size).
 
         With ``cache`` (inference only) ``tgt`` holds the next tokens after the cached ones.
+
+        Args:
+            tgt: target ids ``(B, T)`` (the decoder input, starting with BOS).
+            memory: the encoder output ``(B, S, d_model)`` from :meth:`encode`.
+            memory_mask: default None; the source padding mask ``(B, S)`` from
+                :meth:`encode` (True: ignored).
+            cache: default None; a :meth:`new_cache` result, extended by these positions.
+
+        Raises:
+            DTypeError: ``tgt`` is not an integer array.
+            ShapeError: ``tgt`` is not 2-D, holds an id out of range, or the positions
+                (cached ones included) exceed ``max_len``.
         """
         tgt = self._check(tgt, "target ids", self.tgt_vocab_size)
         offset = cache.length if cache is not None else 0
@@ -157,9 +215,23 @@ class Transformer(Module):
         return self.head(self.decoder_norm(x))
 
     def forward(self, src: Any, tgt_in: Any) -> Any:
+        """Teacher-forced logits: :meth:`encode` then :meth:`decode`.
+
+        Args:
+            src: source ids ``(B, S)``.
+            tgt_in: target ids ``(B, T)``, shifted right (BOS first).
+
+        Returns:
+            Logits ``(B, T, tgt_vocab_size)``.
+        """
         return self.decode(tgt_in, *self.encode(src))
 
     def backward(self, dlogits: Any) -> None:
+        """Accumulate the parameter gradients; returns None (token ids have no gradient).
+
+        Args:
+            dlogits: the gradient w.r.t. the logits, ``(B, T, tgt_vocab_size)``.
+        """
         dx = self.decoder_norm.backward(self.head.backward(dlogits))
         dmemory = None
         for block in reversed(list(self.decoder)):
