@@ -167,3 +167,23 @@ def test_save_killed_mid_write_leaves_previous_checkpoint_loadable(tmp_path, tar
     remove_stale_temporaries(root)  # ... and cleaned up by the next run
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
     assert load_checkpoint(root).path.name == "epoch-0001"
+
+
+def test_a_refused_checkpoint_leaves_the_trainer_as_it_was(tmp_path):
+    """Loading is all or nothing: the weights (loaded first) are put back when a later part is refused."""
+    from plait.optim import StepLR
+
+    model, opt, trainer, loader = _trainer(tmp_path)
+    trainer.fit(loader, epochs=1, verbose=False)
+    folder = trainer.save_checkpoint(tmp_path / "ck")  # no scheduler in this run
+    manual_seed(5)
+    other_model = Sequential(Linear(4, 8), ReLU(), Linear(8, 1))
+    other_opt = SGD(other_model.parameters(), lr=0.05, momentum=0.9)
+    other = Trainer(other_model, MSELoss(), other_opt, scheduler=StepLR(other_opt, step_size=1), seed=0)
+    weights = {k: v.copy() for k, v in other_model.state_dict().items()}
+    assert any(not np.array_equal(weights[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(CheckpointError, match="scheduler states"):
+        other.load_checkpoint(folder)
+    for k, v in other_model.state_dict().items():
+        assert np.array_equal(v, weights[k]), k
+    assert other_opt.state_dict()["state"] == {} and other.epoch == 0

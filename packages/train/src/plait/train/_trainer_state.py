@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,15 @@ from . import checkpoint as ckpt
 _KNOWN_KEYS = frozenset({"epoch", "step", "skipped_batches", "schedulers", "loader", "global_rng", "seeded",
                          "callbacks", "epoch_progress"})
 _MAX_COUNT = 2**62
+
+
+def _copy_arrays(tree: Any) -> Any:
+    """``tree`` (dicts, lists, tuples of arrays and plain values) with every array copied."""
+    if isinstance(tree, Mapping):
+        return {k: _copy_arrays(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_copy_arrays(v) for v in tree)
+    return tree.copy() if hasattr(tree, "copy") and hasattr(tree, "shape") else copy.deepcopy(tree)
 
 
 def _field_error(file: Path, field: str, expected: str, got: Any) -> CheckpointError:
@@ -129,10 +140,10 @@ class TrainerState:
 
         Raises:
             CheckpointError: the checkpoint is missing or damaged, or does not fit this
-                trainer (another model, optimizer or number of schedulers). The trainer's
-                own fields are checked before anything is restored; a refusal by the
-                optimizer, a scheduler, the loader or a callback comes after the model's
-                weights were already loaded.
+                trainer (another model, optimizer or number of schedulers). Loading is all
+                or nothing: when any part is refused (the model, the optimizer, a scheduler,
+                the loader or a callback), every part restored before it is put back, so the
+                trainer is exactly as it was before the call.
         """
         loaded = ckpt.load_checkpoint(path)
         state = loaded.trainer_state
@@ -147,36 +158,56 @@ class TrainerState:
         _check_progress(state.get("epoch_progress"), self.metrics, file)
         if not isinstance(state.get("callbacks"), dict) or not isinstance(state.get("schedulers"), list):
             raise _field_error(file, "callbacks/schedulers", "an object and a list", state.get("callbacks"))
+        before = self._snapshot()
         try:
-            self.model.load_state_dict(loaded.model_state)
-            self.optimizer.load_state_dict(loaded.optimizer_state)
-            saved_schedulers = state["schedulers"]
-            if len(saved_schedulers) != len(self.schedulers):
-                raise ConfigError(f"it holds {len(saved_schedulers)} scheduler states, this trainer has {len(self.schedulers)}")
-            for (scheduler, _), s in zip(self.schedulers, saved_schedulers):
-                scheduler.load_state_dict(s)
-            if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
-                self._train_loader.load_state_dict(state["loader"])
-            set_rng_state(rng_state)
-            callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
-            for key, cb_state in state["callbacks"].items():
-                if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
-                    try:
-                        callbacks[key].load_state_dict(cb_state)
-                    except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError,
-                            OverflowError) as exc:
-                        raise CheckpointError(f"{file}: trainer.callbacks.{key[:80]}: "
-                                              f"{type(exc).__name__}: {str(exc)[:400]}") from exc
+            self._restore(loaded.model_state, loaded.optimizer_state, state, rng_state, file)
             self.epoch, self.global_step, self.skipped_batches = epoch, step, skipped
             self._seeded = bool(state.get("seeded", True))
             self._resume_progress = state.get("epoch_progress")
         except CheckpointError:
+            self._restore(*before)
             raise
         except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
                 OverflowError) as exc:
+            self._restore(*before)
             raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: "
                                   f"{str(exc)[:300]}") from exc
         return loaded
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        """Copies of everything :meth:`load_checkpoint` may change, in :meth:`_restore`'s order."""
+        loader = self._train_loader
+        callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
+        state = {
+            "schedulers": [copy.deepcopy(s.state_dict()) for s, _ in self.schedulers],
+            "loader": copy.deepcopy(loader.state_dict()) if hasattr(loader, "state_dict") else None,
+            "callbacks": {k: copy.deepcopy(cb.state_dict()) for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
+        }
+        return (_copy_arrays(self.model.state_dict()), _copy_arrays(self.optimizer.state_dict()), state,
+                copy.deepcopy(get_rng().bit_generator.state), None)
+
+    def _restore(self, model_state: Any, optimizer_state: Any, state: Mapping[str, Any], rng_state: Any,
+                 file: Path | None) -> None:
+        """Load every part of a trainer's state (a checkpoint's, or a :meth:`_snapshot`)."""
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(optimizer_state)
+        saved_schedulers = state["schedulers"]
+        if len(saved_schedulers) != len(self.schedulers):
+            raise ConfigError(f"it holds {len(saved_schedulers)} scheduler states, this trainer has {len(self.schedulers)}")
+        for (scheduler, _), s in zip(self.schedulers, saved_schedulers):
+            scheduler.load_state_dict(s)
+        if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
+            self._train_loader.load_state_dict(state["loader"])
+        set_rng_state(rng_state)
+        callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
+        for key, cb_state in state["callbacks"].items():
+            if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
+                try:
+                    callbacks[key].load_state_dict(cb_state)
+                except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                        OverflowError) as exc:
+                    raise CheckpointError(f"{file}: trainer.callbacks.{key[:80]}: "
+                                          f"{type(exc).__name__}: {str(exc)[:400]}") from exc
 
     def _restore_progress(self, loader: Any) -> int:
         """Reset the epoch's running sums, or restore them after a mid-epoch checkpoint;
