@@ -108,3 +108,16 @@ def test_translation(tmp_path):
     (exact,) = _metric(r"sequence accuracy: ([\d.]+)", out)
     assert 0.0 <= exact <= 1.0
     _figures_written(tmp_path, ["05_translation_curves.png"])
+
+
+def test_siamese(tmp_path):
+    _needs_fashion_mnist()
+    out = _run("04_siamese.py", tmp_path)
+    (gap,) = _metric(r"shared gradient - \(branch 1 \+ branch 2\): max abs ([\d.e+-]+)", out)
+    assert gap < 1e-6  # the two backwards of the shared encoder add up to the sum of its branches
+    (both,) = _metric(r"finite differences vs both branches: max relative error ([\d.e+-]+)", out)
+    (one,) = _metric(r"finite differences vs branch 1 only: max relative error ([\d.e+-]+)", out)
+    assert both < 1e-4 < 0.05 < one  # the shared gradient is the derivative; one branch alone is not
+    pixels, untrained, trained = _metric(r"pair accuracy: pixels ([\d.]+), untrained ([\d.]+), trained ([\d.]+)", out)
+    assert trained > max(pixels, untrained) and trained > 0.7  # chance is 0.5
+    _figures_written(tmp_path, ["04_siamese_similarity.png"])
