@@ -121,3 +121,22 @@ def test_siamese(tmp_path):
     pixels, untrained, trained = _metric(r"pair accuracy: pixels ([\d.]+), untrained ([\d.]+), trained ([\d.]+)", out)
     assert trained > max(pixels, untrained) and trained > 0.7  # chance is 0.5
     _figures_written(tmp_path, ["04_siamese_similarity.png"])
+
+
+def test_custom_layer_plugin(tmp_path):
+    distribution = TUTORIALS / "06_plugin"
+    before = sorted(str(p.relative_to(distribution)) for p in distribution.rglob("*"))
+    out = _run("06_custom_layer_plugin.py", tmp_path)
+    assert "installed plait-swish with" in out
+    dx, dbeta = _metric(r"finite differences: dx max abs error ([\d.e+-]+), dbeta ([\d.e+-]+)", out)
+    assert dx < 1e-7 and dbeta < 1e-7  # float64 central differences of the maths pair
+    assert "gradcheck(BetaSwish): passed" in out
+    assert "registry.layers['beta_swish']: BetaSwish from plait-swish" in out  # found through its entry point
+    (accuracy,) = _metric(r"test accuracy ([\d.]+) after", out)
+    assert accuracy > 0.5  # 10 digits: chance is 0.1
+    assert "zoo.load in this process: same logits: True" in out
+    assert "zoo.load in a fresh process: same logits: True" in out
+    assert re.search(r"zoo.load without plait-swish: SerializationError: .*needs plait-swish", out)
+    _figures_written(tmp_path, ["06_beta_swish.png"])
+    # pip built in a copy: nothing (build/, *.egg-info, __pycache__) was added to the distribution's folder
+    assert sorted(str(p.relative_to(distribution)) for p in distribution.rglob("*")) == before
