@@ -140,3 +140,19 @@ def test_custom_layer_plugin(tmp_path):
     _figures_written(tmp_path, ["06_beta_swish.png"])
     # pip built in a copy: nothing (build/, *.egg-info, __pycache__) was added to the distribution's folder
     assert sorted(str(p.relative_to(distribution)) for p in distribution.rglob("*")) == before
+
+
+def test_porting_pytorch(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    out = _run("07_porting_pytorch.py", tmp_path)
+    (gap,) = _metric(r"loss gap first step [\d.e+-]+, largest ([\d.e+-]+)", out)
+    assert gap < 1e-4  # the port trains like the torch script, step for step
+    torch_acc, plait_acc = _metric(r"test accuracy: torch ([\d.]+), plait ([\d.]+)", out)
+    assert torch_acc == plait_acc and "same predictions: True" in out
+    (zoo_gap,) = _metric(r"zoo cnn-digits with the torch weights: logits max abs difference ([\d.e+-]+)", out)
+    assert zoo_gap < 1e-4
+    (gpt_gap,) = _metric(r"logits vs transformers: max abs difference ([\d.e+-]+)", out)
+    assert gpt_gap < 1e-5
+    assert "greedy tokens equal transformers': True" in out
+    _figures_written(tmp_path, ["07_port_losses.png"])
