@@ -3,7 +3,8 @@
 Each script runs in a subprocess with ``PLAIT_TUTORIAL_FAST=1`` and its figures sent to a
 temporary folder (so a test run leaves the committed figures alone). Tutorials that need
 Fashion-MNIST or tinyshakespeare skip when the data are absent (tinyshakespeare is looked
-for in ``../shared/data`` beside the repository, or at ``$PLAIT_TUTORIAL_TEXT``).
+for in ``../shared/data`` beside the repository, or at ``$PLAIT_TUTORIAL_TEXT``); the
+PyTorch-porting tutorial skips without torch and transformers (test dependencies).
 """
 
 from __future__ import annotations
@@ -103,13 +104,6 @@ def test_language_models_without_text_fails_clearly(tmp_path):
     assert "no text file at" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_translation(tmp_path):
-    out = _run("05_translation.py", tmp_path)
-    (exact,) = _metric(r"sequence accuracy: ([\d.]+)", out)
-    assert 0.0 <= exact <= 1.0
-    _figures_written(tmp_path, ["05_translation_curves.png"])
-
-
 def test_siamese(tmp_path):
     _needs_fashion_mnist()
     out = _run("04_siamese.py", tmp_path)
@@ -121,6 +115,13 @@ def test_siamese(tmp_path):
     pixels, untrained, trained = _metric(r"pair accuracy: pixels ([\d.]+), untrained ([\d.]+), trained ([\d.]+)", out)
     assert trained > max(pixels, untrained) and trained > 0.7  # chance is 0.5
     _figures_written(tmp_path, ["04_siamese_similarity.png"])
+
+
+def test_translation(tmp_path):
+    out = _run("05_translation.py", tmp_path)
+    (exact,) = _metric(r"sequence accuracy: ([\d.]+)", out)
+    assert 0.0 <= exact <= 1.0
+    _figures_written(tmp_path, ["05_translation_curves.png"])
 
 
 def test_custom_layer_plugin(tmp_path):
