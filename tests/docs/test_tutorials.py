@@ -157,3 +157,18 @@ def test_porting_pytorch(tmp_path):
     assert gpt_gap < 1e-5
     assert "greedy tokens equal transformers': True" in out
     _figures_written(tmp_path, ["07_port_losses.png"])
+
+
+def test_custom_layer_plugin_without_setuptools(tmp_path):
+    """Where no build backend is installed, the tutorial writes the .dist-info itself, as its page says."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['setuptools'] = None  # find_spec -> None\n")
+    env = _env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hide), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(TUTORIALS / "06_custom_layer_plugin.py")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "installed plait-swish with a hand-written .dist-info" in proc.stdout
+    assert "registry.layers['beta_swish']: BetaSwish from plait-swish" in proc.stdout
+    assert "zoo.load in a fresh process: same logits: True" in proc.stdout
