@@ -1,0 +1,124 @@
+"""The two building blocks every transformer here is made of: the feed-forward network and the
+residual sub-layer (pre-norm or post-norm). torch's ``TransformerEncoderLayer`` /
+``TransformerDecoderLayer`` and the zoo's ``gpt`` / ``transformer`` blocks all use these.
+
+Feed-forward (position-wise MLP), (..., embed_dim) -> (..., embed_dim)::
+
+    ffn(x) = linear2(dropout(activation(linear1(x))))
+    backward: dx = linear1.backward(activation.backward(dropout.backward(linear2.backward(dy))))
+
+Residual sub-layer ``f`` (attention or the feed-forward) with its norm and dropout::
+
+    pre-norm  (norm_first=True):   y = x + drop(f(norm(x)))      dx = dy + norm.backward(f.backward(drop.backward(dy)))
+    post-norm (norm_first=False):  y = norm(x + drop(f(x)))      g = norm.backward(dy);  dx = g + f.backward(drop.backward(g))
+
+The residual helpers take the norm, the dropout and the sub-layer as arguments rather than
+owning them, so each owner keeps its own state-dict names (torch's ``norm1``/``dropout1`` at the
+layer's top level, the zoo's ``blocks.<i>.norm1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from plait.core import Module, check_array, registry
+
+from .linear import Linear
+
+__all__ = ["FeedForward", "FeedForwardMixin", "residual", "residual_backward"]
+
+
+class FeedForwardMixin:
+    """linear2(dropout(activation(linear1(x)))) and its backward, for any owner of those four.
+
+    The sub-modules sit on the owner itself (``linear1``, ``dropout``, ``linear2``,
+    ``activation``: torch's ``TransformerEncoderLayer`` keys), so both :class:`FeedForward`
+    and the torch layers build and run them through this one implementation.
+    """
+
+    linear1: Linear
+    linear2: Linear
+    activation: Module
+    dropout: Module
+
+    def build_feed_forward(self, embed_dim: int, hidden_dim: int, activation: str | dict[str, Any], dropout: float,
+                           bias: bool, dtype: str, where: str) -> None:
+        """Create ``linear1`` (embed_dim -> hidden_dim), ``dropout`` (probability ``dropout``),
+        ``linear2`` (hidden_dim -> embed_dim) and ``activation`` (a registered layer name or a
+        ``{"type": name, ...}`` config); errors start with ``where``."""
+        self.linear1 = Linear(embed_dim, hidden_dim, bias=bias, dtype=dtype)
+        self.dropout = registry.build("dropout", p=dropout, where=where)
+        self.linear2 = Linear(hidden_dim, embed_dim, bias=bias, dtype=dtype)
+        self.activation = registry.build(activation, where=f"{where} activation")
+
+    def feed_forward(self, x: Any) -> Any:
+        """x (..., embed_dim) -> (..., embed_dim)."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+    def feed_forward_backward(self, dy: Any) -> Any:
+        """dy (..., embed_dim) -> dx (..., embed_dim); the four layers accumulate their gradients."""
+        return self.linear1.backward(self.activation.backward(self.dropout.backward(self.linear2.backward(dy))))
+
+
+class FeedForward(FeedForwardMixin, Module):
+    """Position-wise MLP: (..., embed_dim) -> (..., embed_dim) through ``hidden_dim`` units.
+
+    Args:
+        embed_dim: input and output features.
+        hidden_dim: hidden units.
+        activation: a registered layer name (``"gelu"``, ``"relu"``, ...) or a
+            ``{"type": name, ...}`` config.
+        dropout: probability of the dropout after the activation (training only).
+        bias: whether both Linear layers have a bias.
+        dtype: parameter dtype.
+
+    State-dict keys: ``linear1.*``, ``linear2.*`` (and the activation's, if it has weights).
+    """
+
+    def __init__(self, embed_dim: int, hidden_dim: int, activation: str | dict[str, Any] = "gelu",
+                 dropout: float = 0.0, bias: bool = True, dtype: str = "float32") -> None:
+        super().__init__()
+        self.embed_dim = int(embed_dim)
+        self.build_feed_forward(self.embed_dim, int(hidden_dim), activation, dropout, bias, dtype, "FeedForward")
+
+    def forward(self, x: Any) -> Any:
+        x = check_array(x, "FeedForward", ndim_min=1, last_dim=self.embed_dim)
+        return self.feed_forward(x)
+
+    def backward(self, dy: Any) -> Any:
+        return self.feed_forward_backward(dy)
+
+
+def residual(x: Any, sublayer: Callable[[Any], Any], norm: Module, drop: Module, norm_first: bool = True) -> Any:
+    """One residual sub-layer: pre-norm ``x + drop(sublayer(norm(x)))``, or post-norm
+    ``norm(x + drop(sublayer(x)))`` when ``norm_first`` is False.
+
+    Args:
+        x: (..., d) input.
+        sublayer: a callable (..., d) -> (..., d): attention (with its masks and caches bound)
+            or the feed-forward.
+        norm: the norm layer over d.
+        drop: the dropout on the sub-layer's output (Dropout or Identity).
+        norm_first: pre-norm (True) or post-norm (False).
+    """
+    if norm_first:
+        return x + drop(sublayer(norm(x)))
+    return norm(x + drop(sublayer(x)))
+
+
+def residual_backward(dy: Any, sublayer_backward: Callable[[Any], Any], norm: Module, drop: Module,
+                      norm_first: bool = True) -> tuple[Any, Any]:
+    """The reverse of :func:`residual`: returns ``(dx, extra)``.
+
+    ``sublayer_backward(d_out)`` returns the sub-layer's input gradient, or a tuple
+    ``(d_input, extra)`` (cross-attention: the gradient of its memory), passed back as
+    ``extra`` (None otherwise). The identity path adds ``dy`` (pre-norm) or ``norm.backward(dy)``
+    (post-norm) to the sub-layer's path.
+    """
+    g = dy if norm_first else norm.backward(dy)
+    got = sublayer_backward(drop.backward(g))
+    dsub, extra = got if isinstance(got, tuple) else (got, None)
+    if norm_first:
+        dsub = norm.backward(dsub)
+    return g + dsub, extra
