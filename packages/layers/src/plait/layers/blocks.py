@@ -19,14 +19,17 @@ layer's top level, the zoo's ``blocks.<i>.norm1``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from plait.core import Module, check_array, registry
 
 from .linear import Linear
 
-__all__ = ["FeedForward", "FeedForwardMixin", "residual", "residual_backward"]
+__all__ = ["ActivationSpec", "FeedForward", "FeedForwardMixin", "residual", "residual_backward"]
+
+ActivationSpec = str | Mapping[str, Any] | Module
+"""A registered layer name ("gelu"), a ``{"type": name, ...}`` config, or a layer instance."""
 
 
 class FeedForwardMixin:
@@ -42,15 +45,17 @@ class FeedForwardMixin:
     activation: Module
     dropout: Module
 
-    def build_feed_forward(self, embed_dim: int, hidden_dim: int, activation: str | dict[str, Any], dropout: float,
+    def build_feed_forward(self, embed_dim: int, hidden_dim: int, activation: ActivationSpec, dropout: float,
                            bias: bool, dtype: str, where: str) -> None:
         """Create ``linear1`` (embed_dim -> hidden_dim), ``dropout`` (probability ``dropout``),
-        ``linear2`` (hidden_dim -> embed_dim) and ``activation`` (a registered layer name or a
-        ``{"type": name, ...}`` config); errors start with ``where``."""
+        ``linear2`` (hidden_dim -> embed_dim) and ``activation`` (a registered layer name, a
+        ``{"type": name, ...}`` config, or a layer instance, as torch takes a module); errors
+        start with ``where``."""
         self.linear1 = Linear(embed_dim, hidden_dim, bias=bias, dtype=dtype)
         self.dropout = registry.build("dropout", p=dropout, where=where)
         self.linear2 = Linear(hidden_dim, embed_dim, bias=bias, dtype=dtype)
-        self.activation = registry.build(activation, where=f"{where} activation")
+        self.activation = (activation if isinstance(activation, Module)
+                           else registry.build(activation, where=f"{where} activation"))
 
     def feed_forward(self, x: Any) -> Any:
         """x (..., embed_dim) -> (..., embed_dim)."""
@@ -67,8 +72,8 @@ class FeedForward(FeedForwardMixin, Module):
     Args:
         embed_dim: input and output features.
         hidden_dim: hidden units.
-        activation: a registered layer name (``"gelu"``, ``"relu"``, ...) or a
-            ``{"type": name, ...}`` config.
+        activation: a registered layer name (``"gelu"``, ``"relu"``, ...), a
+            ``{"type": name, ...}`` config or a layer instance.
         dropout: probability of the dropout after the activation (training only).
         bias: whether both Linear layers have a bias.
         dtype: parameter dtype.
@@ -76,7 +81,7 @@ class FeedForward(FeedForwardMixin, Module):
     State-dict keys: ``linear1.*``, ``linear2.*`` (and the activation's, if it has weights).
     """
 
-    def __init__(self, embed_dim: int, hidden_dim: int, activation: str | dict[str, Any] = "gelu",
+    def __init__(self, embed_dim: int, hidden_dim: int, activation: ActivationSpec = "gelu",
                  dropout: float = 0.0, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self.embed_dim = int(embed_dim)

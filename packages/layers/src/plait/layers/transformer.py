@@ -14,7 +14,7 @@ Post-norm (``norm_first=False``)::
 
 Pre-norm (``norm_first=True``): ``x = x + dropout1(self_attn(norm1(x)))`` and so on.
 ``ffn(x) = linear2(dropout(activation(linear1(x))))``; the activation is any registered layer
-name ("relu", "gelu", ...) or config. The feed-forward and the residual wiring (both
+name ("relu", "gelu", ...), a config or a layer instance. The feed-forward and the residual wiring (both
 placements of the norm) are the shared blocks of :mod:`plait.layers.blocks`, which the zoo's
 pre-norm ``SelfBlock`` / ``CrossBlock`` (GQA, RoPE, a KV cache) use too.
 """
@@ -26,7 +26,7 @@ from typing import Any
 from plait.core import Module, ShapeError, check_array, registry
 from plait.core.checks import check_output_grad
 
-from .blocks import FeedForward, FeedForwardMixin, residual, residual_backward
+from .blocks import ActivationSpec, FeedForward, FeedForwardMixin, residual, residual_backward
 from .multihead import MultiheadAttention, checked_mask
 from .normalization import LayerNorm
 
@@ -38,7 +38,7 @@ class _Block(FeedForwardMixin, Module):
 
     _name = ""
 
-    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, activation: str,
+    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, activation: ActivationSpec,
                layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, dtype: str, norms: int) -> None:
         self.d_model, self.batch_first, self.norm_first = int(d_model), bool(batch_first), bool(norm_first)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
@@ -105,7 +105,7 @@ class TransformerEncoderLayer(_Block):
     _name = "TransformerEncoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 activation: ActivationSpec = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
@@ -140,7 +140,7 @@ class TransformerDecoderLayer(_Block):
     _name = "TransformerDecoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 activation: ActivationSpec = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
