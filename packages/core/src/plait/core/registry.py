@@ -293,6 +293,12 @@ class Table:
         return msg
 
 
+def _what(kind: str, name: str, args: tuple[Any, ...], options: dict[str, Any]) -> str:
+    """``layer 'linear' from [4] {'bias': False}`` for an error message (only built on failure)."""
+    shown = f"{list(args)!r} {options!r}" if args else repr(options)
+    return f"{kind[:-1]} {name!r} from {shown}"
+
+
 class UnresolvedNameError(RegistryError, ConfigError):
     """A config names a component no table resolves: a lookup error and a config error at once."""
 
@@ -365,15 +371,14 @@ class Registry:
         except RecursionError:
             raise ConfigError(f"{where}: the config of {kind[:-1]} {name!r} is nested too deeply") from None
         options.update(kwargs)
-        shown = f"{list(args)!r} {options!r}" if args else repr(options)
         try:
             return factory(*args, **options)
         except TypeError as exc:
-            raise ConfigError(f"{where}: cannot build {kind[:-1]} {name!r} from {shown}: {exc}") from exc
+            raise ConfigError(f"{where}: cannot build {_what(kind, name, args, options)}: {exc}") from exc
         except PlaitError:
             raise
         except (ValueError, OverflowError, MemoryError) as exc:  # e.g. int("abc"), a size too large to allocate
-            raise ConfigError(f"{where}: cannot build {kind[:-1]} {name!r} from {shown}: "
+            raise ConfigError(f"{where}: cannot build {_what(kind, name, args, options)}: "
                               f"{type(exc).__name__}: {exc}") from exc
 
     def _build_nested(self, value: Any, kind: str, where: str) -> Any:
