@@ -45,8 +45,8 @@ def _torch_gpt(w, ids, num_layers, H, Hkv):
         o = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, E)
         x = x + F.linear(o, w[p + "attn.out_proj.weight"], w[p + "attn.out_proj.bias"])
         h = F.layer_norm(x, (E,), w[p + "norm2.weight"], w[p + "norm2.bias"])
-        h = F.gelu(F.linear(h, w[p + "ffn.fc1.weight"], w[p + "ffn.fc1.bias"]))
-        x = x + F.linear(h, w[p + "ffn.fc2.weight"], w[p + "ffn.fc2.bias"])
+        h = F.gelu(F.linear(h, w[p + "ffn.linear1.weight"], w[p + "ffn.linear1.bias"]))
+        x = x + F.linear(h, w[p + "ffn.linear2.weight"], w[p + "ffn.linear2.bias"])
     x = F.layer_norm(x, (E,), w["norm.weight"], w["norm.bias"])
     return x @ w["tok_emb.weight"].T
 

@@ -121,7 +121,7 @@ def test_every_shape_problem_is_listed_at_once(tmp_path):
         warnings.simplefilter("ignore")
         zoo.from_pretrained(folder)
     message = str(info.value)
-    for key in ("tok_emb.weight", "pos_emb.weight", "blocks.0.norm1.weight", "blocks.1.ffn.fc2.weight", "norm.bias"):
+    for key in ("tok_emb.weight", "pos_emb.weight", "blocks.0.norm1.weight", "blocks.1.ffn.linear2.weight", "norm.bias"):
         assert key in message
     assert "c_attn" in message  # the packed q, k, v that no longer split
 
@@ -135,7 +135,7 @@ def test_missing_weight_and_unexpected_tensor_are_named(tmp_path):
     tensors.pop(key)
     tensors["extra.weight"] = np.zeros(3, dtype=np.float32)
     save_file(tensors, folder / "model.safetensors")
-    with pytest.raises(SerializationError, match=r"extra\.weight.*blocks\.1\.ffn\.fc1\.bias"), \
+    with pytest.raises(SerializationError, match=r"extra\.weight.*blocks\.1\.ffn\.linear1\.bias"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zoo.from_pretrained(folder)
@@ -310,7 +310,7 @@ def test_sharded_checkpoints_and_their_index(tmp_path):
 def test_a_gpt2_preset_model_saves_and_loads(tmp_path):
     model = zoo.create("gpt2", vocab_size=300, context_length=16, d_model=32, num_layers=1, num_heads=4)
     again = zoo.load(zoo.save(model, tmp_path / "g"))
-    assert again.blocks[0].ffn.act.approximate == "tanh" and again.pos_emb is not None
+    assert again.blocks[0].ffn.activation.approximate == "tanh" and again.pos_emb is not None
     ids = np.arange(16)[None]
     with no_grad():
         np.testing.assert_array_equal(again(ids), model(ids))

@@ -147,14 +147,14 @@ def test_an_explicit_mapping_renames_and_drops():
 
 def test_every_problem_is_listed_at_once():
     state = {k: np.asarray(v) for k, v in zoo.create("gpt-nano").state_dict().items()}
-    state["blocks.0.ffn.fc1.weight"] = np.zeros((3, 3), dtype=np.float32)
+    state["blocks.0.ffn.linear1.weight"] = np.zeros((3, 3), dtype=np.float32)
     state["norm.weight"] = np.zeros(7, dtype=np.float32)
     state.pop("blocks.1.norm2.bias")
     state["mystery.tensor"] = np.zeros(2, dtype=np.float32)
     with pytest.raises(ShapeError) as info:
         zoo.load_torch_state_dict(zoo.create("gpt-nano"), state)
     message = str(info.value)
-    for part in ("blocks.0.ffn.fc1.weight: expected shape (256, 64), got (3, 3)", "norm.weight: expected shape (64,)",
+    for part in ("blocks.0.ffn.linear1.weight: expected shape (256, 64), got (3, 3)", "norm.weight: expected shape (64,)",
                  "blocks.1.norm2.bias", "mystery.tensor"):
         assert part in message
 

@@ -4,6 +4,7 @@
     registry.layers.get("linear")               # the class registered as "linear"
     registry.layers.names()                     # sorted names
     registry.build({"type": "linear", "in_features": 4, "out_features": 2})
+    registry.build("linear", args=(4, 2), bias=False, where="my model")  # a name and arguments
 
 Tables fill themselves from plugins (the entry-point group ``plait``) the first time
 they are looked at; see :mod:`plait.core.plugins`.
@@ -20,7 +21,8 @@ from typing import Any
 from .errors import ConfigError, PlaitError, PluginError, RegistryError
 from .protocols import PROTOCOLS, required_methods
 
-__all__ = ["FIRST_PARTY_DISTRIBUTIONS", "KINDS", "Collision", "Registry", "Table", "install_hint", "registry"]
+__all__ = ["FIRST_PARTY_DISTRIBUTIONS", "KINDS", "Collision", "Registry", "Table", "UnresolvedNameError", "install_hint",
+           "registry"]
 
 KINDS: tuple[str, ...] = (
     "layers",
@@ -291,8 +293,18 @@ class Table:
         return msg
 
 
+def _what(kind: str, name: str, args: tuple[Any, ...], options: dict[str, Any]) -> str:
+    """``layer 'linear' from [4] {'bias': False}`` for an error message (only built on failure)."""
+    shown = f"{list(args)!r} {options!r}" if args else repr(options)
+    return f"{kind[:-1]} {name!r} from {shown}"
+
+
+class UnresolvedNameError(RegistryError, ConfigError):
+    """A config names a component no table resolves: a lookup error and a config error at once."""
+
+
 class Registry:
-    """All tables, plus :meth:`build` for nested ``{"type": name, ...}`` configs."""
+    """All tables, plus :meth:`build`, which constructs any component by name or config."""
 
     def __init__(self) -> None:
         self._tables = {kind: Table(kind) for kind in KINDS}
@@ -334,48 +346,59 @@ class Registry:
                 return kind, name
         return None
 
-    def build(self, config: Mapping[str, Any], kind: str = "layers") -> Any:
-        """Construct a component from ``{"type": name, **kwargs}``.
-
-        Nested dicts that carry a ``"type"`` key (also inside lists) are built first, in
-        the same kind unless they name another with ``"kind"``.
+    def build(self, spec: str | Mapping[str, Any], kind: str = "layers", *, args: tuple[Any, ...] = (),
+              where: str = "registry.build", **kwargs: Any) -> Any:
+        """Construct a component by name: the one build-by-name helper of every package.
 
         Args:
-            config: ``{"type": name, **kwargs}``, optionally with ``"kind"`` (which overrides
-                the ``kind`` argument); the other keys are the constructor's keyword arguments.
-            kind: default ``"layers"``; the table ``name`` is looked up in.
+            spec: a registered name (``"relu"``) or a config ``{"type": name, **options}``.
+                Nested dicts that carry a ``"type"`` key (also inside lists) are built first, in
+                the same kind unless they name another with ``"kind"``.
+            args: positional constructor arguments, put before the options (sizes the caller
+                knows, such as a norm's feature count).
+            where: who asks (``"mlp activation"``); it starts every error message.
+            **kwargs: options added on top of the spec's (they win over the spec's own).
 
         Returns:
             The constructed object.
 
         Raises:
-            ConfigError: ``config`` is not a dict with ``"type"``, is nested too deeply, or
-                the constructor refuses its arguments.
-            RegistryError: an unknown kind or name (the message lists close matches).
+            ConfigError: ``spec`` is neither a name nor a config, or the constructor refuses the
+                arguments; :class:`UnresolvedNameError` (a ``ConfigError`` and a ``RegistryError``):
+                the name is unknown, with close matches.
         """
-        if not isinstance(config, Mapping) or "type" not in config:
-            raise ConfigError(f"registry.build expects a dict with a 'type' key, got {config!r}")
-        kind = config.get("kind", kind)
-        factory: Callable[..., Any] = self.table(kind).get(config["type"])
+        if isinstance(spec, str):
+            name, options = spec, {}
+        elif isinstance(spec, Mapping) and isinstance(spec.get("type"), str):
+            name, options = spec["type"], {k: v for k, v in spec.items() if k not in ("type", "kind")}
+            kind = spec.get("kind", kind)
+        else:
+            raise ConfigError(f"{where}: a {kind[:-1]} must be a registered name or a config; registry.build "
+                              f"expects a dict with a 'type' key (a string) or a name, got {spec!r}")
         try:
-            kwargs = {k: self._build_nested(v, kind) for k, v in config.items() if k not in ("type", "kind")}
+            factory: Callable[..., Any] = self.table(kind).get(name)
+        except RegistryError as exc:
+            raise UnresolvedNameError(f"{where}: {exc}") from None
+        try:
+            options = {k: self._build_nested(v, kind, where) for k, v in options.items()}
         except RecursionError:
-            raise ConfigError(f"registry.build: the config of {kind[:-1]} {config['type']!r} is nested too deeply") from None
+            raise ConfigError(f"{where}: the config of {kind[:-1]} {name!r} is nested too deeply") from None
+        options.update(kwargs)
         try:
-            return factory(**kwargs)
+            return factory(*args, **options)
         except TypeError as exc:
-            raise ConfigError(f"cannot build {kind[:-1]} {config['type']!r} from {dict(kwargs)!r}: {exc}") from exc
+            raise ConfigError(f"{where}: cannot build {_what(kind, name, args, options)}: {exc}") from exc
         except PlaitError:
             raise
         except (ValueError, OverflowError, MemoryError) as exc:  # e.g. int("abc"), a size too large to allocate
-            raise ConfigError(f"cannot build {kind[:-1]} {config['type']!r} from {dict(kwargs)!r}: "
+            raise ConfigError(f"{where}: cannot build {_what(kind, name, args, options)}: "
                               f"{type(exc).__name__}: {exc}") from exc
 
-    def _build_nested(self, value: Any, kind: str) -> Any:
+    def _build_nested(self, value: Any, kind: str, where: str) -> Any:
         if isinstance(value, Mapping) and "type" in value:
-            return self.build(value, kind)
+            return self.build(value, kind, where=where)
         if isinstance(value, list):
-            return [self._build_nested(v, kind) for v in value]
+            return [self._build_nested(v, kind, where) for v in value]
         return value
 
 

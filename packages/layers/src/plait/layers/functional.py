@@ -44,7 +44,10 @@ __all__ = [
 # -- activations: the module's checks, then its forward function; nothing is cached ----------------
 @lru_cache(maxsize=128)
 def _layer(cls: type, *options: tuple[str, Any]) -> Module:
-    """One stateless instance per (class, options): built (and its options validated) once."""
+    """One stateless instance per (class, options): built (and its options validated) once.
+
+    Built from the class itself, not by name through ``registry.build``: ``F.gelu`` is always
+    Plait's GELU, whatever a plugin registers under "gelu"."""
     return cls(**dict(options))
 
 

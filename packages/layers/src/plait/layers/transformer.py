@@ -1,4 +1,4 @@
-"""Transformer blocks: ``FeedForward``, and torch's ``TransformerEncoderLayer`` / ``TransformerDecoderLayer``.
+"""torch's ``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (``FeedForward`` is re-exported from :mod:`.blocks`).
 
 The two layers are ``torch.nn``'s: the same arguments and defaults (``batch_first=False``,
 ``norm_first=False``, ``activation="relu"``, ``dropout=0.1``, no implied causal mask), the same
@@ -14,128 +14,39 @@ Post-norm (``norm_first=False``)::
 
 Pre-norm (``norm_first=True``): ``x = x + dropout1(self_attn(norm1(x)))`` and so on.
 ``ffn(x) = linear2(dropout(activation(linear1(x))))``; the activation is any registered layer
-name ("relu", "gelu", ...). Plait's own pre-norm blocks with GQA, RoPE and a KV cache are the
-zoo's ``SelfBlock`` / ``CrossBlock`` over :class:`GroupedQueryAttention`.
+name ("relu", "gelu", ...), a config or a layer instance. The feed-forward and the residual wiring (both
+placements of the norm) are the shared blocks of :mod:`plait.layers.blocks`, which the zoo's
+pre-norm ``SelfBlock`` / ``CrossBlock`` (GQA, RoPE, a KV cache) use too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array, registry
+from plait.core import Module, ShapeError, check_array, registry
 from plait.core.checks import check_output_grad
 
-from .linear import Linear
+from .blocks import ActivationSpec, FeedForward, FeedForwardMixin, residual, residual_backward
 from .multihead import MultiheadAttention, checked_mask
 from .normalization import LayerNorm
 
 __all__ = ["FeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer"]
 
-def _layer(name: str, where: str, **kwargs: Any) -> Module:
-    """A registered layer by name (activations, dropout), with a clear error for unknown names."""
-    try:
-        cls = registry.layers.get(name)
-    except KeyError as exc:
-        raise ConfigError(f"{where}: unknown layer {name!r} ({exc})") from exc
-    return cls(**kwargs)
 
-
-class _FFNMixin:
-    """linear2(dropout(activation(linear1(x)))) and its backward, for any owner of those four."""
-
-    linear1: Linear
-    linear2: Linear
-    activation: Module
-    dropout: Module
-
-    def _build_ffn(self, d_model: int, hidden: int, activation: str, dropout: float, bias: bool, dtype: str,
-                   where: str) -> None:
-        self.linear1 = Linear(d_model, hidden, bias=bias, dtype=dtype)
-        self.dropout = _layer("dropout", where, p=dropout)
-        self.linear2 = Linear(hidden, d_model, bias=bias, dtype=dtype)
-        self.activation = _layer(activation, where)
-
-    def _ffn(self, x: Any) -> Any:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
-
-    def _ffn_backward(self, dy: Any) -> Any:
-        return self.linear1.backward(self.activation.backward(self.dropout.backward(self.linear2.backward(dy))))
-
-
-class FeedForward(_FFNMixin, Module):
-    """Position-wise MLP: (..., embed_dim) -> (..., embed_dim) through ``hidden_dim`` units.
-
-    ``y = linear2(dropout(activation(linear1(x))))`` (torch has no such class; it is the
-    feed-forward part of its transformer layers).
-
-    Args:
-        embed_dim: E, the input and output feature size (converted with ``int()``).
-        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), converted with ``int()``.
-        activation: a registered layer name built without arguments (``"gelu"``, the default,
-            ``"relu"``, ``"silu"``, ...).
-        dropout: dropout probability after the activation, in [0, 1]; default 0.0.
-        bias: learn the biases of ``linear1`` and ``linear2``; default True.
-        dtype: dtype of every parameter, default ``"float32"``.
-
-    Shapes:
-        ``forward(x)``: x (..., E) -> y (..., E). ``backward(dy)``: dy of y's shape -> dx of x's shape.
-
-    Raises:
-        ConfigError: a size below 1 (``embed_dim`` or ``hidden_dim`` 0 is refused by ``Linear``'s
-            default initializer), an unknown ``activation`` name, or ``dropout`` outside [0, 1].
-        ShapeError: an input whose last axis is not E; a ``dy`` of another shape than y.
-        DTypeError: a non-floating input or ``dy``.
-    """
-
-    def __init__(self, embed_dim: int, hidden_dim: int, activation: str = "gelu", dropout: float = 0.0,
-                 bias: bool = True, dtype: str = "float32") -> None:
-        super().__init__()
-        self.embed_dim = int(embed_dim)
-        self._build_ffn(self.embed_dim, int(hidden_dim), activation, dropout, bias, dtype, "FeedForward")
-
-    def forward(self, x: Any) -> Any:
-        """y = linear2(dropout(activation(linear1(x)))).
-
-        Args:
-            x: (..., E), float.
-
-        Returns:
-            y (..., E).
-
-        Raises:
-            ShapeError: a last axis other than E.
-            DTypeError: a non-floating x.
-        """
-        x = check_array(x, "FeedForward", ndim_min=1, last_dim=self.embed_dim)
-        return self._ffn(x)
-
-    def backward(self, dy: Any) -> Any:
-        """dx from dy; adds the gradients of ``linear1`` and ``linear2``.
-
-        Args:
-            dy: gradient of y, (..., E).
-
-        Raises:
-            ShapeError: dy of another shape than y.
-            PlaitError: no matching forward.
-        """
-        return self._ffn_backward(dy)
-
-
-class _Block(_FFNMixin, Module):
+class _Block(FeedForwardMixin, Module):
     """Shared construction and the residual sub-layer wiring of the encoder and decoder layers."""
 
     _name = ""
 
-    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, activation: str,
+    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, activation: ActivationSpec,
                layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, dtype: str, norms: int) -> None:
         self.d_model, self.batch_first, self.norm_first = int(d_model), bool(batch_first), bool(norm_first)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
-        self._build_ffn(self.d_model, int(dim_feedforward), activation, dropout, bias, dtype, self._name)
+        self.build_feed_forward(self.d_model, int(dim_feedforward), activation, dropout, bias, dtype, self._name)
         for k in range(1, norms + 1):
             setattr(self, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
-            setattr(self, f"dropout{k}", _layer("dropout", self._name, p=dropout))
+            setattr(self, f"dropout{k}", registry.build("dropout", p=dropout, where=self._name))
 
     def _check(self, x: Any, what: str) -> Any:
         return check_array(x, self._name, what=what, ndim=(2, 3), last_dim=self.d_model)
@@ -174,21 +85,12 @@ class _Block(_FFNMixin, Module):
         return dq
 
     def _residual(self, x: Any, sublayer: Any, norm: LayerNorm, drop: Module) -> Any:
-        """Post-norm: norm(x + drop(f(x))); pre-norm: x + drop(f(norm(x)))."""
-        if self.norm_first:
-            return x + drop(sublayer(norm(x)))
-        return norm(x + drop(sublayer(x)))
+        """Post-norm: norm(x + drop(f(x))); pre-norm: x + drop(f(norm(x))) (see :mod:`.blocks`)."""
+        return residual(x, sublayer, norm, drop, self.norm_first)
 
     def _residual_backward(self, dy: Any, sublayer_backward: Any, norm: LayerNorm, drop: Module) -> tuple[Any, Any]:
         """Returns (dx, extra): extra is what the sub-layer's backward returned besides dx (or None)."""
-        if self.norm_first:
-            got = sublayer_backward(drop.backward(dy))
-            dsub, extra = got if isinstance(got, tuple) else (got, None)
-            return dy + norm.backward(dsub), extra
-        g = norm.backward(dy)
-        got = sublayer_backward(drop.backward(g))
-        dsub, extra = got if isinstance(got, tuple) else (got, None)
-        return g + dsub, extra
+        return residual_backward(dy, sublayer_backward, norm, drop, self.norm_first)
 
 
 class TransformerEncoderLayer(_Block):
@@ -227,7 +129,7 @@ class TransformerEncoderLayer(_Block):
     _name = "TransformerEncoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 activation: ActivationSpec = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
@@ -257,7 +159,7 @@ class TransformerEncoderLayer(_Block):
         self._check_masks(N, L, L, src_key_padding_mask, src_mask, "src_")
         x = self._residual(x, self._self_attention(src_mask, src_key_padding_mask, is_causal), self.norm1,
                            self.dropout1)
-        return self._finish(self._residual(x, self._ffn, self.norm2, self.dropout2))
+        return self._finish(self._residual(x, self.feed_forward, self.norm2, self.dropout2))
 
     def backward(self, dy: Any) -> Any:
         """Returns dsrc.
@@ -271,7 +173,7 @@ class TransformerEncoderLayer(_Block):
             PlaitError: no matching forward.
         """
         dy = self._check_dy(dy)
-        dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm2, self.dropout2)
+        dx, _ = self._residual_backward(dy, self.feed_forward_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
         return dx
 
@@ -312,7 +214,7 @@ class TransformerDecoderLayer(_Block):
     _name = "TransformerDecoderLayer"
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 activation: ActivationSpec = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
         self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
@@ -364,7 +266,7 @@ class TransformerDecoderLayer(_Block):
         x = self._residual(x, self._self_attention(tgt_mask, tgt_key_padding_mask, tgt_is_causal), self.norm1,
                            self.dropout1)
         x = self._residual(x, cross, self.norm2, self.dropout2)
-        return self._finish(self._residual(x, self._ffn, self.norm3, self.dropout3))
+        return self._finish(self._residual(x, self.feed_forward, self.norm3, self.dropout3))
 
     def _cross_backward(self, dy: Any) -> tuple[Any, Any]:
         dq, dk, dv = self.multihead_attn.backward(dy)
@@ -386,7 +288,7 @@ class TransformerDecoderLayer(_Block):
             PlaitError: no matching forward.
         """
         dy = self._check_dy(dy)
-        dx, _ = self._residual_backward(dy, self._ffn_backward, self.norm3, self.dropout3)
+        dx, _ = self._residual_backward(dy, self.feed_forward_backward, self.norm3, self.dropout3)
         dx, dmemory = self._residual_backward(dx, self._cross_backward, self.norm2, self.dropout2)
         dx, _ = self._residual_backward(dx, self._self_attention_backward, self.norm1, self.dropout1)
         return dx, dmemory

@@ -18,19 +18,13 @@ LayerSpec = str | Mapping[str, Any]
 
 
 def build_layer(spec: LayerSpec, *args: Any, where: str = "model", **kwargs: Any) -> Module:
-    """Instantiate ``spec`` from ``registry.layers`` with ``args``/``kwargs`` added."""
-    if isinstance(spec, str):
-        name, options = spec, {}
-    elif isinstance(spec, Mapping) and isinstance(spec.get("type"), str):
-        name = spec["type"]
-        options = {k: v for k, v in spec.items() if k != "type"}
-    else:
-        raise ConfigError(f"{where}: a layer must be a registered name or a {{'type': name, ...}} dict, got {spec!r}")
-    cls = registry.layers.get(name)
-    try:
-        return cls(*args, **{**options, **kwargs})
-    except TypeError as exc:
-        raise ConfigError(f"{where}: cannot build layer {name!r} with {args!r} {options | kwargs!r}: {exc}") from exc
+    """Instantiate ``spec`` from ``registry.layers`` with ``args``/``kwargs`` added.
+
+    A thin spelling of :meth:`plait.core.registry.Registry.build` for layers (the one
+    build-by-name helper): ``build_layer("linear", 4, 2, bias=False, where="mlp")``. Errors
+    start with ``where``.
+    """
+    return registry.build(spec, "layers", args=args, where=where, **kwargs)
 
 
 def build_dropout(p: float, where: str = "model") -> Module:

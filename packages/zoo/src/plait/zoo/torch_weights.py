@@ -15,6 +15,8 @@ finds its place (Plait's own names always come first):
   ``nn.MultiheadAttention``'s packed ``in_proj_weight``), and Hugging Face's GPT-2
   (``transformer.h.<i>.attn.c_attn`` ...: its ``Conv1D`` stores ``(in, out)``, the transpose
   of a ``Linear``, and ``c_attn`` packs q, k, v);
+* ``gpt``, ``transformer``: also the zoo's former feed-forward names ``ffn.fc1``/``ffn.fc2``
+  (now ``ffn.linear1``/``ffn.linear2``, as ``plait.layers.FeedForward``);
 * ``rnn_lm``, ``rnn_classifier``, ``transformer``: torch's own names (the zoo uses them).
 
 ``mapping`` (a dict ``{torch key: zoo key or None}``) is applied first; None drops a tensor.
@@ -34,6 +36,7 @@ import numpy as np
 
 from plait.core import ConfigError, Module, PlaitError, SerializationError, ShapeError, load_safetensors
 
+from .models.blocks import FFN_KEY, FORMER_FFN_KEY
 from .serialization import model_spec
 
 __all__ = ["KEY_MAPS", "Rule", "convert_state_dict", "load_torch_state_dict", "read_safetensors"]
@@ -121,7 +124,7 @@ def _torch_gpt(model: Module, keys: list[str]) -> list[Rule]:
     return [
         Rule(b + r"(q|k|v|out)_proj\.(weight|bias)", (r"blocks.\1.attn.\2_proj.\3",)),
         Rule(b + r"attn\.in_proj_(weight|bias)", tuple(rf"blocks.\1.attn.{p}_proj.\2" for p in "qkv")),
-        Rule(b + r"(fc1|fc2)\.(weight|bias)", (r"blocks.\1.ffn.\2.\3",)),
+        Rule(b + r"fc([12])\.(weight|bias)", (r"blocks.\1.ffn.linear\2.\3",)),
         Rule(r"(.+)", (r"\1",)),
     ]
 
@@ -137,21 +140,27 @@ def _hf_gpt2(model: Module, keys: list[str]) -> list[Rule]:
         Rule(h + r"attn\.c_attn\.bias", tuple(rf"blocks.\1.attn.{p}_proj.bias" for p in "qkv")),
         Rule(h + r"attn\.c_proj\.weight", (r"blocks.\1.attn.out_proj.weight",), transpose=True),
         Rule(h + r"attn\.c_proj\.bias", (r"blocks.\1.attn.out_proj.bias",)),
-        Rule(h + r"mlp\.c_fc\.weight", (r"blocks.\1.ffn.fc1.weight",), transpose=True),
-        Rule(h + r"mlp\.c_fc\.bias", (r"blocks.\1.ffn.fc1.bias",)),
-        Rule(h + r"mlp\.c_proj\.weight", (r"blocks.\1.ffn.fc2.weight",), transpose=True),
-        Rule(h + r"mlp\.c_proj\.bias", (r"blocks.\1.ffn.fc2.bias",)),
+        Rule(h + r"mlp\.c_fc\.weight", (r"blocks.\1.ffn.linear1.weight",), transpose=True),
+        Rule(h + r"mlp\.c_fc\.bias", (r"blocks.\1.ffn.linear1.bias",)),
+        Rule(h + r"mlp\.c_proj\.weight", (r"blocks.\1.ffn.linear2.weight",), transpose=True),
+        Rule(h + r"mlp\.c_proj\.bias", (r"blocks.\1.ffn.linear2.bias",)),
         Rule(t + r"ln_f\.(weight|bias)", (r"norm.\1",)),
         Rule(r"lm_head\.weight", ("head.weight",)),
         Rule(h + r"attn\.(?:bias|masked_bias)", ()),  # the causal-mask buffers older files carry
     ]
 
 
+def _former_zoo_names(model: Module, keys: list[str]) -> list[Rule]:
+    """Plait's names from before the zoo used ``plait.layers.FeedForward`` (``ffn.fc1``/``ffn.fc2``)."""
+    return [Rule(FORMER_FFN_KEY, (FFN_KEY,)), Rule(r"(.+)", (r"\1",))]
+
+
 KEY_MAPS: dict[str, list[tuple[str, KeyMap]]] = {
     "mlp": [("torch nn.Sequential", _sequential)],
     "cnn": [("torch nn.Sequential", _sequential)],
     "resnet": [("torchvision ResNet", _torchvision_resnet)],
-    "gpt": [("torch GPT", _torch_gpt), ("Hugging Face GPT-2", _hf_gpt2)],
+    "gpt": [("torch GPT", _torch_gpt), ("Hugging Face GPT-2", _hf_gpt2), ("former plait-zoo names", _former_zoo_names)],
+    "transformer": [("former plait-zoo names", _former_zoo_names)],
 }
 """architecture -> [(description, key map)], tried after Plait's own names; a plugin may add to it."""
 

@@ -10,7 +10,7 @@ from plait.layers.attention import KVCache
 from ..builders import LayerSpec, build_dropout, build_layer
 from ..catalog import register_model
 from . import _sizes
-from .blocks import SelfBlock, gpt_init
+from .blocks import FeedForwardKeysUpgrade, SelfBlock, gpt_init
 
 __all__ = ["GPT", "GPTCache"]
 
@@ -27,7 +27,7 @@ class GPTCache:
 
 
 @register_model("gpt")
-class GPT(Module):
+class GPT(FeedForwardKeysUpgrade, Module):
     """ids (B, T) ints, T <= context_length -> next-token logits (B, T, vocab_size).
 
     token embedding [+ learned positions] -> dropout -> ``num_layers`` pre-norm causal

@@ -10,7 +10,7 @@ from plait.layers.attention import KVCache
 from ..builders import LayerSpec, build_dropout, build_layer
 from ..catalog import register_model
 from . import _sizes
-from .blocks import CrossBlock, SelfBlock, gpt_init
+from .blocks import CrossBlock, FeedForwardKeysUpgrade, SelfBlock, gpt_init
 
 __all__ = ["Seq2SeqCache", "Transformer"]
 
@@ -47,7 +47,7 @@ def _check_parameter_budget(src_vocab: int, tgt_vocab: int, max_len: int, share:
 
 
 @register_model("transformer")
-class Transformer(Module):
+class Transformer(FeedForwardKeysUpgrade, Module):
     """forward(src (B, S) ids, tgt_in (B, T) ids) -> logits (B, T, tgt_vocab_size).
 
     Encoder: embedding [+ positions] -> pre-norm self-attention blocks (source padding,
