@@ -354,9 +354,12 @@ class Registry:
             spec: a registered name (``"relu"``) or a config ``{"type": name, **options}``.
                 Nested dicts that carry a ``"type"`` key (also inside lists) are built first, in
                 the same kind unless they name another with ``"kind"``.
-            args: positional constructor arguments, put before the options (sizes the caller
-                knows, such as a norm's feature count).
-            where: who asks (``"mlp activation"``); it starts every error message.
+            kind: default ``"layers"``; the registry table (``"layers"``, ``"optimizers"``, ...);
+                a config's own ``"kind"`` key wins.
+            args: default ``()``; positional constructor arguments, put before the options
+                (sizes the caller knows, such as a norm's feature count).
+            where: default ``"registry.build"``; who asks (``"mlp activation"``); it starts
+                every error message.
             **kwargs: options added on top of the spec's (they win over the spec's own).
 
         Returns:
