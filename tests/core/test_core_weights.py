@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from plait.core import (
+    ConfigError,
     DeviceError,
     SerializationError,
     atomic_write,
@@ -146,7 +147,7 @@ def test_bfloat16_is_refused_unless_widened_to_float32(tmp_path):
     with pytest.warns(UserWarning):
         from_bytes = load_safetensors_bytes(path.read_bytes(), source="mem", bfloat16="float32")
     assert np.array_equal(from_bytes["w"], loaded["w"])
-    with pytest.raises(TypeError, match="bfloat16"):
+    with pytest.raises(ConfigError, match="safetensors: bfloat16"):
         load_safetensors(path, bfloat16="float16")
 
 

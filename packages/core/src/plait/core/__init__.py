@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import init
 from .backend import default_device, device_of, get_array_module, to_device, to_numpy
-from .checks import check_array, check_int_array, check_parameter_count, check_same_shape, check_size
+from .checks import check_array, check_int_array, check_number, check_parameter_count, check_same_shape, check_size
 from .containers import ModuleDict, ModuleList, leading_modules
 from .errors import (
     CheckpointError,
@@ -83,6 +83,7 @@ __all__ = [
     "calculate_gain",
     "check_array",
     "check_int_array",
+    "check_number",
     "check_parameter_count",
     "check_rng_state",
     "check_same_shape",

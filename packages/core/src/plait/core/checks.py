@@ -8,9 +8,10 @@ what it expected and what it got.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy as np
 from .backend import get_array_module
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["check_array", "check_int_array", "check_output_grad", "check_parameter_count", "check_same_shape", "check_size", "dtype_of"]
+__all__ = ["check_array", "check_int_array", "check_number", "check_output_grad", "check_parameter_count", "check_same_shape",
+           "check_size", "dtype_of"]
 
 
 def _as_array(x: Any, where: str, what: str) -> Any:
@@ -184,6 +186,43 @@ def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{where}: {what} must be at least {minimum}, got {value}")
     return int(value)
+
+
+def check_number(value: Any, where: str, what: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """A constructor's real-valued option as a finite float in the given range.
+
+    Bools, strings, None and anything that is not a real number are a :class:`ConfigError`
+    naming the component and the argument (``float("abc")`` would raise a bare ValueError).
+
+    Args:
+        value: the argument as given (an int, float or NumPy real scalar).
+        where: the component named in the error (``"LeakyReLU"``).
+        what: the argument's name, in the error (``"negative_slope"``).
+        low: default None (no bound); the smallest accepted value.
+        high: default None (no bound); the largest accepted value.
+        low_open: default False; ``low`` itself is refused.
+        high_open: default False; ``high`` itself is refused.
+
+    Returns:
+        ``value`` as a Python float.
+
+    Raises:
+        ConfigError: ``value`` is not a real number, is not finite, or is out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigError(f"{where}: {what} must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: {what} must be finite, got {number}")
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if below or above:
+        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
+        hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
+        bound = f"in {lo or '(-inf'}, {hi or 'inf)'}"
+        raise ConfigError(f"{where}: {what} must be {bound}, got {number:g}")
+    return number
 
 
 #: Refuse to build a module estimated above this many parameter elements (override with

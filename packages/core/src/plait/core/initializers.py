@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_number
 from .errors import ConfigError
 
 __all__ = [
@@ -141,12 +142,15 @@ class Normal(_Init):
 
     Args:
         mean: default 0.0.
-        std: default 1.0; the standard deviation (not checked here; ``init.normal_``
-            refuses a negative one).
+        std: default 1.0; the standard deviation, >= 0.
+
+    Raises:
+        ConfigError: a mean that is not a finite real number, or a negative or non-finite std.
     """
 
     def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
-        self.mean, self.std = float(mean), float(std)
+        self.mean = check_number(mean, "Normal", "mean")
+        self.std = check_number(std, "Normal", "std", low=0.0)
 
     def __call__(self, shape: Shape, fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any) -> np.ndarray:
         return rng.normal(self.mean, self.std, size=tuple(shape)).astype(dtype)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .errors import SerializationError
+from .errors import ConfigError, SerializationError
 from .files import atomic_write_bytes
 from .reading import open_regular, parse_json, read_bytes
 
@@ -136,7 +136,7 @@ def read_safetensors_metadata(path: str | os.PathLike[str], *, max_bytes: int = 
 
 def _bfloat16_option(bfloat16: str | None) -> str | None:
     if bfloat16 not in (None, "float32"):
-        raise TypeError(f"bfloat16 must be None (refuse BF16 tensors) or 'float32', got {bfloat16!r}")
+        raise ConfigError(f"safetensors: bfloat16 must be None (refuse BF16 tensors) or 'float32', got {bfloat16!r}")
     return bfloat16
 
 

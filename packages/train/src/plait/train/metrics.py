@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, DTypeError, ShapeError, get_array_module, to_numpy
+from plait.core import ConfigError, DTypeError, ShapeError, check_size, get_array_module, to_numpy
 
 __all__ = [
     "METRICS",
@@ -142,15 +142,13 @@ class TopKAccuracy(Metric):
             scores count (a class count below ``k`` makes every sample correct).
 
     Raises:
-        ConfigError: ``k < 1``.
+        ConfigError: ``k`` is not an integer, or ``k < 1``.
     """
 
     state_names = ("correct", "total")
 
     def __init__(self, k: int = 5) -> None:
-        if int(k) < 1:
-            raise ConfigError(f"TopKAccuracy: k must be >= 1, got {k}")
-        self.k = int(k)
+        self.k = check_size(k, "TopKAccuracy", "k")
         self.name = f"top{self.k}_accuracy"
         super().__init__()
 
