@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from plait.core import Module, check_array, registry
+from plait.core import Module, check_array, check_size, registry
 
 from .linear import Linear
 
@@ -98,8 +98,8 @@ class FeedForward(FeedForwardMixin, Module):
     feed-forward part of its transformer layers).
 
     Args:
-        embed_dim: E, the input and output feature size (converted with ``int()``).
-        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), converted with ``int()``.
+        embed_dim: E, the input and output feature size (an integer >= 1).
+        hidden_dim: the hidden width (``linear1``: E -> hidden_dim), an integer >= 1.
         activation: default ``"gelu"``; a registered layer name (``"relu"``, ``"silu"``, ...), a
             ``{"type": name, ...}`` config or a layer instance.
         dropout: default 0.0; dropout probability after the activation (training only), in [0, 1).
@@ -121,8 +121,9 @@ class FeedForward(FeedForwardMixin, Module):
     def __init__(self, embed_dim: int, hidden_dim: int, activation: ActivationSpec = "gelu",
                  dropout: float = 0.0, bias: bool = True, dtype: str = "float32") -> None:
         super().__init__()
-        self.embed_dim = int(embed_dim)
-        self.build_feed_forward(self.embed_dim, int(hidden_dim), activation, dropout, bias, dtype, "FeedForward")
+        self.embed_dim = check_size(embed_dim, "FeedForward", "embed_dim")
+        hidden_dim = check_size(hidden_dim, "FeedForward", "hidden_dim")
+        self.build_feed_forward(self.embed_dim, hidden_dim, activation, dropout, bias, dtype, "FeedForward")
 
     def forward(self, x: Any) -> Any:
         """y = linear2(dropout(activation(linear1(x)))).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array
+from plait.core import ConfigError, Module, ShapeError, check_array, check_size
 
 from ._conv_args import IntOrTuple, as_tuple
 from ._pool_maths import (
@@ -171,10 +171,12 @@ class AvgPool2d(_Pool):
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
         self._setup(kernel_size, stride, padding, 1, ceil_mode)
-        if divisor_override is not None and int(divisor_override) == 0:
-            raise ConfigError("AvgPool2d: divisor_override must be non-zero")
+        if divisor_override is not None:
+            divisor_override = check_size(divisor_override, "AvgPool2d", "divisor_override", minimum=-(2**62))
+            if divisor_override == 0:
+                raise ConfigError("AvgPool2d: divisor_override must be non-zero")
         self.count_include_pad = bool(count_include_pad)
-        self.divisor_override = None if divisor_override is None else int(divisor_override)
+        self.divisor_override = divisor_override
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"kernel": self._k2, "stride": self._s2, "padding": self._p2, "ceil_mode": self.ceil_mode,

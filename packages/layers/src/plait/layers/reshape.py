@@ -10,11 +10,20 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from plait.core import ConfigError, Module, ShapeError, check_array
+from plait.core import ConfigError, Module, ShapeError, check_array, check_size
 
 from ._reshape_maths import reshape_backward, reshape_forward
 
 __all__ = ["Flatten", "Reshape", "Unflatten"]
+
+_ANY = -(2**62)  # check_size's lower bound for an axis or a size that may be negative
+
+
+def _ints(values: Any, where: str, what: str) -> tuple[int, ...]:
+    """A sequence of integers (a ConfigError naming the argument for anything else)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"{where}: {what} must be a sequence of integers, got {values!r}")
+    return tuple(check_size(s, where, what, minimum=_ANY) for s in values)
 
 
 def _resolve_sizes(sizes: Sequence[int], total: int, where: str, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -67,7 +76,8 @@ class Flatten(_ShapeLayer):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self.start_dim = check_size(start_dim, "Flatten", "start_dim", minimum=_ANY)
+        self.end_dim = check_size(end_dim, "Flatten", "end_dim", minimum=_ANY)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The flattened shape for an input of ``shape``.
@@ -104,8 +114,8 @@ class Unflatten(_ShapeLayer):
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
-        self.dim = int(dim)
-        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+        self.dim = check_size(dim, "Unflatten", "dim", minimum=_ANY)
+        self.unflattened_size = _ints(unflattened_size, "Unflatten", "unflattened_size")
         if not self.unflattened_size or self.unflattened_size.count(-1) > 1:
             raise ConfigError(f"Unflatten: unflattened_size must be non-empty with at most one -1, got {unflattened_size}")
 
@@ -150,7 +160,7 @@ class Reshape(_ShapeLayer):
             raise ConfigError("Reshape: give the target shape either positionally or as shape=, not both")
         if shape is None:
             shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = _ints(shape, "Reshape", "shape")
         if self.shape.count(-1) > 1 or any(s < -1 for s in self.shape):
             raise ConfigError(f"Reshape: target shape may hold at most one -1 and no other negative size, got {self.shape}")
 
