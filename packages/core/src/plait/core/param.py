@@ -43,12 +43,13 @@ class Param:
         """Add ``g`` into ``grad`` in place (allocating it on first use)."""
         if not self.requires_grad:
             return
-        if tuple(getattr(g, "shape", ())) != tuple(self.data.shape):  # never let a gradient broadcast silently
+        data = self.data
+        if tuple(getattr(g, "shape", ())) != data.shape:  # never let a gradient broadcast silently
             raise ShapeError(f"{self!r}: cannot accumulate a gradient of shape {tuple(getattr(g, 'shape', ()))}")
-        if self.grad is None:
-            xp = get_array_module(self.data)
-            self.grad = xp.zeros_like(self.data)
-        self.grad += g
+        grad = self.grad
+        if grad is None:
+            grad = self.grad = get_array_module(data).zeros_like(data)
+        grad += g
 
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Reset the gradient: fill with zeros in place, or drop it (``set_to_none``)."""
