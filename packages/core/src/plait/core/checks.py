@@ -24,9 +24,9 @@ __all__ = ["check_array", "check_int_array", "check_number", "check_output_grad"
 
 
 def _as_array(x: Any, where: str, what: str) -> Any:
-    xp = get_array_module(x)
-    if isinstance(x, (np.ndarray,)) or type(x).__module__.startswith("cupy"):
+    if isinstance(x, np.ndarray) or type(x).__module__.startswith("cupy"):
         return x
+    xp = get_array_module(x)
     try:
         arr = xp.asarray(x)
     except Exception as exc:
@@ -82,18 +82,20 @@ def check_array(
         DTypeError: ``x`` is not convertible, or has a refused dtype.
         ShapeError: a dimension requirement fails.
     """
-    arr = _as_array(x, where, what)
+    arr = x if type(x) is np.ndarray else _as_array(x, where, what)  # the common case: no call
     kind = arr.dtype.kind
-    if kind in "cOUSV" or (floating and kind not in "f"):
+    if kind in "cOUSV" or (floating and kind != "f"):
         expected = "a floating-point array (float32 or float64)" if floating else "a real numeric array"
         raise DTypeError(f"{where}: expected {what} as {expected}, got dtype {arr.dtype}")
     shape = tuple(arr.shape)
-    _check_ndim(shape, where, what, ndim, ndim_min)
+    if ndim is not None or ndim_min is not None:
+        _check_ndim(shape, where, what, ndim, ndim_min)
     if last_dim is not None and (not shape or shape[-1] != last_dim):
         raise ShapeError(f"{where}: expected {what} with last dimension {last_dim}, got shape {shape}")
-    for axis, size in (dims or {}).items():
-        if shape[axis] != size:
-            raise ShapeError(f"{where}: expected {what} with size {size} on axis {axis}, got shape {shape}")
+    if dims:
+        for axis, size in dims.items():
+            if shape[axis] != size:
+                raise ShapeError(f"{where}: expected {what} with size {size} on axis {axis}, got shape {shape}")
     return arr
 
 

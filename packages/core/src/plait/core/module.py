@@ -239,7 +239,8 @@ class Module(ModuleState):
         """
         if self.maths is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement backward() and names no maths pair")
-        ctx, shape, dtype = self.saved()
+        stack = self.__dict__.get("_saved_stack")
+        ctx, shape, dtype = stack.pop() if stack else self.saved()  # saved() raises the clear error
         if type(dy) is not np.ndarray or dy.dtype != dtype or dy.shape != shape:  # the common case costs nothing
             if dy is None and self.shape_only and not self.needs_input_grad:
                 return None  # the layer after us skipped the input gradient: nothing to hand on
@@ -250,8 +251,8 @@ class Module(ModuleState):
         found = [params.get(name) for name in self.maths_params]
         grads = self.maths[1](dy, ctx, *[None if p is None else p.data for p in found],
                               need_dx=self.needs_input_grad)
-        for p, g in zip(found, grads[1:]):
-            if p is not None and g is not None:
+        for i, p in enumerate(found, 1):
+            if p is not None and (g := grads[i]) is not None:
                 p.accumulate(g)
         return grads[0]
 

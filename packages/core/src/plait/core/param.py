@@ -18,6 +18,10 @@ class Param:
     There are no operators and no graph: layers read ``data`` in forward and call
     :meth:`accumulate` in backward.
 
+    Zeroing is deferred, with the same results: :meth:`zero_grad` only marks the buffer,
+    the next :meth:`accumulate` *writes* its gradient into it (one pass instead of a fill
+    and an add), and reading ``grad`` before that fills it with zeros first.
+
     Args:
         data: the value, a NumPy or CuPy array of any shape (kept as given, not copied).
         requires_grad: default True; False makes :meth:`accumulate` a no-op (a frozen Param).
@@ -25,13 +29,27 @@ class Param:
             Module attribute, and shown in ``repr`` and error messages.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name")
+    __slots__ = ("data", "_grad", "_zeroed", "requires_grad", "name")
 
     def __init__(self, data: Any, *, requires_grad: bool = True, name: str = "") -> None:
         self.data = data
-        self.grad: Any = None
+        self._grad: Any = None
+        self._zeroed = False  # _grad holds stale values that stand for zeros
         self.requires_grad = requires_grad
         self.name = name
+
+    @property
+    def grad(self) -> Any:
+        """The accumulated gradient (an array like ``data``), or None before any backward."""
+        if self._zeroed:
+            self._grad.fill(0)
+            self._zeroed = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = value
+        self._zeroed = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -56,24 +74,29 @@ class Param:
         """
         if not self.requires_grad:
             return
-        if tuple(getattr(g, "shape", ())) != tuple(self.data.shape):  # never let a gradient broadcast silently
+        data = self.data
+        if tuple(getattr(g, "shape", ())) != data.shape:  # never let a gradient broadcast silently
             raise ShapeError(f"{self!r}: cannot accumulate a gradient of shape {tuple(getattr(g, 'shape', ()))}")
-        if self.grad is None:
-            xp = get_array_module(self.data)
-            self.grad = xp.zeros_like(self.data)
-        self.grad += g
+        grad = self._grad
+        if grad is None:
+            self._grad = grad = get_array_module(data).zeros_like(data)
+        elif self._zeroed:  # zero + g, written in one pass
+            get_array_module(grad).copyto(grad, g, casting="same_kind")
+            self._zeroed = False
+            return
+        grad += g
 
     def zero_grad(self, set_to_none: bool = False) -> None:
-        """Reset the gradient: fill with zeros in place, or drop it (``set_to_none``).
+        """Reset the gradient: to zeros (in place, see the class notes), or drop it (``set_to_none``).
 
         Args:
-            set_to_none: default False (zeros in place, keeping the array); torch defaults
-                to True.
+            set_to_none: default False (zeros, keeping the array); torch defaults to True.
         """
-        if set_to_none or self.grad is None:
-            self.grad = None
+        if set_to_none or self._grad is None:
+            self._grad = None
+            self._zeroed = False
         else:
-            self.grad.fill(0)
+            self._zeroed = True
 
     def __repr__(self) -> str:
         label = f"{self.name}, " if self.name else ""

@@ -81,6 +81,16 @@ def _rnn_loop_backward(dhs: Any, dh_n: Any, hs: Any, w_hh: Any, reverse: bool, r
     return da, dh
 
 
+def transposed_recurrence(batch: int, gates: int) -> bool:
+    """Whether the LSTM loop computes its recurrent GEMM h W_hh^T as (W_hh h^T)^T.
+
+    Same numbers, another BLAS call: with a small batch as the GEMM's short axis, OpenBLAS
+    (SkylakeX, 1 thread) ran the forward loop 14% faster at B 32, H 256 and 20% at H 512 (the
+    transposed add included), but 3-14% slower from B 64 or at H 128.
+    """
+    return batch <= 32 and gates >= 1024
+
+
 # -- LSTM --------------------------------------------------------------------------------------
 def _lstm_loop(xproj: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
                reverse: bool) -> tuple[Any, Any, Any, Any, Any]:
@@ -91,21 +101,26 @@ def _lstm_loop(xproj: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
     ``xproj`` (holding both biases) is overwritten by the activated gates i, f, g, o.
     """
     xp = get_array_module(xproj)
-    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (P, G*H): the fast layout for the per-step GEMM
-    w_hr_t = None if w_hr is None else xp.ascontiguousarray(w_hr.T)  # (H, P)
     T, B, G = xproj.shape
+    transposed = transposed_recurrence(B, G)
+    w_rec = xp.ascontiguousarray(w_hh if transposed else w_hh.T)  # (G*H, P) or (P, G*H)
+    w_hr_t = None if w_hr is None else xp.ascontiguousarray(w_hr.T)  # (H, P)
     H = G // 4
     gates = xproj
     cs = xp.empty((T, B, H), dtype=xproj.dtype)
     tcs = xp.empty_like(cs)
     ms = xp.empty_like(cs) if w_hr is not None else None
     hs = xp.empty((T, B, H if w_hr is None else w_hr.shape[0]), dtype=xproj.dtype)
-    rec = xp.empty((B, G), dtype=xproj.dtype)
+    rec = xp.empty((G, B) if transposed else (B, G), dtype=xproj.dtype)
     h, c = h0, c0
     for t in _steps(T, reverse):
         gt = gates[t]
-        xp.matmul(h, w_hh_t, out=rec)
-        gt += rec
+        if transposed:
+            xp.matmul(w_rec, h.T, out=rec)
+            gt += rec.T
+        else:
+            xp.matmul(h, w_rec, out=rec)
+            gt += rec
         _sigmoid_(gt[:, : 2 * H], xp)
         xp.tanh(gt[:, 2 * H : 3 * H], out=gt[:, 2 * H : 3 * H])
         _sigmoid_(gt[:, 3 * H :], xp)
@@ -222,12 +237,19 @@ def _project(x: Any, w_ih: Any, b_ih: Any | None, b_hh: Any | None = None) -> An
 
 def _weight_grads(dgi: Any, dgh: Any, x: Any, hprev: Any, w_ih: Any, b_ih: Any | None, b_hh: Any | None,
                   need_dx: bool) -> tuple[Any, Any, Any, Any, Any]:
-    """(dx, dW_ih, dW_hh, db_ih, db_hh) from the pre-activation gradients, one matmul each."""
-    T, B = x.shape[:2]
+    """(dx, dW_ih, dW_hh, db_ih, db_hh) from the pre-activation gradients, one matmul each; when
+    ``dgh is dgi`` (RNN, LSTM) dW_ih and dW_hh come from ONE matmul over [x | h_prev] side by side
+    (8-10% faster than two at the rnn_lm sizes)."""
+    T, B, F = x.shape
     dgi2 = dgi.reshape(T * B, -1)
     dgh2 = dgi2 if dgh is dgi else dgh.reshape(T * B, -1)
-    dw_ih = dgi2.T @ x.reshape(T * B, -1)
-    dw_hh = dgh2.T @ hprev.reshape(T * B, -1)
+    if dgh is dgi:
+        xp = get_array_module(x)
+        dw = dgi2.T @ xp.concatenate([x, hprev], axis=2).reshape(T * B, -1)  # (G*H, F + P)
+        dw_ih, dw_hh = dw[:, :F], dw[:, F:]
+    else:
+        dw_ih = dgi2.T @ x.reshape(T * B, -1)
+        dw_hh = dgh2.T @ hprev.reshape(T * B, -1)
     db_ih = None if b_ih is None else dgi2.sum(axis=0)
     db_hh = None if b_hh is None else (db_ih if dgh is dgi else dgh2.sum(axis=0))
     dx = (dgi2 @ w_ih).reshape(T, B, -1) if need_dx else None

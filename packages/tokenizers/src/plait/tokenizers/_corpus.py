@@ -6,15 +6,16 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Union
-
-import regex
+from typing import TYPE_CHECKING, Union
 
 from plait.core.errors import ConfigError
 from plait.core.reading import read_text
 
 from ._special import special_regex
 from .patterns import split_pieces
+
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["TextsOrPaths", "iter_texts", "count_pieces", "replace_surrogates"]
 

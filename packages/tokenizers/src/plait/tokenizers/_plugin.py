@@ -6,7 +6,6 @@ from typing import Any
 
 from plait.core.hookspecs import Register, hookimpl
 
-from .cli import add_commands
 from .loading import TOKENIZERS
 
 
@@ -18,4 +17,6 @@ def register_tokenizers(register: Register) -> None:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
+    from .cli import add_commands  # noqa: PLC0415 - argparse set-up only when the CLI runs
+
     add_commands(cli)

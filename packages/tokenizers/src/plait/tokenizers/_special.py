@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
-from typing import Literal, Union
-
-import regex
+from typing import TYPE_CHECKING, Literal, Union
 
 from .errors import DisallowedSpecialTokenError, SpecialTokenError
+
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["SpecialSpec", "resolve_special", "split_on_special", "special_regex"]
 
@@ -48,6 +49,8 @@ def resolve_special(
 @lru_cache(maxsize=64)
 def special_regex(tokens: frozenset[str]) -> regex.Pattern[str]:
     """One alternation of the tokens, longest first so a token that prefixes another loses."""
+    import regex  # noqa: PLC0415 - loaded on first use, not at import
+
     return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=lambda t: (-len(t), t))))
 
 

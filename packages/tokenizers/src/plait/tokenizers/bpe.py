@@ -21,8 +21,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from tqdm import tqdm
-
 from plait.core.errors import ConfigError
 
 from . import bpe_files
@@ -154,6 +152,8 @@ class ByteLevelBPETokenizer:
         regex = compile_pattern(source)
         counts = count_pieces(iter_texts(texts_or_paths), regex, special_tokens)
         disable = None if show_progress is None else not show_progress
+        from tqdm import tqdm  # noqa: PLC0415 - only training shows a bar (importing tqdm costs ~40 ms)
+
         with tqdm(total=num_merges, desc="BPE merges", unit="merge", disable=disable, leave=False) as bar:
             merges = train_merges(counts, num_merges, min_frequency, on_merge=lambda: bar.update(1))
         token_bytes = [bytes([b]) for b in range(256)]

@@ -9,12 +9,14 @@ the same way (the tests check this against tiktoken), and this spelling runs fas
 from __future__ import annotations
 
 from functools import lru_cache
-
-import regex
+from typing import TYPE_CHECKING
 
 from plait.core.errors import ConfigError
 
 from .errors import TokenizerError
+
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS", "compile_pattern", "resolve_pattern", "split_pieces"]
 
@@ -47,6 +49,8 @@ def compile_pattern(source: str) -> regex.Pattern[str]:
     The fallback (``|[\\s\\S]``) makes every character land in some piece, so text the
     custom regex does not match is still encoded (one piece per character) and round-trips.
     """
+    import regex  # noqa: PLC0415 - loaded by the first tokenizer that needs it, not at import
+
     try:
         compiled = regex.compile(source)
     except regex.error as exc:
