@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from plait.core import get_array_module
+from plait.core.parallel import run_blocks
 
 from ._special import BLOCK, erfc
 
@@ -78,14 +79,23 @@ def _gelu_into(x: Any, y: Any, slope: Any, t: Any, h: Any) -> None:
 
 
 def gelu_exact(x: Any) -> tuple[Any, Any]:
-    """(y, slope) for x of any shape: y = x Phi(x) and dy/dx = Phi(x) + x phi(x), each shaped like x."""
+    """(y, slope) for x of any shape: y = x Phi(x) and dy/dx = Phi(x) + x phi(x), each shaped like x.
+
+    Large NumPy arrays go block by block, the blocks shared out over
+    :func:`plait.core.parallel.run_blocks`' threads.
+    """
     xp = get_array_module(x)
     flat = xp.ascontiguousarray(x).reshape(-1)
     y, slope = xp.empty_like(flat), xp.empty_like(flat)
-    block = flat.size if xp is not np or flat.size <= 2 * BLOCK else BLOCK
-    t, h = xp.empty(block, dtype=x.dtype), xp.empty(block, dtype=x.dtype)
-    for start in range(0, flat.size, block):
-        stop = min(start + block, flat.size)
-        n = stop - start
-        _gelu_into(flat[start:stop], y[start:stop], slope[start:stop], t[:n], h[:n])
+    size = flat.size
+    block = size if xp is not np or size <= 2 * BLOCK else BLOCK
+
+    def work(blocks: range) -> None:
+        t, h = xp.empty(block, dtype=x.dtype), xp.empty(block, dtype=x.dtype)
+        for i in blocks:
+            start, stop = i * block, min(i * block + block, size)
+            n = stop - start
+            _gelu_into(flat[start:stop], y[start:stop], slope[start:stop], t[:n], h[:n])
+
+    run_blocks(work, -(-size // block) if size else 0)
     return y.reshape(x.shape), slope.reshape(x.shape)

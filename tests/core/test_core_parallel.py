@@ -1,0 +1,108 @@
+"""plait.core.parallel: the thread pool for large element-wise work gives the serial results exactly."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from plait.core import ConfigError, parallel
+from plait.layers import _activation_maths as act
+from plait.layers._gelu_maths import gelu_exact
+from plait.layers._special import BLOCK, blockwise
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    yield
+    parallel.set_num_threads(None)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_non_positive_integers(bad):
+    with pytest.raises(ConfigError, match="thread count"):
+        parallel.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+@pytest.mark.parametrize("count", [0, 1, 2, 7])
+def test_run_blocks_calls_every_block_once(threads, count):
+    parallel.set_num_threads(threads)
+    seen, names, lock = [], set(), threading.Lock()
+
+    def work(blocks):
+        with lock:
+            seen.extend(blocks)
+            names.add(threading.current_thread().name)
+
+    parallel.run_blocks(work, count)
+    assert sorted(seen) == list(range(count))
+    assert len(names) <= max(1, min(threads, count))
+    if threads > 1 and count > 1:
+        assert any(n.startswith("plait-elementwise") for n in names)
+
+
+def test_run_blocks_raises_a_share_error_after_every_share_finished():
+    parallel.set_num_threads(3)
+    done = []
+
+    def work(blocks):
+        if 1 in blocks:
+            raise ValueError("share 1 failed")
+        done.extend(blocks)
+
+    with pytest.raises(ValueError, match="share 1 failed"):
+        parallel.run_blocks(work, 3)
+    assert sorted(done) == [0, 2]
+
+
+def test_workers_use_the_callers_floating_point_error_settings():
+    parallel.set_num_threads(2)
+    x = np.full(4, 1e30, dtype=np.float32)
+
+    def work(blocks):
+        for _ in blocks:
+            np.multiply(x, x)
+
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        parallel.run_blocks(work, 2)
+
+
+def test_nested_calls_from_a_pool_thread_run_serially():
+    parallel.set_num_threads(2)
+    inner = []
+
+    def outer(blocks):
+        for _ in blocks:
+            parallel.run_blocks(inner.extend, 2)  # a pool thread must not wait on the pool
+
+    parallel.run_blocks(outer, 2)
+    assert sorted(inner) == [0, 0, 1, 1]
+
+
+def test_threadpool_limits_makes_element_wise_work_serial():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not parallel._blas_controllers():
+        pytest.skip("threadpoolctl sees no BLAS library")
+    with threadpoolctl.threadpool_limits(1):
+        assert parallel.get_num_threads() == 1
+    parallel.set_num_threads(3)
+    with threadpoolctl.threadpool_limits(1):
+        assert parallel.get_num_threads() == 3  # an explicit setting wins
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_parallel_kernels_equal_the_serial_reference(dtype, threads):
+    """GELU (its own block loop) and the blockwise activations, bit for bit, over a partial last block."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(5 * BLOCK + 123) * 4).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    cases = [lambda: gelu_exact(x), lambda: act.silu_forward(x)[0], lambda: act.mish_backward(dy, x),
+             lambda: act.gelu_forward(x, approximate="tanh")[0], lambda: blockwise(act.sigmoid, x)]
+    parallel.set_num_threads(1)
+    serial = [np.asarray(c()) for c in cases]
+    parallel.set_num_threads(threads)
+    for case, want in zip(cases, serial):
+        np.testing.assert_array_equal(np.asarray(case()), want)
