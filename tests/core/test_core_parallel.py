@@ -93,7 +93,7 @@ def test_threadpool_limits_makes_element_wise_work_serial():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("threads", [2, 3, 7])
 def test_parallel_kernels_equal_the_serial_reference(dtype, threads):
     """GELU (its own block loop) and the blockwise activations, bit for bit, over a partial last block."""
     rng = np.random.default_rng(0)
@@ -106,3 +106,16 @@ def test_parallel_kernels_equal_the_serial_reference(dtype, threads):
     parallel.set_num_threads(threads)
     for case, want in zip(cases, serial):
         np.testing.assert_array_equal(np.asarray(case()), want)
+
+
+@pytest.mark.parametrize("size", [2 * BLOCK + 1, 3 * BLOCK, 7 * BLOCK + 5])
+def test_gelu_blocks_split_evenly_over_threads_cover_every_element(size):
+    """GELU rounds its block count up to a multiple of the thread count: no element is missed or
+    written twice, whatever the remainder (7 threads on barely more than two blocks)."""
+    x = np.random.default_rng(1).standard_normal(size).astype(np.float32)
+    parallel.set_num_threads(1)
+    y1, s1 = gelu_exact(x)
+    parallel.set_num_threads(7)
+    y7, s7 = gelu_exact(x)
+    np.testing.assert_array_equal(y7, y1)
+    np.testing.assert_array_equal(s7, s1)

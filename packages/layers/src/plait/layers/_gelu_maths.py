@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from plait.core import get_array_module
-from plait.core.parallel import run_blocks
+from plait.core.parallel import get_num_threads, run_blocks
 
 from ._special import BLOCK, erfc
 
@@ -88,14 +88,18 @@ def gelu_exact(x: Any) -> tuple[Any, Any]:
     flat = xp.ascontiguousarray(x).reshape(-1)
     y, slope = xp.empty_like(flat), xp.empty_like(flat)
     size = flat.size
-    block = size if xp is not np or size <= 2 * BLOCK else BLOCK
+    count = 1 if xp is not np or size <= 2 * BLOCK else -(-size // BLOCK)
+    if count > 1:  # equal shares: a multiple of the thread count, blocks of at most BLOCK
+        threads = get_num_threads()
+        count = -(-count // threads) * threads
+    block = -(-size // count) if size else 0
 
     def work(blocks: range) -> None:
         t, h = xp.empty(block, dtype=x.dtype), xp.empty(block, dtype=x.dtype)
         for i in blocks:
-            start, stop = i * block, min(i * block + block, size)
+            start, stop = min(i * block, size), min(i * block + block, size)
             n = stop - start
             _gelu_into(flat[start:stop], y[start:stop], slope[start:stop], t[:n], h[:n])
 
-    run_blocks(work, -(-size // block) if size else 0)
+    run_blocks(work, count if size else 0)
     return y.reshape(x.shape), slope.reshape(x.shape)
