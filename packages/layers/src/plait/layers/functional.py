@@ -27,6 +27,7 @@ from plait.core import ConfigError, Module, ShapeError, check_array, get_array_m
 
 from . import activations as act
 from . import losses as ls
+from . import losses_elementwise as le
 from . import losses_pairwise as lp
 from ._dropout_maths import dropout_mask
 from ._linear_maths import linear_forward
@@ -214,38 +215,38 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """(input - target)^2."""
-    return _loss(ls.MSELoss(reduction), input, target)
+    return _loss(le.MSELoss(reduction), input, target)
 
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """|input - target|."""
-    return _loss(ls.L1Loss(reduction), input, target)
+    return _loss(le.L1Loss(reduction), input, target)
 
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
-    return _loss(ls.HuberLoss(reduction, delta), input, target)
+    return _loss(le.HuberLoss(reduction, delta), input, target)
 
 
 def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Any:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (L1 at beta = 0)."""
-    return _loss(ls.SmoothL1Loss(reduction, beta), input, target)
+    return _loss(le.SmoothL1Loss(reduction, beta), input, target)
 
 
 def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Any:
     """-w [t log p + (1 - t) log(1 - p)] on probabilities p = input."""
-    return _loss(ls.BCELoss(weight, reduction), input, target)
+    return _loss(le.BCELoss(weight, reduction), input, target)
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, reduction: str = "mean",
                                      pos_weight: Any = None) -> Any:
     """Sigmoid + binary cross entropy on logits, in one stable formula."""
-    return _loss(ls.BCEWithLogitsLoss(weight, reduction, pos_weight), input, target)
+    return _loss(le.BCEWithLogitsLoss(weight, reduction, pos_weight), input, target)
 
 
 def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> Any:
     """target (log target - input) pointwise, input = log-probabilities; "batchmean" for the KL per sample."""
-    return _loss(ls.KLDivLoss(reduction, log_target), input, target)
+    return _loss(le.KLDivLoss(reduction, log_target), input, target)
 
 
 def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0, reduction: str = "mean") -> Any:

@@ -22,6 +22,7 @@ tuple ``(dinput1, dinput2)``; caching and reductions are this base's.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -252,3 +253,12 @@ LOSSES: dict[str, type] = {
     "cross_entropy": CrossEntropyLoss,
     "nll": NLLLoss,
 }
+
+_ELEMENTWISE = frozenset({"BCELoss", "BCEWithLogitsLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "SmoothL1Loss"})
+
+
+def __getattr__(name: str) -> Any:
+    """The element-wise losses live in :mod:`.losses_elementwise`; ``losses.MSELoss`` still finds them."""
+    if name in _ELEMENTWISE:
+        return getattr(importlib.import_module(".losses_elementwise", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
