@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -119,3 +123,32 @@ def test_gelu_blocks_split_evenly_over_threads_cover_every_element(size):
     y7, s7 = gelu_exact(x)
     np.testing.assert_array_equal(y7, y1)
     np.testing.assert_array_equal(s7, s1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_pool():
+    """The parent's pool threads do not exist in a forked child: the child's first parallel call
+    must start a new pool rather than wait forever on the inherited one."""
+    parallel.set_num_threads(2)
+    parallel.run_blocks(lambda blocks: None, 2)  # the parent's pool is running now
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of a multi-threaded process
+        pid = os.fork()
+    if pid == 0:  # the child: exit code 0 once the pool answered
+        code = 1
+        try:
+            seen = []
+            parallel.run_blocks(seen.extend, 4)
+            code = 0 if sorted(seen) == [0, 1, 2, 3] else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the parent's pool")

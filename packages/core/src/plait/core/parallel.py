@@ -21,18 +21,20 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 __all__ = ["get_num_threads", "run_blocks", "set_num_threads"]
 
 _explicit: int | None = None
 _blas: list[Any] | None = None  # threadpoolctl's BLAS controllers, found once
-_pool: ThreadPoolExecutor | None = None
+_pool: ThreadPoolExecutor | None = None  # concurrent.futures is imported on first use (import time)
 _pool_size = 0
 _lock = threading.Lock()
 _in_worker = threading.local()
@@ -80,6 +82,8 @@ def get_num_threads() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only once a pool is needed
+
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < workers:
@@ -130,6 +134,8 @@ def run_blocks(work: Callable[[range], None], count: int) -> None:
     try:
         work(range(0, count, threads))
     finally:
+        from concurrent.futures import wait  # noqa: PLC0415 - loaded with the pool already
+
         wait(futures)  # no share may still be writing when this returns or raises
     for future in futures:
         future.result()
