@@ -85,15 +85,15 @@ def test_nested_calls_from_a_pool_thread_run_serially():
     assert sorted(inner) == [0, 0, 1, 1]
 
 
-def test_threadpool_limits_makes_element_wise_work_serial():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    if not parallel._blas_controllers():
-        pytest.skip("threadpoolctl sees no BLAS library")
-    with threadpoolctl.threadpool_limits(1):
-        assert parallel.get_num_threads() == 1
+def test_the_pool_is_off_by_default():
+    """One thread unless asked for (BLAS's spinning workers hold the other cores in a training step)."""
+    parallel.set_num_threads(None)
+    assert parallel.get_num_threads() == 1
+    names = set()
+    parallel.run_blocks(lambda blocks: names.add(threading.current_thread().name), 4)
+    assert names == {threading.current_thread().name}
     parallel.set_num_threads(3)
-    with threadpoolctl.threadpool_limits(1):
-        assert parallel.get_num_threads() == 3  # an explicit setting wins
+    assert parallel.get_num_threads() == 3
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
