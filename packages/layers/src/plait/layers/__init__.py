@@ -19,6 +19,7 @@ from . import (
     functional,  # noqa: F401 - the submodule plait.layers.functional (exported below)
     linear,
     losses,
+    losses_elementwise,
     losses_pairwise,
     multihead,
     normalization,
@@ -38,6 +39,7 @@ from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .losses_elementwise import *  # noqa: F403
 from .losses_pairwise import *  # noqa: F403
 from .multihead import *  # noqa: F403
 from .normalization import *  # noqa: F403
@@ -55,7 +57,7 @@ __version__ = "0.1.0"
 #: The family modules, each with ``__all__`` and a ``LAYERS`` (``losses``: ``LOSSES``) table.
 FAMILIES = (linear, embedding, positional, rotary, activations, dropout, containers, reshape, conv, pooling,
             normalization, recurrent, attention, multihead, transformer, transformer_stack,
-            losses, losses_pairwise)
+            losses, losses_elementwise, losses_pairwise)
 
 __all__ = sorted({"FAMILIES", "ModuleDict", "ModuleList", "SequenceCrossEntropyLoss", "functional"}.union(*(m.__all__ for m in FAMILIES)))
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from plait.core import get_array_module
 
-from ._cuda_kernels import fused, gelu_backward_cuda, gelu_forward_cuda
+from ._cuda_kernels import fused, gelu_forward_cuda
+from ._gelu_maths import gelu_exact
 from ._special import blockwise, erfc, sigmoid, softplus
 
 __all__ = [
@@ -124,7 +125,6 @@ def selu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     return elu_backward(dy, ctx)
 
 _SQRT_2 = math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_K = math.sqrt(2.0 / math.pi)
 _TANH_C = 0.044715
 
@@ -165,20 +165,12 @@ def _gelu_tanh_grad(dy: Any, x: Any) -> Any:
     return dinner
 
 
-def _gelu_grad_from_cdf(dy: Any, x: Any, cdf: Any) -> Any:
-    """dy * (Phi(x) + x phi(x)), given Phi(x) from the forward pass."""
-    grad = get_array_module(x).exp(x * x * -0.5)
-    grad *= _INV_SQRT_2PI
-    grad *= x
-    grad += cdf
-    grad *= dy
-    return grad
-
-
 def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
-    """y = x Phi(x) with Phi the normal CDF (exact, through erfc), or the tanh approximation.
+    """y = x Phi(x) with Phi the normal CDF (exact, :mod:`._gelu_maths`), or the tanh approximation.
 
-    ctx keeps Phi(x) for the exact form, so backward needs no second erfc.
+    The exact form computes its slope Phi(x) + x phi(x) in the same sweep (it shares the
+    exp) and keeps it as the ctx, so backward is one product. On a GPU the sweep is one
+    fused CUDA kernel (:mod:`._cuda_kernels`).
 
     Args:
         x: input (...), float.
@@ -190,12 +182,9 @@ def gelu_forward(x: Any, *, approximate: str = "none") -> tuple[Any, Any]:
     No checks (a pure function): the layer that calls it validates x.
     """
     if approximate == "tanh":
-        return blockwise(_gelu_tanh, x), ("tanh", x, None)
-    if fused(x):  # one CUDA launch instead of the chain below (_cuda_kernels.py)
-        y, cdf = gelu_forward_cuda(x)
-        return y, ("none", x, cdf)
-    cdf = blockwise(normal_cdf, x)
-    return x * cdf, ("none", x, cdf)
+        return blockwise(_gelu_tanh, x), ("tanh", x)
+    y, slope = gelu_forward_cuda(x) if fused(x) else gelu_exact(x)
+    return y, ("none", slope)
 
 
 def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
@@ -209,12 +198,10 @@ def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     Returns:
         ``(dx,)``: a 1-tuple, dx of y's shape.
     """
-    approximate, x, cdf = ctx
+    approximate, saved = ctx
     if approximate == "tanh":
-        return (blockwise(_gelu_tanh_grad, dy, x),)
-    if fused(x):
-        return (gelu_backward_cuda(dy, x, cdf),)
-    return (blockwise(_gelu_grad_from_cdf, dy, x, cdf),)
+        return (blockwise(_gelu_tanh_grad, dy, saved),)
+    return (dy * saved,)
 
 
 def _silu(x: Any) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 
 from plait.core import get_array_module
 
-__all__ = ["fused", "gelu_backward_cuda", "gelu_forward_cuda", "layer_norm_backward_cuda", "layer_norm_forward_cuda"]
+__all__ = ["fused", "gelu_forward_cuda", "layer_norm_backward_cuda", "layer_norm_forward_cuda"]
 
 
 def fused(x: Any) -> bool:
@@ -32,28 +32,20 @@ def _kernels() -> dict[str, Any]:
     import cupy  # noqa: PLC0415 - only on a GPU
 
     return {
-        # y = x Phi(x), Phi(x) = normcdf(x) (CUDA's normal CDF), evaluated in double
+        # y = x Phi(x) and its slope Phi(x) + x phi(x), Phi = normcdf (CUDA's normal CDF),
+        # phi(x) = exp(-x^2 / 2) / sqrt(2 pi); evaluated in double
         "gelu_forward": cupy.ElementwiseKernel(
-            "T x", "T y, T cdf",
-            "const double p = normcdf((double)x); cdf = (T)p; y = (T)((double)x * p);",
+            "T x", "T y, T slope",
+            "const double xd = (double)x; const double p = normcdf(xd);"
+            "y = (T)(xd * p); slope = (T)(p + xd * exp(-0.5 * xd * xd) * 0.3989422804014327);",
             "plait_gelu_forward"),
-        # dx = dy (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-        "gelu_backward": cupy.ElementwiseKernel(
-            "T dy, T x, T cdf", "T dx",
-            "const double xd = (double)x;"
-            "dx = (T)((double)dy * ((double)cdf + xd * exp(-0.5 * xd * xd) * 0.3989422804014327));",
-            "plait_gelu_backward"),
     }
 
 
 def gelu_forward_cuda(x: Any) -> tuple[Any, Any]:
-    """Exact GELU in one launch: (y, Phi(x)), both shaped like ``x``."""
+    """Exact GELU in one launch: (y, slope = dy/dx), both shaped like ``x`` (what
+    ``_gelu_maths.gelu_exact`` returns)."""
     return _kernels()["gelu_forward"](x)
-
-
-def gelu_backward_cuda(dy: Any, x: Any, cdf: Any) -> Any:
-    """d GELU: ``dy * (Phi(x) + x phi(x))`` in one launch, shaped like ``x``."""
-    return _kernels()["gelu_backward"](dy, x, cdf)
 
 
 # -- layer norm over rows (M, D): one thread block per row, statistics in double -------------------

@@ -183,16 +183,17 @@ def cross_entropy_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]
     rows = xp.arange(m)
     if weight is None and not eps:
         p[rows, safe] -= 1.0  # softmax - onehot
-        p *= valid[:, None]  # w_rows is the 0/1 mask of kept rows here
-    else:
-        total = (1.0 - eps) * w_rows  # sum_c q_ic
-        if eps:
-            w_sum = float(weight.sum()) if weight is not None else float(c)
-            total += (eps / c) * w_sum * valid
-        p *= total[:, None]
-        p[rows, safe] -= (1.0 - eps) * w_rows
-        if eps:
-            p -= (eps / c) * (valid[:, None] * (weight[None, :] if weight is not None else 1.0))
+        row_scale = w_rows * g  # w_rows is the 0/1 mask of kept rows here: one pass over p for both
+        p *= row_scale[:, None]
+        return (p,)
+    total = (1.0 - eps) * w_rows  # sum_c q_ic
+    if eps:
+        w_sum = float(weight.sum()) if weight is not None else float(c)
+        total += (eps / c) * w_sum * valid
+    p *= total[:, None]
+    p[rows, safe] -= (1.0 - eps) * w_rows
+    if eps:
+        p -= (eps / c) * (valid[:, None] * (weight[None, :] if weight is not None else 1.0))
     p *= _per_row(g)
     return (p,)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from plait.core.hookspecs import Register, hookimpl
 
-from . import FAMILIES, losses, losses_pairwise
+from . import FAMILIES, losses, losses_elementwise, losses_pairwise
 from .sequence_loss import SequenceCrossEntropyLoss
 
 
@@ -20,6 +20,6 @@ def register_layers(register: Register) -> None:
 
 @hookimpl
 def register_losses(register: Register) -> None:
-    for name, cls in {**losses.LOSSES, **losses_pairwise.LOSSES}.items():
+    for name, cls in {**losses.LOSSES, **losses_elementwise.LOSSES, **losses_pairwise.LOSSES}.items():
         register(name, cls)
     register("sequence_cross_entropy", SequenceCrossEntropyLoss)

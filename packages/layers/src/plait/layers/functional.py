@@ -27,6 +27,7 @@ from plait.core import ConfigError, Module, ShapeError, check_array, get_array_m
 
 from . import activations as act
 from . import losses as ls
+from . import losses_elementwise as le
 from . import losses_pairwise as lp
 from ._dropout_maths import dropout_mask
 from ._linear_maths import linear_forward
@@ -523,7 +524,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.MSELoss(reduction), input, target)
+    return _loss(le.MSELoss(reduction), input, target)
 
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
@@ -542,7 +543,7 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.L1Loss(reduction), input, target)
+    return _loss(le.L1Loss(reduction), input, target)
 
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:
@@ -562,7 +563,7 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.HuberLoss(reduction, delta), input, target)
+    return _loss(le.HuberLoss(reduction, delta), input, target)
 
 
 def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Any:
@@ -582,7 +583,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.SmoothL1Loss(reduction, beta), input, target)
+    return _loss(le.SmoothL1Loss(reduction, beta), input, target)
 
 
 def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Any:
@@ -602,7 +603,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction:
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.BCELoss(weight, reduction), input, target)
+    return _loss(le.BCELoss(weight, reduction), input, target)
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, reduction: str = "mean",
@@ -624,7 +625,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.BCEWithLogitsLoss(weight, reduction, pos_weight), input, target)
+    return _loss(le.BCEWithLogitsLoss(weight, reduction, pos_weight), input, target)
 
 
 def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> Any:
@@ -644,7 +645,7 @@ def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = 
         ShapeError: shapes that do not match (as the class).
         DTypeError: a non-floating input or a target of the wrong kind.
     """
-    return _loss(ls.KLDivLoss(reduction, log_target), input, target)
+    return _loss(le.KLDivLoss(reduction, log_target), input, target)
 
 
 def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0, reduction: str = "mean") -> Any:

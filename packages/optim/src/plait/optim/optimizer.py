@@ -34,18 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import Param, get_array_module, to_numpy
+from plait.core import Param, get_array_module
 from plait.core.errors import ConfigError, PlaitError, SerializationError, ShapeError
 
-from ._state_checks import (
-    NON_NEGATIVE_STATE,
-    SCHEDULER_GROUP_KEYS,
-    check_index,
-    check_real,
-    check_scalar,
-    is_finite,
-    short,
-)
+from ._optimizer_state import normalise_options, parse_state_dict
+from ._state_checks import is_finite
 
 __all__ = ["Optimizer", "ParamsT", "state_buffer"]
 
@@ -76,7 +69,7 @@ class Optimizer:
     _coupled_weight_decay: bool = True
 
     def __init__(self, params: ParamsT, defaults: Mapping[str, Any]) -> None:
-        self.defaults: dict[str, Any] = _normalise_options(dict(defaults))
+        self.defaults: dict[str, Any] = normalise_options(dict(defaults))
         self._validate(self.defaults, "")
         self.state: dict[Param, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
@@ -140,7 +133,7 @@ class Optimizer:
             if id(p) in taken:
                 raise ConfigError(f"{self.name}: {p!r} appears more than once (a parameter may belong to one group only){where}")
             taken.add(id(p))
-        group = _normalise_options({k: v for k, v in param_group.items() if k != "params"})
+        group = normalise_options({k: v for k, v in param_group.items() if k != "params"})
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._validate(group, where)
@@ -311,7 +304,7 @@ class Optimizer:
                 groups or parameters, or a buffer of the wrong shape or dtype.
         """
         try:
-            new_groups, new_state = self._parse_state_dict(state_dict)
+            new_groups, new_state = parse_state_dict(self, state_dict)
         except PlaitError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
@@ -332,106 +325,6 @@ class Optimizer:
     #: Buffers a subclass creates after the first step (e.g. when an option is switched on later).
     optional_state: tuple[str, ...] = ()
 
-    def _parse_state_dict(self, state_dict: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[Param, dict[str, Any]]]:
-        if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
-            raise SerializationError(f"{self.name}: a state dict needs 'state' and 'param_groups' entries")
-        unknown = sorted(map(str, set(state_dict) - {"state", "param_groups"}))
-        if unknown:
-            raise SerializationError(f"{self.name}: unknown state dict entries {unknown}; expected 'state' and 'param_groups'")
-        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
-        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, Mapping):
-            raise SerializationError(f"{self.name}: 'param_groups' must be a list and 'state' a mapping")
-        if len(saved_groups) != len(self.param_groups):
-            raise SerializationError(
-                f"{self.name}: the state dict has {len(saved_groups)} parameter groups, this optimizer has {len(self.param_groups)}"
-            )
-        by_index: dict[int, tuple[Param, int]] = {}
-        new_groups = []
-        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            where = f"param_groups[{i}]"
-            if not isinstance(saved, Mapping):
-                raise SerializationError(f"{self.name}: {where} must be a mapping, got {type(saved).__name__}")
-            indices = saved.get("params", ())
-            if not isinstance(indices, (list, tuple)):
-                raise SerializationError(f"{self.name}: {where}.params must be a list of indices, got {type(indices).__name__}")
-            if len(indices) != len(group["params"]):
-                raise SerializationError(
-                    f"{self.name}: parameter group {i} of the state dict has {len(indices)} parameters, this optimizer's has {len(group['params'])}"
-                )
-            for j, (k, p) in enumerate(zip(indices, group["params"])):
-                index = check_index(k, f"{where}.params[{j}]", self.name)
-                if index in by_index:
-                    raise SerializationError(f"{self.name}: {where}.params[{j}]: index {index} is listed twice")
-                by_index[index] = (p, i)
-            known = set(self.defaults) | set(group) | SCHEDULER_GROUP_KEYS
-            for key in saved:
-                if key not in known:
-                    raise SerializationError(f"{self.name}: {where}: unknown option {key!r}")
-                if key not in self.defaults and key != "params":  # a scheduler's rate or momentum bound
-                    check_real(saved[key], f"{where}.{key}", self.name)
-            new_group = _normalise_options({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
-            for key, value in self.defaults.items():  # options newer than the state dict
-                new_group.setdefault(key, value)
-            self._validate(new_group, f" (parameter group {i} of the state dict)")
-            new_group["params"] = group["params"]
-            new_groups.append(new_group)
-        new_state: dict[Param, dict[str, Any]] = {}
-        for key, values in saved_state.items():
-            index = check_index(key, f"state key {key!r}", self.name)
-            if index not in by_index:
-                raise SerializationError(f"{self.name}: the state dict has state for parameter {key}, which no group lists")
-            p, gi = by_index[index]
-            where = f"state[{index}]"
-            if not isinstance(values, Mapping):
-                raise SerializationError(f"{self.name}: {where} must be a mapping of buffers, got {type(values).__name__}")
-            allowed = self.state_names(p, new_groups[gi])
-            for name in values:
-                if name not in allowed:
-                    raise SerializationError(f"{self.name}: {where}: unknown buffer {name!r} (expected {sorted(allowed)})")
-            new_state[p] = {name: self._import_value(p, name, value, f"{where}.{name}") for name, value in values.items()}
-            self._check_state(p, new_state[p], new_groups[gi])
-        return new_groups, new_state
-
-    def _check_state(self, p: Param, values: dict[str, Any], group: Mapping[str, Any]) -> None:
-        """Every buffer a fresh state would hold is there, as an array or a number like the fresh one."""
-        for name, fresh in self._init_state(p, group).items():
-            got = values.get(name)
-            if hasattr(fresh, "shape") and not hasattr(got, "shape"):
-                raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be an array, got {got!r}")
-            if not hasattr(fresh, "shape") and (isinstance(got, bool) or not isinstance(got, numbers.Real)):
-                raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be a number, got {got!r}")
-            if isinstance(fresh, numbers.Integral) and not isinstance(got, numbers.Integral):
-                if not float(got).is_integer():
-                    raise SerializationError(f"{self.name}: state {name!r} of {p!r} must be an integer, got {got!r}")
-                values[name] = int(got)  # a counter saved as a float (as torch does)
-
-    def _import_value(self, p: Param, name: str, value: Any, where: str = "") -> Any:
-        where = where or name
-        if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes, Mapping)):
-            raise SerializationError(f"{self.name}: {where} must be a number or an array, got {short(value)}")
-        if isinstance(value, numbers.Number):
-            return check_scalar(value.item() if isinstance(value, np.generic) else value, where, self.name)
-        if isinstance(value, (list, tuple)) and not value:
-            raise SerializationError(f"{self.name}: {where} is an empty list, expected an array of shape {p.shape}")
-        try:
-            host = to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SerializationError(f"{self.name}: {where} is not an array: {exc}") from None
-        if host.dtype.kind not in "biuf":
-            raise SerializationError(f"{self.name}: {where} has dtype {host.dtype}; expected real numbers (complex state is refused)")
-        if host.ndim == 0:
-            return check_scalar(host.item(), where, self.name)
-        if host.shape != p.shape:
-            raise SerializationError(f"{self.name}: state {name!r} of {p!r} has shape {host.shape}, expected {p.shape}")
-        if host.dtype.kind == "b":
-            raise SerializationError(f"{self.name}: {where} has dtype bool; expected real numbers")
-        if not np.isfinite(host).all():
-            raise SerializationError(f"{self.name}: {where} holds NaN or infinite values")
-        if name in NON_NEGATIVE_STATE and (host < 0).any():
-            raise SerializationError(f"{self.name}: {where} holds negative values (it is a sum of squares)")
-        xp = get_array_module(p.data)
-        return xp.array(host if xp is np else value, dtype=p.data.dtype)
-
     def __repr__(self) -> str:
         lines = [f"{self.name} ("]
         for i, group in enumerate(self.param_groups):
@@ -450,13 +343,6 @@ def state_buffer(state: dict[str, Any], name: str, like: Any) -> Any:
 
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _normalise_options(group: dict[str, Any]) -> dict[str, Any]:
-    """JSON turns tuples into lists: make ``betas`` a tuple again."""
-    if isinstance(group.get("betas"), list):
-        group["betas"] = tuple(group["betas"])
-    return group
 
 
 def _export_value(value: Any) -> Any:
