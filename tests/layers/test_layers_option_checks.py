@@ -7,7 +7,19 @@ import numpy as np
 import pytest
 
 from plait.core import ConfigError
-from plait.layers import AvgPool2d, FeedForward, Flatten, Reshape, Unflatten
+from plait.layers import (
+    ELU,
+    AvgPool2d,
+    CrossEntropyLoss,
+    FeedForward,
+    Flatten,
+    Hardtanh,
+    HuberLoss,
+    LeakyReLU,
+    Reshape,
+    Softplus,
+    Unflatten,
+)
 
 CASES = [
     (lambda: Reshape("a", 2), "Reshape: shape"),
@@ -20,6 +32,17 @@ CASES = [
     (lambda: AvgPool2d(2, divisor_override=0), "AvgPool2d: divisor_override"),
     (lambda: FeedForward("4", 8), "FeedForward: embed_dim"),
     (lambda: FeedForward(4, 0), "FeedForward: hidden_dim"),
+    (lambda: LeakyReLU("0.1"), "LeakyReLU: negative_slope"),
+    (lambda: ELU(None), "ELU: alpha"),
+    (lambda: Hardtanh("a", 1.0), "Hardtanh: min_val"),
+    (lambda: Hardtanh(-1.0, float("nan")), "Hardtanh: max_val"),
+    (lambda: Softplus(beta="2"), "Softplus: beta"),
+    (lambda: Softplus(threshold=[1]), "Softplus: threshold"),
+    (lambda: CrossEntropyLoss(label_smoothing="0.1"), "CrossEntropyLoss: label_smoothing"),
+    (lambda: CrossEntropyLoss(label_smoothing=1.5), "CrossEntropyLoss: label_smoothing"),
+    (lambda: CrossEntropyLoss(ignore_index="x"), "CrossEntropyLoss: ignore_index"),
+    (lambda: HuberLoss(delta="1"), "HuberLoss: delta"),
+    (lambda: HuberLoss(delta=0.0), "HuberLoss: delta"),
 ]
 
 

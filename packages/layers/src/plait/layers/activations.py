@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, Param, ShapeError, check_array, check_parameter_count, check_size
+from plait.core import (
+    ConfigError,
+    Module,
+    Param,
+    ShapeError,
+    check_array,
+    check_number,
+    check_parameter_count,
+    check_size,
+)
 
 from . import _activation_maths as m
 from . import _pointwise_maths as pw
@@ -59,11 +68,9 @@ __all__ = [
 
 
 def finite_number(value: Any, where: str, what: str) -> float:
-    """A constructor's real-valued argument as a finite float, or a ConfigError naming both."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(float(value)):
-        raise ConfigError(f"{where}: {what} must be a finite number, got {value!r}")
-    return float(value)
+    """A constructor's real-valued argument as a finite float, or a ConfigError naming both
+    (:func:`plait.core.check_number` without bounds)."""
+    return check_number(value, where, what)
 
 
 class ReLU(Module):
@@ -100,7 +107,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number(negative_slope, "LeakyReLU", "negative_slope")
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"negative_slope": self.negative_slope}
@@ -124,7 +131,7 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.alpha = check_number(alpha, "ELU", "alpha")
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -226,9 +233,11 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
+        min_val = check_number(min_val, "Hardtanh", "min_val")
+        max_val = check_number(max_val, "Hardtanh", "max_val")
         if not min_val < max_val:
             raise ConfigError(f"Hardtanh: min_val ({min_val}) must be below max_val ({max_val})")
-        self.min_val, self.max_val = float(min_val), float(max_val)
+        self.min_val, self.max_val = min_val, max_val
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"min_val": self.min_val, "max_val": self.max_val}
@@ -285,7 +294,8 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
-        self.beta, self.threshold = float(beta), float(threshold)
+        self.beta = check_number(beta, "Softplus", "beta")
+        self.threshold = check_number(threshold, "Softplus", "threshold")
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"beta": self.beta, "threshold": self.threshold}

@@ -34,7 +34,9 @@ from plait.core import (
     PlaitError,
     ShapeError,
     check_array,
+    check_number,
     check_same_shape,
+    check_size,
     get_array_module,
     is_grad_enabled,
     to_numpy,
@@ -285,11 +287,9 @@ class CrossEntropyLoss(_IndexTargetLoss):
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ConfigError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.label_smoothing = check_number(label_smoothing, "CrossEntropyLoss", "label_smoothing", low=0.0, high=1.0)
         self._weight = self._array_arg("weight", weight)
-        self.ignore_index = int(ignore_index)
-        self.label_smoothing = float(label_smoothing)
+        self.ignore_index = check_size(ignore_index, "CrossEntropyLoss", "ignore_index", minimum=-(2**62))
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"weight": self._like(self._weight, x), "ignore_index": self.ignore_index,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, ShapeError, check_array, check_same_shape
+from plait.core import ConfigError, ShapeError, check_array, check_number, check_same_shape
 
 from . import _loss_maths as m
 from .activations import finite_number
@@ -181,9 +181,7 @@ class HuberLoss(_ElementwiseLoss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
-        if not float(delta) > 0.0:
-            raise ConfigError(f"HuberLoss: delta must be positive, got {delta}")
-        self.delta = float(delta)
+        self.delta = check_number(delta, "HuberLoss", "delta", low=0.0, low_open=True)
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"delta": self.delta}
