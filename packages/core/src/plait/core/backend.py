@@ -16,6 +16,7 @@ from .errors import DeviceError
 
 __all__ = [
     "Device",
+    "compiles_kernels",
     "cupy_available",
     "default_device",
     "device_of",
@@ -63,6 +64,15 @@ def cupy_available() -> bool:
 
 def _is_cupy_array(x: Any) -> bool:
     return type(x).__module__.startswith("cupy")
+
+
+def compiles_kernels(x: Any) -> bool:
+    """True when ``x`` is a device array of a CuPy that compiles kernels (``ElementwiseKernel``).
+
+    The fused CUDA kernels of plait-layers and plait-optim run only then; NumPy arrays and the
+    test suite's CuPy stand-in (which has no kernel compiler) take the NumPy reference maths.
+    """
+    return _is_cupy_array(x) and callable(getattr(get_array_module(x), "ElementwiseKernel", None))
 
 
 def get_array_module(*arrays: Any) -> ModuleType:

@@ -167,7 +167,7 @@ def dtype_of(value: Any) -> np.dtype:
         return np.dtype(object)
 
 
-def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
+def check_size(value: Any, where: str, what: str, minimum: int | None = 1) -> int:
     """A constructor's size argument as an int >= ``minimum``: bools, floats (4.5 and 4.0 alike),
     strings and anything else that is not an integer are a :class:`ConfigError` naming both.
 
@@ -175,7 +175,7 @@ def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
         value: the argument as given.
         where: the component named in the error (``"Linear"``).
         what: the argument's name, in the error (``"in_features"``).
-        minimum: default 1; the smallest accepted value.
+        minimum: default 1; the smallest accepted value (None: any integer, e.g. an axis).
 
     Returns:
         ``value`` as a Python int.
@@ -185,7 +185,7 @@ def check_size(value: Any, where: str, what: str, minimum: int = 1) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ConfigError(f"{where}: {what} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ConfigError(f"{where}: {what} must be at least {minimum}, got {value}")
     return int(value)
 

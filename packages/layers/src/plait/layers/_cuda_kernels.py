@@ -5,7 +5,8 @@ bound by the launches, not by the arithmetic (``benchmarks/README.md``, the GPU 
 kernel here computes what a NumPy reference maths function in this package computes, in one
 launch; the reference stays the readable definition, and ``tests/layers/test_layers_cuda_kernels.py``
 checks on a real GPU that both agree. Without CuPy — or on the test suite's CuPy stand-in — these
-kernels are never used: :func:`fused` answers ``False`` and the reference runs.
+kernels are never used: ``fused`` (:func:`plait.core.backend.compiles_kernels`) answers
+``False`` and the reference runs.
 """
 
 from __future__ import annotations
@@ -16,15 +17,9 @@ from typing import Any
 import numpy as np
 
 from plait.core import get_array_module
+from plait.core.backend import compiles_kernels as fused
 
 __all__ = ["fused", "gelu_forward_cuda", "layer_norm_backward_cuda", "layer_norm_forward_cuda"]
-
-
-def fused(x: Any) -> bool:
-    """True when ``x`` is a device array of a CuPy that compiles kernels (``ElementwiseKernel``)."""
-    if type(x).__module__.split(".", 1)[0] != "cupy":
-        return False
-    return callable(getattr(get_array_module(x), "ElementwiseKernel", None))
 
 
 @cache

@@ -119,31 +119,23 @@ BLOCK = 1 << 16  # elements per block of :func:`blockwise`
 def blockwise(fn: Any, *arrays: Any) -> Any:
     """``fn(*arrays)`` over flat blocks of 64K elements (NumPy only), so that the chain of
     element-wise temporaries stays in cache; about 2x faster on large arrays. The blocks are
-    shared out over :func:`plait.core.parallel.run_blocks`' threads. ``fn`` returns
-    one array shaped like its inputs, or a tuple of them (then so does this). A 0-d input
-    runs as one element and comes back 0-d."""
+    shared out over :func:`plait.core.parallel.run_blocks`' threads. ``fn`` returns one array
+    shaped like its inputs. A 0-d input runs as one element and comes back 0-d."""
     first = arrays[0]
     if first.ndim == 0:  # a 0-d array: NumPy would hand scalars to the in-place steps of ``fn``
-        out = fn(*(a.reshape(1) for a in arrays))
-        return tuple(o.reshape(()) for o in out) if isinstance(out, tuple) else out.reshape(())
+        return fn(*(a.reshape(1) for a in arrays)).reshape(())
     if get_array_module(first) is not np or first.size <= 2 * BLOCK:
         return fn(*arrays)
     flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
     size = first.size
-    got = fn(*(f[:BLOCK] for f in flat))  # the first block, which also gives the output dtypes
-    many = isinstance(got, tuple)
-    parts = got if many else (got,)
-    outs = [np.empty(size, dtype=p.dtype) for p in parts]
-    for o, p in zip(outs, parts):
-        o[:BLOCK] = p
+    head = fn(*(f[:BLOCK] for f in flat))  # the first block, which also gives the output dtype
+    out = np.empty(size, dtype=head.dtype)
+    out[:BLOCK] = head
 
     def work(blocks: range) -> None:
         for i in blocks:
             start, stop = (i + 1) * BLOCK, (i + 2) * BLOCK
-            got = fn(*(f[start:stop] for f in flat))
-            for o, p in zip(outs, got if many else (got,)):
-                o[start:stop] = p
+            out[start:stop] = fn(*(f[start:stop] for f in flat))
 
     run_blocks(work, -(-size // BLOCK) - 1)
-    shaped = tuple(o.reshape(first.shape) for o in outs)
-    return shaped if many else shaped[0]
+    return out.reshape(first.shape)

@@ -67,12 +67,6 @@ __all__ = [
 ]
 
 
-def finite_number(value: Any, where: str, what: str) -> float:
-    """A constructor's real-valued argument as a finite float, or a ConfigError naming both
-    (:func:`plait.core.check_number` without bounds)."""
-    return check_number(value, where, what)
-
-
 class ReLU(Module):
     """max(x, 0).
 
@@ -347,7 +341,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = check_size(num_parameters, "PReLU", "num_parameters")
         check_parameter_count(self.num_parameters, "PReLU")
-        self.weight = Param(np.full(self.num_parameters, finite_number(init, "PReLU", "init"), dtype=dtype))
+        self.weight = Param(np.full(self.num_parameters, check_number(init, "PReLU", "init"), dtype=dtype))
 
     def check_input(self, x: Any) -> Any:
         x = check_array(x, "PReLU")
@@ -441,7 +435,7 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = finite_number(alpha, "CELU", "alpha")
+        self.alpha = check_number(alpha, "CELU", "alpha")
         if self.alpha == 0.0:
             raise ConfigError("CELU: alpha must not be 0 (it divides x)")
 

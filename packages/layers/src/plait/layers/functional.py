@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from plait.core import ConfigError, Module, ShapeError, check_array, get_array_module, no_grad
+from plait.core import ConfigError, Module, ShapeError, check_array, check_number, get_array_module, no_grad
 
 from . import activations as act
 from . import losses as ls
@@ -447,7 +447,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Genera
         ConfigError: ``p`` not a finite number in [0, 1], or ``rng`` not a Generator.
         DTypeError: a non-floating x.
     """
-    p = act.finite_number(p, "F.dropout", "p")
+    p = check_number(p, "F.dropout", "p")
     if not 0.0 <= p <= 1.0:
         raise ConfigError(f"F.dropout: p must be a probability in [0, 1], got {p}")
     if rng is not None and not isinstance(rng, np.random.Generator):

@@ -289,7 +289,7 @@ class CrossEntropyLoss(_IndexTargetLoss):
         super().__init__(reduction)
         self.label_smoothing = check_number(label_smoothing, "CrossEntropyLoss", "label_smoothing", low=0.0, high=1.0)
         self._weight = self._array_arg("weight", weight)
-        self.ignore_index = check_size(ignore_index, "CrossEntropyLoss", "ignore_index", minimum=-(2**62))
+        self.ignore_index = check_size(ignore_index, "CrossEntropyLoss", "ignore_index", minimum=None)
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"weight": self._like(self._weight, x), "ignore_index": self.ignore_index,

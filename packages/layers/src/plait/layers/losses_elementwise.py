@@ -12,7 +12,6 @@ import numpy as np
 from plait.core import ConfigError, ShapeError, check_array, check_number, check_same_shape
 
 from . import _loss_maths as m
-from .activations import finite_number
 from .losses import REDUCTIONS, Loss
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "SmoothL1Loss"]
@@ -211,7 +210,7 @@ class SmoothL1Loss(_ElementwiseLoss):
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
-        self.beta = finite_number(beta, "SmoothL1Loss", "beta")
+        self.beta = check_number(beta, "SmoothL1Loss", "beta")
         if self.beta < 0.0:
             raise ConfigError(f"SmoothL1Loss: beta must be >= 0, got {beta}")
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.core import DTypeError, ShapeError, check_array, check_same_shape
+from plait.core import DTypeError, ShapeError, check_array, check_number, check_same_shape
 
 from . import _pairwise_maths as m
-from .activations import finite_number
 from .losses import Loss
 
 __all__ = ["CosineEmbeddingLoss", "MarginRankingLoss", "PairwiseLoss"]
@@ -41,7 +40,7 @@ class PairwiseLoss(Loss):
 
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = finite_number(margin, type(self).__name__, "margin")
+        self.margin = check_number(margin, type(self).__name__, "margin")
 
     def options(self, x: Any) -> dict[str, Any]:
         return {"margin": self.margin}

@@ -172,7 +172,7 @@ class AvgPool2d(_Pool):
         super().__init__()
         self._setup(kernel_size, stride, padding, 1, ceil_mode)
         if divisor_override is not None:
-            divisor_override = check_size(divisor_override, "AvgPool2d", "divisor_override", minimum=-(2**62))
+            divisor_override = check_size(divisor_override, "AvgPool2d", "divisor_override", minimum=None)
             if divisor_override == 0:
                 raise ConfigError("AvgPool2d: divisor_override must be non-zero")
         self.count_include_pad = bool(count_include_pad)

@@ -16,14 +16,12 @@ from ._reshape_maths import reshape_backward, reshape_forward
 
 __all__ = ["Flatten", "Reshape", "Unflatten"]
 
-_ANY = -(2**62)  # check_size's lower bound for an axis or a size that may be negative
-
 
 def _ints(values: Any, where: str, what: str) -> tuple[int, ...]:
     """A sequence of integers (a ConfigError naming the argument for anything else)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ConfigError(f"{where}: {what} must be a sequence of integers, got {values!r}")
-    return tuple(check_size(s, where, what, minimum=_ANY) for s in values)
+    return tuple(check_size(s, where, what, minimum=None) for s in values)
 
 
 def _resolve_sizes(sizes: Sequence[int], total: int, where: str, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -76,8 +74,8 @@ class Flatten(_ShapeLayer):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_dim = check_size(start_dim, "Flatten", "start_dim", minimum=_ANY)
-        self.end_dim = check_size(end_dim, "Flatten", "end_dim", minimum=_ANY)
+        self.start_dim = check_size(start_dim, "Flatten", "start_dim", minimum=None)
+        self.end_dim = check_size(end_dim, "Flatten", "end_dim", minimum=None)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The flattened shape for an input of ``shape``.
@@ -114,7 +112,7 @@ class Unflatten(_ShapeLayer):
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
-        self.dim = check_size(dim, "Unflatten", "dim", minimum=_ANY)
+        self.dim = check_size(dim, "Unflatten", "dim", minimum=None)
         self.unflattened_size = _ints(unflattened_size, "Unflatten", "unflattened_size")
         if not self.unflattened_size or self.unflattened_size.count(-1) > 1:
             raise ConfigError(f"Unflatten: unflattened_size must be non-empty with at most one -1, got {unflattened_size}")

@@ -4,7 +4,7 @@
 operations per parameter, which on a GPU are a dozen kernel launches per parameter and step.
 The kernel here does the same update in one launch. ``tests/optim/test_optim_cuda_kernels.py``
 checks on a real GPU that both agree; without CuPy, or on the test suite's CuPy stand-in,
-:func:`fused` answers ``False`` and the reference runs.
+``fused`` (:func:`plait.core.backend.compiles_kernels`) answers ``False`` and the reference runs.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from plait.core import get_array_module
+from plait.core.backend import compiles_kernels as fused
 
 __all__ = ["adam_update_cuda", "fused"]
-
-
-def fused(x: Any) -> bool:
-    """True when ``x`` is a device array of a CuPy that compiles kernels (``ElementwiseKernel``)."""
-    if type(x).__module__.split(".", 1)[0] != "cupy":
-        return False
-    return callable(getattr(get_array_module(x), "ElementwiseKernel", None))
 
 
 @cache

@@ -18,15 +18,6 @@ _KNOWN_KEYS = frozenset({"epoch", "step", "skipped_batches", "schedulers", "load
 _MAX_COUNT = 2**62
 
 
-def _copy_arrays(tree: Any) -> Any:
-    """``tree`` (dicts, lists, tuples of arrays and plain values) with every array copied."""
-    if isinstance(tree, Mapping):
-        return {k: _copy_arrays(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_copy_arrays(v) for v in tree)
-    return tree.copy() if hasattr(tree, "copy") and hasattr(tree, "shape") else copy.deepcopy(tree)
-
-
 def _field_error(file: Path, field: str, expected: str, got: Any) -> CheckpointError:
     return CheckpointError(f"{file}: trainer.{field}: expected {expected}, got {repr(got)[:80]}")
 
@@ -113,17 +104,12 @@ class TrainerState:
                 f"{path}: cannot checkpoint in the middle of a gradient-accumulation group "
                 f"(grad_accumulation={self.grad_accumulation}); save after an optimizer step"
             )
-        loader = self._train_loader
-        callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
         state = {
             "epoch": self.epoch,
             "step": self.global_step,
             "skipped_batches": self.skipped_batches,
-            "schedulers": [s.state_dict() for s, _ in self.schedulers],
-            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
-            "global_rng": get_rng().bit_generator.state,
+            **self._component_states(),
             "seeded": self._seeded,
-            "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
             "epoch_progress": self._progress_state(),
         }
         return ckpt.save_checkpoint(path, self.model.state_dict(), self.optimizer.state_dict(), state,
@@ -158,37 +144,37 @@ class TrainerState:
         _check_progress(state.get("epoch_progress"), self.metrics, file)
         if not isinstance(state.get("callbacks"), dict) or not isinstance(state.get("schedulers"), list):
             raise _field_error(file, "callbacks/schedulers", "an object and a list", state.get("callbacks"))
-        before = self._snapshot()
+        # everything the loads below change, copied, to put back if any part is refused
+        before = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict(), self._component_states()))
         try:
-            self._restore(loaded.model_state, loaded.optimizer_state, state, rng_state, file)
+            self._restore(loaded.model_state, loaded.optimizer_state, {**state, "global_rng": rng_state}, file)
             self.epoch, self.global_step, self.skipped_batches = epoch, step, skipped
             self._seeded = bool(state.get("seeded", True))
             self._resume_progress = state.get("epoch_progress")
-        except CheckpointError:
-            self._restore(*before)
-            raise
         except (PlaitError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
                 OverflowError) as exc:
             self._restore(*before)
+            if isinstance(exc, CheckpointError):
+                raise
             raise CheckpointError(f"{where}: cannot resume from this checkpoint: {type(exc).__name__}: "
                                   f"{str(exc)[:300]}") from exc
         return loaded
 
-    def _snapshot(self) -> tuple[Any, ...]:
-        """Copies of everything :meth:`load_checkpoint` may change, in :meth:`_restore`'s order."""
+    def _component_states(self) -> dict[str, Any]:
+        """The schedulers', training loader's, global RNG's and callbacks' states (not copied)."""
         loader = self._train_loader
         callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
-        state = {
-            "schedulers": [copy.deepcopy(s.state_dict()) for s, _ in self.schedulers],
-            "loader": copy.deepcopy(loader.state_dict()) if hasattr(loader, "state_dict") else None,
-            "callbacks": {k: copy.deepcopy(cb.state_dict()) for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
+        return {
+            "schedulers": [s.state_dict() for s, _ in self.schedulers],
+            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+            "global_rng": get_rng().bit_generator.state,
+            "callbacks": {k: cb.state_dict() for k, cb in callbacks.items() if hasattr(cb, "state_dict")},
         }
-        return (_copy_arrays(self.model.state_dict()), _copy_arrays(self.optimizer.state_dict()), state,
-                copy.deepcopy(get_rng().bit_generator.state), None)
 
-    def _restore(self, model_state: Any, optimizer_state: Any, state: Mapping[str, Any], rng_state: Any,
-                 file: Path | None) -> None:
-        """Load every part of a trainer's state (a checkpoint's, or a :meth:`_snapshot`)."""
+    def _restore(self, model_state: Any, optimizer_state: Any, state: Mapping[str, Any],
+                 file: Path | None = None) -> None:
+        """Load every part of a trainer's state: a checkpoint's (its RNG state already checked),
+        or the copy :meth:`load_checkpoint` takes before loading one."""
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(optimizer_state)
         saved_schedulers = state["schedulers"]
@@ -198,7 +184,7 @@ class TrainerState:
             scheduler.load_state_dict(s)
         if state.get("loader") is not None and hasattr(self._train_loader, "load_state_dict"):
             self._train_loader.load_state_dict(state["loader"])
-        set_rng_state(rng_state)
+        set_rng_state(state["global_rng"])
         callbacks = self._callback_list.keyed() if self._callback_list is not None else {}
         for key, cb_state in state["callbacks"].items():
             if key in callbacks and hasattr(callbacks[key], "load_state_dict"):
