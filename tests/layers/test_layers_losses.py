@@ -133,6 +133,25 @@ def test_cross_entropy_all_ignored_matches_torch():
     np.testing.assert_array_equal(loss.backward(), xt.grad.numpy())
 
 
+@pytest.mark.parametrize("loss_cls", [CrossEntropyLoss, NLLLoss])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_class_id_fast_path_equals_the_masked_path(loss_cls, reduction, ignore_index):
+    """All ids valid and no weight takes a path without masks; a weight of ones takes the
+    masked one. Both must agree bit for bit (ignore_index=2 lies inside the ids' range
+    without occurring, which must not drop a row)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 5)).astype(np.float32)
+    t = np.array([0, 1, 3, 4, 0, 1, 3, 4, 1])
+    grad_out = rng.standard_normal(9).astype(np.float32) if reduction == "none" else None
+    results = []
+    for weight in (None, np.ones(5)):
+        loss = loss_cls(weight=weight, ignore_index=ignore_index, reduction=reduction)
+        results.append((np.asarray(loss(x, t)), loss.backward(grad_out)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 # -- nll --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", CE_SHAPES)

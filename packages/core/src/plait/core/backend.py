@@ -78,6 +78,8 @@ def compiles_kernels(x: Any) -> bool:
 def get_array_module(*arrays: Any) -> ModuleType:
     """Return ``cupy`` if any argument is a CuPy array, else ``numpy``."""
     for x in arrays:
+        if type(x) is np.ndarray:  # the common case, without the module-name test
+            continue
         if _is_cupy_array(x):
             return get_cupy()
     return np

@@ -41,8 +41,18 @@ __all__ = [
 
 def _gather_targets(target: Any, weight: Any | None, ignore_index: int, num_classes: int, where: str,
                     dtype: Any) -> tuple[Any, Any, Any]:
-    """Index targets -> (safe ids, per-row weight w[y] (0 where ignored), valid mask)."""
+    """Index targets -> (safe ids, per-row weight w[y] (0 where ignored), valid mask).
+
+    The common case -- no class weight, every id in [0, C), none equal to ``ignore_index``
+    -- returns ``(target, None, None)``: every row counts, with weight 1. It is recognised
+    from the ids' min and max (NumPy only: on a GPU each would be a host sync), which skips
+    the masks, the ``where`` and a per-row weight array in forward and backward alike.
+    """
     xp = get_array_module(target)
+    if xp is np and weight is None and target.size:
+        lo, hi = target.min(), target.max()
+        if 0 <= lo and hi < num_classes and not lo <= ignore_index <= hi:
+            return target, None, None
     valid = target != ignore_index
     if bool((valid & ((target < 0) | (target >= num_classes))).any()):  # one host sync on a GPU
         ids = target[valid]
@@ -82,9 +92,10 @@ def nll_forward(logp: Any, target: Any, *, weight: Any | None = None, ignore_ind
     """
     xp = get_array_module(logp)
     safe, w_rows, _ = _gather_targets(target, weight, ignore_index, logp.shape[1], where, logp.dtype)
-    rows = xp.arange(logp.shape[0])
-    losses = -w_rows * logp[rows, safe]
-    return losses, w_rows.sum(), (logp.shape, safe, w_rows)
+    picked = logp[xp.arange(logp.shape[0]), safe]
+    if w_rows is None:  # every row kept, weight 1
+        return -picked, float(logp.shape[0]), (logp.shape, logp.dtype, safe, None)
+    return -w_rows * picked, w_rows.sum(), (logp.shape, logp.dtype, safe, w_rows)
 
 
 def nll_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
@@ -98,10 +109,10 @@ def nll_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     Returns:
         ``(dx,)``: a 1-tuple, dx (M, C).
     """
-    shape, safe, w_rows = ctx
-    xp = get_array_module(w_rows)
-    dlogp = xp.zeros(shape, dtype=w_rows.dtype)
-    dlogp[xp.arange(shape[0]), safe] = -w_rows * g
+    shape, dtype, safe, w_rows = ctx
+    xp = get_array_module(safe)
+    dlogp = xp.zeros(shape, dtype=dtype)
+    dlogp[xp.arange(shape[0]), safe] = -g if w_rows is None else -w_rows * g
     return (dlogp,)
 
 
@@ -142,12 +153,15 @@ def cross_entropy_forward(logits: Any, target: Any, *, weight: Any | None = None
         losses = -(q * logp).sum(axis=1)
         return losses, float(m), ("probs", logp, q)
     safe, w_rows, valid = _gather_targets(target, weight, ignore_index, c, where, logits.dtype)
-    losses = -(1.0 - smoothing) * w_rows * logp[xp.arange(m), safe]
+    losses = logp[xp.arange(m), safe]
+    losses *= -(1.0 - smoothing) if w_rows is None else -(1.0 - smoothing) * w_rows
     if smoothing:
         smooth = logp @ weight if weight is not None else logp.sum(axis=1)
-        smooth *= valid
+        if valid is not None:
+            smooth *= valid
         losses -= (smoothing / c) * smooth
-    return losses, w_rows.sum(), ("ids", logp, safe, w_rows, valid, weight, smoothing)
+    n = float(m) if w_rows is None else w_rows.sum()
+    return losses, n, ("ids", logp, safe, w_rows, valid, weight, smoothing)
 
 
 def cross_entropy_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
@@ -183,9 +197,11 @@ def cross_entropy_backward(g: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]
     rows = xp.arange(m)
     if weight is None and not eps:
         p[rows, safe] -= 1.0  # softmax - onehot
-        row_scale = w_rows * g  # w_rows is the 0/1 mask of kept rows here: one pass over p for both
-        p *= row_scale[:, None]
+        # w_rows is the 0/1 mask of kept rows here (None: all kept): one pass over p for both
+        p *= _per_row(g) if w_rows is None else (w_rows * g)[:, None]
         return (p,)
+    if w_rows is None:  # every row kept, weight 1
+        w_rows, valid = xp.ones(m, dtype=p.dtype), xp.ones(m, dtype=bool)
     total = (1.0 - eps) * w_rows  # sum_c q_ic
     if eps:
         w_sum = float(weight.sum()) if weight is not None else float(c)

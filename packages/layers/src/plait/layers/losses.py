@@ -148,6 +148,8 @@ class Loss(Module):
         total = losses.sum()
         if self.reduction == "sum":
             return float(total)
+        if xp is np and denom:  # the common case: a float division, no error state to set up
+            return float(total) / float(denom)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 (every target ignored) is nan, as in torch
             return float(total.astype(np.float64) / denom)  # the only host sync of a GPU loss
 

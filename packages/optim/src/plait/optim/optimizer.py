@@ -178,15 +178,32 @@ class Optimizer:
             ShapeError: a Param's gradient does not have its data's shape.
         """
         loss = closure() if closure is not None else None
+        states = self.state
         for group in self.param_groups:
+            plain = not self._gradient_options(group)
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                state = self.state.get(p)
+                state = states.get(p)
                 if state is None:
-                    state = self.state[p] = self._init_state(p, group)
-                self._update(p, self._gradient(p, group), state, group)
+                    state = states[p] = self._init_state(p, group)
+                if plain and g.shape == p.data.shape:  # the common case: the rule reads p.grad itself
+                    self._update(p, g, state, group)
+                else:
+                    self._update(p, self._gradient(p, group), state, group)
         return loss
+
+    def _gradient_options(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
+        """``(decay, l1, maximize)`` of a group: what :meth:`_gradient` adds to ``p.grad``;
+        ``()`` when none is active (the rule then reads ``p.grad`` as is).
+
+        ``decay`` is ``l2`` plus ``weight_decay`` where this optimizer couples it to the gradient.
+        """
+        coupled = self._coupled_weight_decay and not group.get("decoupled_weight_decay", False)
+        decay = group.get("l2", 0.0) + (group.get("weight_decay", 0.0) if coupled else 0.0)
+        l1, maximize = group.get("l1", 0.0), group.get("maximize", False)
+        return (decay, l1, maximize) if decay or l1 or maximize else ()
 
     def _init_state(self, p: Param, group: Mapping[str, Any]) -> dict[str, Any]:
         return {}
@@ -203,11 +220,10 @@ class Optimizer:
         g = p.grad
         if g.shape != p.data.shape:
             raise ShapeError(f"{self.name}: the gradient of {p!r} has shape {tuple(g.shape)}, expected {p.shape}")
-        coupled = self._coupled_weight_decay and not group.get("decoupled_weight_decay", False)
-        decay = group.get("l2", 0.0) + (group.get("weight_decay", 0.0) if coupled else 0.0)
-        l1, maximize = group.get("l1", 0.0), group.get("maximize", False)
-        if not (decay or l1 or maximize):
+        options = self._gradient_options(group)
+        if not options:
             return g
+        decay, l1, maximize = options
         xp = get_array_module(p.data)
         d = self._buffer(p, "grad")
         if decay:
@@ -230,7 +246,10 @@ class Optimizer:
     def _buffer(self, p: Param, role: str) -> Any:
         """A scratch array shaped like ``p.data``, shared by every parameter of that shape and dtype."""
         data = p.data
-        key = (role, type(data), data.shape, data.dtype.str, str(getattr(data, "device", "")))
+        if type(data) is np.ndarray:  # the common case: a cheaper key
+            key: tuple[Any, ...] = (role, data.shape, data.dtype)
+        else:
+            key = (role, type(data), data.shape, data.dtype.str, str(getattr(data, "device", "")))
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = get_array_module(data).empty_like(data)
