@@ -1,15 +1,20 @@
-"""Stride-1 convolution on the row-extended grid: im2col and col2im as long contiguous runs.
+"""Stride-1 convolution on a row-extended grid: im2col and col2im as long contiguous runs.
 
-With stride 1, output pixel (h, w) of a padded image of width Wp reads the input at flat
-offset ``h*Wp + w + (i*dh*Wp + j*dw)`` for kernel tap (i, j). Computing outputs for every
-``w < Wp`` (not only ``w < Wo``) makes each tap's column block one contiguous run of
-``Q = Ho*Wp`` values, a single strided window of the flattened padded image::
+The zero-padded input is laid out flat with a row stride ``S``: padded row r, column p
+sits at flat offset ``r*S + p``. With stride 1, output pixel (h, w) then reads the input
+at ``h*S + w + (i*dh*S + j*dw)`` for kernel tap (i, j). Computing outputs for every
+``w < S`` (not only ``w < Wo``) makes each tap's column block one contiguous run of
+``Q = Ho*S`` values, a single strided window of the flattened padded image::
 
-    cols[c, i, j, n, q] = xflat[n, c, i*dh*Wp + j*dw + q]        q in [0, Ho*Wp)
+    cols[c, i, j, n, q] = xflat[n, c, i*dh*S + j*dw + q]        q in [0, Ho*S)
 
-The ``Wp - Wo`` extra columns per row are junk: the forward pass crops them, and the
-backward pass gives them a zero output gradient, so they add nothing to dW or dx. The
-GEMMs grow by Wp/Wo; in exchange the copies and col2im adds run over long rows.
+The right padding of one row and the left padding of the next are both zeros, so they
+may share memory: ``S = W + max(left, right)`` columns suffice (a read past a row's right
+edge lands in the next row's left padding), not ``W + left + right``; ``S`` also holds the
+``Wo`` outputs of a row. The ``S - Wo`` extra columns per row are junk: the forward pass
+crops them, and the backward pass gives them a zero output gradient, so they add nothing
+to dW or dx. The GEMMs grow by S/Wo (16/14 -> 15/14 for a 3x3 'same' convolution of a
+14-wide image); in exchange the copies and col2im adds run over long rows.
 Layouts and GEMMs are otherwise those of :mod:`._conv_maths`.
 """
 
@@ -25,29 +30,32 @@ __all__ = ["conv2d_backward_flat", "conv2d_forward_flat"]
 
 
 def _geometry(x_hw: Pair, kernel: Pair, pads: Pads, dilation: Pair) -> tuple[int, int, int, int, int]:
-    """(Hp, Wp, Ho, Wo, slack): padded and output sizes, and the tail each flat image needs.
+    """(Hp, S, Ho, Wo, spare): padded height, row stride, output size, and spare rows per image.
 
-    The last tap reads up to ``slack = dw*(kw-1) < Wp`` values past the padded image, so one
-    spare zero row per image covers it.
+    The last tap of the last output reads ``dw*(kw-1)`` values past the ``Hp*S`` of an
+    image; ``spare`` zero rows hold them.
     """
-    hp, wp = x_hw[0] + sum(pads[0]), x_hw[1] + sum(pads[1])
-    ho, wo = hp - dilation[0] * (kernel[0] - 1), wp - dilation[1] * (kernel[1] - 1)
-    return hp, wp, ho, wo, dilation[1] * (kernel[1] - 1)
+    (top, bottom), (left, right) = pads
+    hp = x_hw[0] + top + bottom
+    ho, wo = hp - dilation[0] * (kernel[0] - 1), x_hw[1] + left + right - dilation[1] * (kernel[1] - 1)
+    row = max(x_hw[1] + max(left, right), wo)
+    slack = dilation[1] * (kernel[1] - 1)
+    return hp, row, ho, wo, -(-slack // row)
 
 
 def _flat_columns(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
-    """cols (C, kh, kw, N, Ho*Wp) read from the zero-padded, flattened input."""
+    """cols (C, kh, kw, N, Ho*S) read from the zero-padded, flattened input."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    hp, wp, ho, _, _ = _geometry((h, w), kernel, pads, dilation)
+    hp, row, ho, _, spare = _geometry((h, w), kernel, pads, dilation)
     (top, _), (left, _) = pads
-    padded = xp.zeros((n, c, hp + 1, wp), dtype=x.dtype)  # one spare row holds the slack (< Wp)
+    padded = xp.zeros((n, c, hp + spare, row), dtype=x.dtype)
     padded[:, :, top : top + h, left : left + w] = x
-    flat = padded.reshape(n, c, (hp + 1) * wp)
+    flat = padded.reshape(n, c, (hp + spare) * row)
     s, item = flat.strides, flat.itemsize
-    q = ho * wp
+    q = ho * row
     view = xp.lib.stride_tricks.as_strided(
-        flat, shape=(n, c, *kernel, q), strides=(s[0], s[1], dilation[0] * wp * item, dilation[1] * item, item)
+        flat, shape=(n, c, *kernel, q), strides=(s[0], s[1], dilation[0] * row * item, dilation[1] * item, item)
     )
     cols = xp.empty((c, *kernel, n, q), dtype=x.dtype)
     cols[...] = view.transpose(1, 2, 3, 0, 4)
@@ -56,19 +64,18 @@ def _flat_columns(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
 
 def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilation: Pair,
                         groups: int) -> tuple[Any, Any]:
-    """Stride-1 y (N, O, Ho, Wo) and the extended columns cols (C, kh, kw, N, Ho*Wp)."""
+    """Stride-1 y (N, O, Ho, Wo) and the extended columns cols (C, kh, kw, N, Ho*S)."""
     xp = get_array_module(x)
     n = x.shape[0]
     o, _, kh, kw = weight.shape
-    _, wp, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
+    _, row, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
     cols = _flat_columns(x, (kh, kw), pads, dilation)
-    y_ext = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wp))
+    y_ext = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * row))
+    if bias is not None:  # added to the contiguous GEMM output (long rows), not to the cropped view
+        y_rows = y_ext.reshape(o, -1)
+        y_rows += bias[:, None]
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y_view = y_ext.reshape(o, n, ho, wp)[:, :, :, :wo].transpose(1, 0, 2, 3)
-    if bias is None:
-        y[...] = y_view
-    else:
-        xp.add(y_view, bias[:, None, None], out=y)
+    y[...] = y_ext.reshape(o, n, ho, row)[:, :, :, :wo].transpose(1, 0, 2, 3)
     return y, cols
 
 
@@ -78,9 +85,9 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
     xp = get_array_module(dy)
     n, o, ho, wo = dy.shape
     c, kh, kw = cols.shape[:3]
-    hp, wp, _, _, _ = _geometry(x_hw, (kh, kw), pads, dilation)
-    q = ho * wp
-    dy_ext = xp.zeros((o, n, ho, wp), dtype=dy.dtype)  # junk columns get a zero gradient
+    hp, row, _, _, spare = _geometry(x_hw, (kh, kw), pads, dilation)
+    q = ho * row
+    dy_ext = xp.zeros((o, n, ho, row), dtype=dy.dtype)  # junk columns get a zero gradient
     dy_ext[:, :, :, :wo] = dy.transpose(1, 0, 2, 3)
     dy_g = dy_ext.reshape(groups, o // groups, n * q)
     cols_g = cols.reshape(groups, -1, n * q)
@@ -89,11 +96,11 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
     if not need_dx:
         return None, dweight, dbias
     dcols = bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
-    dpadded = xp.zeros((c, n, hp + 1, wp), dtype=dy.dtype)  # one spare row takes the junk tail
-    dflat = dpadded.reshape(c, n, (hp + 1) * wp)
+    dpadded = xp.zeros((c, n, hp + spare, row), dtype=dy.dtype)  # the spare rows take the junk tail
+    dflat = dpadded.reshape(c, n, (hp + spare) * row)
     for i in range(kh):  # col2im: kh*kw adds of contiguous runs
         for j in range(kw):
-            start = i * dilation[0] * wp + j * dilation[1]
+            start = i * dilation[0] * row + j * dilation[1]
             dflat[:, :, start : start + q] += dcols[:, i, j]
     (top, _), (left, _) = pads
     dx_cn = dpadded[:, :, top : top + x_hw[0], left : left + x_hw[1]]
