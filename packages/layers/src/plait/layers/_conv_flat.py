@@ -15,18 +15,25 @@ edge lands in the next row's left padding), not ``W + left + right``; ``S`` also
 crops them, and the backward pass gives them a zero output gradient, so they add nothing
 to dW or dx. The GEMMs grow by S/Wo (16/14 -> 15/14 for a 3x3 'same' convolution of a
 14-wide image); in exchange the copies and col2im adds run over long rows.
-Layouts and GEMMs are otherwise those of :mod:`._conv_maths`.
+On the CPU the GEMMs and col2im run one batch chunk at a time (:data:`CHUNK_BYTES` of GEMM
+output), so a chunk's products are cropped or added back while still in cache and no
+temporary grows with the batch. Layouts and GEMMs are otherwise those of :mod:`._conv_maths`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from plait.core import get_array_module
 
 from ._conv_args import Pads, Pair, bmm
 
-__all__ = ["conv2d_backward_flat", "conv2d_forward_flat"]
+__all__ = ["CHUNK_BYTES", "conv2d_backward_flat", "conv2d_forward_flat"]
+
+#: Bytes of GEMM output per batch chunk on the CPU (about an L2 cache's worth or two).
+CHUNK_BYTES = 2 << 20
 
 
 def _geometry(x_hw: Pair, kernel: Pair, pads: Pads, dilation: Pair) -> tuple[int, int, int, int, int]:
@@ -62,46 +69,80 @@ def _flat_columns(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
     return cols
 
 
+def _batch_chunks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
+    """Slices of the batch whose temporaries take about ``CHUNK_BYTES`` each (at least one image).
+
+    On the CPU the per-chunk GEMM outputs and col2im buffers then stay in cache between the
+    passes over them; on a GPU one chunk is the whole batch (fewer, larger kernels).
+    """
+    step = n if xp is not np else max(1, min(n, CHUNK_BYTES // max(bytes_per_image, 1)))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
 def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilation: Pair,
                         groups: int) -> tuple[Any, Any]:
-    """Stride-1 y (N, O, Ho, Wo) and the extended columns cols (C, kh, kw, N, Ho*S)."""
+    """Stride-1 y (N, O, Ho, Wo) and the extended columns cols (C, kh, kw, N, Ho*S).
+
+    y_g = W_g @ cols_g, one batch chunk at a time: the chunk's (O, m, Ho, S) product takes
+    the bias along its long rows and is cropped to (m, O, Ho, Wo) while still in cache.
+    """
     xp = get_array_module(x)
     n = x.shape[0]
     o, _, kh, kw = weight.shape
     _, row, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
+    q = ho * row
     cols = _flat_columns(x, (kh, kw), pads, dilation)
-    y_ext = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * row))
-    if bias is not None:  # added to the contiguous GEMM output (long rows), not to the cropped view
-        y_rows = y_ext.reshape(o, -1)
-        y_rows += bias[:, None]
+    cols_g = cols.reshape(groups, -1, n, q)
+    w_g = weight.reshape(groups, o // groups, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y[...] = y_ext.reshape(o, n, ho, row)[:, :, :, :wo].transpose(1, 0, 2, 3)
+    for part in _batch_chunks(xp, n, o * q * x.dtype.itemsize):
+        m = part.stop - part.start
+        y_ext = bmm(w_g, cols_g[:, :, part].reshape(groups, -1, m * q)).reshape(o, m, ho, row)
+        if bias is not None:
+            y_ext += bias[:, None, None, None]
+        y[part] = y_ext[:, :, :, :wo].transpose(1, 0, 2, 3)
     return y, cols
 
 
 def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads, dilation: Pair,
                          groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
-    """(dx (N, C, H, W) or None, dweight, dbias (O,)) of the stride-1 convolution from dy (N, O, Ho, Wo)."""
+    """(dx (N, C, H, W) or None, dweight, dbias (O,)) of the stride-1 convolution from dy (N, O, Ho, Wo).
+
+    One batch chunk at a time: dy's chunk on the extended grid (junk columns 0), then
+    dW_g^T += cols_g dy_g^T, db += sum(dy), and dcols = W_g^T dy_g added back onto the
+    chunk's flat padded images (col2im: kh*kw adds of contiguous runs), cropped into dx.
+    """
     xp = get_array_module(dy)
     n, o, ho, wo = dy.shape
     c, kh, kw = cols.shape[:3]
     hp, row, _, _, spare = _geometry(x_hw, (kh, kw), pads, dilation)
-    q = ho * row
-    dy_ext = xp.zeros((o, n, ho, row), dtype=dy.dtype)  # junk columns get a zero gradient
-    dy_ext[:, :, :, :wo] = dy.transpose(1, 0, 2, 3)
-    dy_g = dy_ext.reshape(groups, o // groups, n * q)
-    cols_g = cols.reshape(groups, -1, n * q)
-    dweight = bmm(cols_g, dy_g.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
-    dbias = dy_g.reshape(o, -1).sum(axis=1)
-    if not need_dx:
-        return None, dweight, dbias
-    dcols = bmm(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1), dy_g).reshape(cols.shape)
-    dpadded = xp.zeros((c, n, hp + spare, row), dtype=dy.dtype)  # the spare rows take the junk tail
-    dflat = dpadded.reshape(c, n, (hp + spare) * row)
-    for i in range(kh):  # col2im: kh*kw adds of contiguous runs
-        for j in range(kw):
-            start = i * dilation[0] * row + j * dilation[1]
-            dflat[:, :, start : start + q] += dcols[:, i, j]
     (top, _), (left, _) = pads
-    dx_cn = dpadded[:, :, top : top + x_hw[0], left : left + x_hw[1]]
-    return xp.ascontiguousarray(dx_cn.transpose(1, 0, 2, 3)), dweight, dbias
+    q = ho * row
+    cols_g = cols.reshape(groups, -1, n, q)
+    w_g = weight.reshape(groups, o // groups, -1)
+    dweight_t = xp.zeros((groups, cols_g.shape[1], o // groups), dtype=dy.dtype)
+    dbias = xp.zeros(o, dtype=dy.dtype)
+    dx = xp.empty((n, c, *x_hw), dtype=dy.dtype) if need_dx else None
+    chunks = _batch_chunks(xp, n, max(o, c * kh * kw if need_dx else 0) * q * dy.dtype.itemsize)
+    width = chunks[0].stop
+    dy_buf = xp.zeros((o, width, ho, row), dtype=dy.dtype)  # the junk columns stay 0
+    dx_buf = xp.empty((c, width, hp + spare, row), dtype=dy.dtype) if need_dx else None
+    for part in chunks:
+        m = part.stop - part.start
+        dy_ext = dy_buf[:, :m]
+        dy_ext[:, :, :, :wo] = dy[part].transpose(1, 0, 2, 3)
+        dy_g = dy_ext.reshape(groups, o // groups, m * q)
+        dweight_t += bmm(cols_g[:, :, part].reshape(groups, -1, m * q), dy_g.transpose(0, 2, 1))
+        dbias += dy_ext.reshape(o, -1).sum(axis=1)
+        if not need_dx:
+            continue
+        dcols = bmm(w_g.transpose(0, 2, 1), dy_g).reshape(c, kh, kw, m, q)
+        dpadded = dx_buf[:, :m]
+        dpadded[...] = 0
+        dflat = dpadded.reshape(c, m, (hp + spare) * row)  # the spare rows take the junk tail
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dilation[0] * row + j * dilation[1]
+                dflat[:, :, start : start + q] += dcols[:, i, j]
+        dx[part] = dpadded[:, :, top : top + x_hw[0], left : left + x_hw[1]].transpose(1, 0, 2, 3)
+    return dx, dweight_t.transpose(0, 2, 1).reshape(weight.shape), dbias
