@@ -40,13 +40,13 @@ def test_flat_grid_equals_im2col(x_shape, w_shape, pads, dilation, groups, with_
     x = rng.standard_normal(x_shape)
     weight = rng.standard_normal((o, x_shape[1] // groups, kh, kw))
     bias = rng.standard_normal(o) if with_bias else None
-    y, cols = conv2d_forward_flat(x, weight, bias, pads, dilation, groups)
+    y, xflat = conv2d_forward_flat(x, weight, bias, pads, dilation, groups)
     y_ref, cols_ref = _conv_gemm_forward(x, weight, bias, (1, 1), pads, dilation, groups)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    grads = conv2d_backward_flat(dy, cols, weight, x_shape[2:], pads, dilation, groups)
+    grads = conv2d_backward_flat(dy, xflat, weight, x_shape[2:], pads, dilation, groups)
     grads_ref = _conv_gemm_backward(dy, cols_ref, weight, x_shape[2:], (1, 1), pads, dilation, groups)
-    assert conv2d_backward_flat(dy, cols, weight, x_shape[2:], pads, dilation, groups, need_dx=False)[0] is None
+    assert conv2d_backward_flat(dy, xflat, weight, x_shape[2:], pads, dilation, groups, need_dx=False)[0] is None
     for got, want, name in zip(grads, grads_ref, ("dx", "dweight", "dbias")):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=name)
     assert grads[0].flags.c_contiguous

@@ -15,9 +15,12 @@ edge lands in the next row's left padding), not ``W + left + right``; ``S`` also
 crops them, and the backward pass gives them a zero output gradient, so they add nothing
 to dW or dx. The GEMMs grow by S/Wo (16/14 -> 15/14 for a 3x3 'same' convolution of a
 14-wide image); in exchange the copies and col2im adds run over long rows.
-On the CPU the GEMMs and col2im run one batch chunk at a time (:data:`CHUNK_BYTES` of GEMM
-output), so a chunk's products are cropped or added back while still in cache and no
-temporary grows with the batch. Layouts and GEMMs are otherwise those of :mod:`._conv_maths`.
+The passes keep only the flat padded input (N, C, (Hp+spare)*S) between forward and
+backward, kh*kw times smaller than its columns, and build the columns one batch chunk at
+a time in both passes (:data:`CHUNK_BYTES` of columns or GEMM output on the CPU): each
+chunk's columns, products and col2im adds stay in cache, and no temporary grows with the
+batch. The second im2col costs less than writing all columns to memory and reading them
+back. Layouts and GEMMs are otherwise those of :mod:`._conv_maths`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ._conv_args import Pads, Pair, bmm
 
 __all__ = ["CHUNK_BYTES", "conv2d_backward_flat", "conv2d_forward_flat"]
 
-#: Bytes of GEMM output per batch chunk on the CPU (about an L2 cache's worth or two).
+#: Bytes of columns or GEMM output per batch chunk on the CPU (an L2 cache's worth or two).
 CHUNK_BYTES = 2 << 20
 
 
@@ -50,30 +53,35 @@ def _geometry(x_hw: Pair, kernel: Pair, pads: Pads, dilation: Pair) -> tuple[int
     return hp, row, ho, wo, -(-slack // row)
 
 
-def _flat_columns(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
-    """cols (C, kh, kw, N, Ho*S) read from the zero-padded, flattened input."""
+def _flat_padded(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
+    """xflat (N, C, (Hp + spare) * S): x zero-padded on rows of stride S, flattened per image."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    hp, row, ho, _, spare = _geometry((h, w), kernel, pads, dilation)
+    hp, row, _, _, spare = _geometry((h, w), kernel, pads, dilation)
     (top, _), (left, _) = pads
     padded = xp.zeros((n, c, hp + spare, row), dtype=x.dtype)
     padded[:, :, top : top + h, left : left + w] = x
-    flat = padded.reshape(n, c, (hp + spare) * row)
-    s, item = flat.strides, flat.itemsize
-    q = ho * row
+    return padded.reshape(n, c, (hp + spare) * row)
+
+
+def _flat_columns(xflat: Any, kernel: Pair, dilation: Pair, row: int, q: int, groups: int) -> Any:
+    """cols as group rows (G, C/G*kh*kw, m*Q) of xflat (m, C, L): cols[c, i, j, n, :] = xflat[n, c, i*dh*S + j*dw:][:Q]."""
+    xp = get_array_module(xflat)
+    m, c = xflat.shape[:2]
+    s, item = xflat.strides, xflat.itemsize
     view = xp.lib.stride_tricks.as_strided(
-        flat, shape=(n, c, *kernel, q), strides=(s[0], s[1], dilation[0] * row * item, dilation[1] * item, item)
+        xflat, shape=(m, c, *kernel, q), strides=(s[0], s[1], dilation[0] * row * item, dilation[1] * item, item)
     )
-    cols = xp.empty((c, *kernel, n, q), dtype=x.dtype)
+    cols = xp.empty((c, *kernel, m, q), dtype=xflat.dtype)
     cols[...] = view.transpose(1, 2, 3, 0, 4)
-    return cols
+    return cols.reshape(groups, -1, m * q)
 
 
 def _batch_chunks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
     """Slices of the batch whose temporaries take about ``CHUNK_BYTES`` each (at least one image).
 
-    On the CPU the per-chunk GEMM outputs and col2im buffers then stay in cache between the
-    passes over them; on a GPU one chunk is the whole batch (fewer, larger kernels).
+    On the CPU a chunk's columns and products then stay in cache between the passes over
+    them; on a GPU one chunk is the whole batch (fewer, larger kernels).
     """
     step = n if xp is not np else max(1, min(n, CHUNK_BYTES // max(bytes_per_image, 1)))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
@@ -81,49 +89,50 @@ def _batch_chunks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
 
 def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilation: Pair,
                         groups: int) -> tuple[Any, Any]:
-    """Stride-1 y (N, O, Ho, Wo) and the extended columns cols (C, kh, kw, N, Ho*S).
+    """Stride-1 y (N, O, Ho, Wo) and xflat, the flat padded input that backward needs.
 
     y_g = W_g @ cols_g, one batch chunk at a time: the chunk's (O, m, Ho, S) product takes
     the bias along its long rows and is cropped to (m, O, Ho, Wo) while still in cache.
     """
     xp = get_array_module(x)
     n = x.shape[0]
-    o, _, kh, kw = weight.shape
+    o, cg, kh, kw = weight.shape
     _, row, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
     q = ho * row
-    cols = _flat_columns(x, (kh, kw), pads, dilation)
-    cols_g = cols.reshape(groups, -1, n, q)
+    xflat = _flat_padded(x, (kh, kw), pads, dilation)
     w_g = weight.reshape(groups, o // groups, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    for part in _batch_chunks(xp, n, o * q * x.dtype.itemsize):
+    for part in _batch_chunks(xp, n, max(o, groups * cg * kh * kw) * q * x.dtype.itemsize):
         m = part.stop - part.start
-        y_ext = bmm(w_g, cols_g[:, :, part].reshape(groups, -1, m * q)).reshape(o, m, ho, row)
+        cols_g = _flat_columns(xflat[part], (kh, kw), dilation, row, q, groups)
+        y_ext = bmm(w_g, cols_g).reshape(o, m, ho, row)
         if bias is not None:
             y_ext += bias[:, None, None, None]
         y[part] = y_ext[:, :, :, :wo].transpose(1, 0, 2, 3)
-    return y, cols
+    return y, xflat
 
 
-def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads, dilation: Pair,
+def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pads, dilation: Pair,
                          groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """(dx (N, C, H, W) or None, dweight, dbias (O,)) of the stride-1 convolution from dy (N, O, Ho, Wo).
 
-    One batch chunk at a time: dy's chunk on the extended grid (junk columns 0), then
-    dW_g^T += cols_g dy_g^T, db += sum(dy), and dcols = W_g^T dy_g added back onto the
-    chunk's flat padded images (col2im: kh*kw adds of contiguous runs), cropped into dx.
+    One batch chunk at a time: dy's chunk on the extended grid (junk columns 0), the
+    chunk's columns again, then dW_g^T += cols_g dy_g^T, db += sum(dy), and
+    dcols = W_g^T dy_g added back onto the chunk's flat padded images (col2im: kh*kw adds
+    of contiguous runs), cropped into dx.
     """
     xp = get_array_module(dy)
     n, o, ho, wo = dy.shape
-    c, kh, kw = cols.shape[:3]
+    c = xflat.shape[1]
+    kh, kw = weight.shape[2:]
     hp, row, _, _, spare = _geometry(x_hw, (kh, kw), pads, dilation)
     (top, _), (left, _) = pads
     q = ho * row
-    cols_g = cols.reshape(groups, -1, n, q)
     w_g = weight.reshape(groups, o // groups, -1)
-    dweight_t = xp.zeros((groups, cols_g.shape[1], o // groups), dtype=dy.dtype)
+    dweight_t = xp.zeros((groups, w_g.shape[2], o // groups), dtype=dy.dtype)
     dbias = xp.zeros(o, dtype=dy.dtype)
     dx = xp.empty((n, c, *x_hw), dtype=dy.dtype) if need_dx else None
-    chunks = _batch_chunks(xp, n, max(o, c * kh * kw if need_dx else 0) * q * dy.dtype.itemsize)
+    chunks = _batch_chunks(xp, n, max(o, c * kh * kw) * q * dy.dtype.itemsize)
     width = chunks[0].stop
     dy_buf = xp.zeros((o, width, ho, row), dtype=dy.dtype)  # the junk columns stay 0
     dx_buf = xp.empty((c, width, hp + spare, row), dtype=dy.dtype) if need_dx else None
@@ -132,7 +141,8 @@ def conv2d_backward_flat(dy: Any, cols: Any, weight: Any, x_hw: Pair, pads: Pads
         dy_ext = dy_buf[:, :m]
         dy_ext[:, :, :, :wo] = dy[part].transpose(1, 0, 2, 3)
         dy_g = dy_ext.reshape(groups, o // groups, m * q)
-        dweight_t += bmm(cols_g[:, :, part].reshape(groups, -1, m * q), dy_g.transpose(0, 2, 1))
+        cols_g = _flat_columns(xflat[part], (kh, kw), dilation, row, q, groups)
+        dweight_t += bmm(cols_g, dy_g.transpose(0, 2, 1))
         dbias += dy_ext.reshape(o, -1).sum(axis=1)
         if not need_dx:
             continue
