@@ -64,16 +64,22 @@ def _flat_padded(x: Any, kernel: Pair, pads: Pads, dilation: Pair) -> Any:
     return padded.reshape(n, c, (hp + spare) * row)
 
 
-def _flat_columns(xflat: Any, kernel: Pair, dilation: Pair, row: int, q: int, groups: int) -> Any:
-    """cols as group rows (G, C/G*kh*kw, m*Q) of xflat (m, C, L): cols[c, i, j, n, :] = xflat[n, c, i*dh*S + j*dw:][:Q]."""
+def _tap_view(xflat: Any, kernel: Pair, dilation: Pair, row: int, q: int) -> Any:
+    """View (N, C, kh, kw, Q), never written, of xflat (N, C, L): [n, c, i, j] = xflat[n, c, i*dh*S + j*dw:][:Q]."""
     xp = get_array_module(xflat)
-    m, c = xflat.shape[:2]
+    n, c = xflat.shape[:2]
     s, item = xflat.strides, xflat.itemsize
-    view = xp.lib.stride_tricks.as_strided(
-        xflat, shape=(m, c, *kernel, q), strides=(s[0], s[1], dilation[0] * row * item, dilation[1] * item, item)
+    return xp.lib.stride_tricks.as_strided(
+        xflat, shape=(n, c, *kernel, q), strides=(s[0], s[1], dilation[0] * row * item, dilation[1] * item, item)
     )
-    cols = xp.empty((c, *kernel, m, q), dtype=xflat.dtype)
-    cols[...] = view.transpose(1, 2, 3, 0, 4)
+
+
+def _columns(taps: Any, groups: int) -> Any:
+    """cols of a batch chunk's tap view (m, C, kh, kw, Q), contiguous, as group rows (G, C/G*kh*kw, m*Q)."""
+    xp = get_array_module(taps)
+    m, c, kh, kw, q = taps.shape
+    cols = xp.empty((c, kh, kw, m, q), dtype=taps.dtype)
+    cols[...] = taps.transpose(1, 2, 3, 0, 4)
     return cols.reshape(groups, -1, m * q)
 
 
@@ -100,11 +106,12 @@ def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilat
     _, row, ho, wo, _ = _geometry(x.shape[2:], (kh, kw), pads, dilation)
     q = ho * row
     xflat = _flat_padded(x, (kh, kw), pads, dilation)
+    taps = _tap_view(xflat, (kh, kw), dilation, row, q)
     w_g = weight.reshape(groups, o // groups, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
     for part in _batch_chunks(xp, n, max(o, groups * cg * kh * kw) * q * x.dtype.itemsize):
         m = part.stop - part.start
-        cols_g = _flat_columns(xflat[part], (kh, kw), dilation, row, q, groups)
+        cols_g = _columns(taps[part], groups)
         y_ext = bmm(w_g, cols_g).reshape(o, m, ho, row)
         if bias is not None:
             y_ext += bias[:, None, None, None]
@@ -128,6 +135,7 @@ def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pad
     hp, row, _, _, spare = _geometry(x_hw, (kh, kw), pads, dilation)
     (top, _), (left, _) = pads
     q = ho * row
+    taps = _tap_view(xflat, (kh, kw), dilation, row, q)
     w_g = weight.reshape(groups, o // groups, -1)
     dweight_t = xp.zeros((groups, w_g.shape[2], o // groups), dtype=dy.dtype)
     dbias = xp.zeros(o, dtype=dy.dtype)
@@ -141,7 +149,7 @@ def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pad
         dy_ext = dy_buf[:, :m]
         dy_ext[:, :, :, :wo] = dy[part].transpose(1, 0, 2, 3)
         dy_g = dy_ext.reshape(groups, o // groups, m * q)
-        cols_g = _flat_columns(xflat[part], (kh, kw), dilation, row, q, groups)
+        cols_g = _columns(taps[part], groups)
         dweight_t += bmm(cols_g, dy_g.transpose(0, 2, 1))
         dbias += dy_ext.reshape(o, -1).sum(axis=1)
         if not need_dx:
