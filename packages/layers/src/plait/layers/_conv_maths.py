@@ -119,13 +119,11 @@ def _conv_gemm_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads
     o, _, kh, kw = weight.shape
     ho, wo = out_size(h, kh, stride[0], pads[0], dilation[0]), out_size(w, kw, stride[1], pads[1], dilation[1])
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation, (ho, wo))
-    y_onhw = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
+    y_onhw = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo)).reshape(o, -1)
+    if bias is not None:  # along the product's long rows, before the transposing copy
+        y_onhw += bias[:, None]
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y_view = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
-    if bias is None:
-        y[...] = y_view
-    else:
-        xp.add(y_view, bias[:, None, None], out=y)
+    y[...] = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
     return y, cols
 
 
