@@ -74,11 +74,11 @@ def _tap_view(xflat: Any, kernel: Pair, dilation: Pair, row: int, q: int) -> Any
     )
 
 
-def _columns(taps: Any, groups: int) -> Any:
-    """cols of a batch chunk's tap view (m, C, kh, kw, Q), contiguous, as group rows (G, C/G*kh*kw, m*Q)."""
-    xp = get_array_module(taps)
+def _columns(taps: Any, buf: Any, groups: int) -> Any:
+    """cols of a batch chunk's tap view (m, C, kh, kw, Q), copied into ``buf`` (C, kh, kw, >= m, Q),
+    as group rows (G, C/G*kh*kw, m*Q)."""
     m, c, kh, kw, q = taps.shape
-    cols = xp.empty((c, kh, kw, m, q), dtype=taps.dtype)
+    cols = buf[:, :, :, :m]
     cols[...] = taps.transpose(1, 2, 3, 0, 4)
     return cols.reshape(groups, -1, m * q)
 
@@ -109,10 +109,14 @@ def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilat
     taps = _tap_view(xflat, (kh, kw), dilation, row, q)
     w_g = weight.reshape(groups, o // groups, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    for part in _batch_chunks(xp, n, max(o, groups * cg * kh * kw) * q * x.dtype.itemsize):
+    chunks = _batch_chunks(xp, n, max(o, groups * cg * kh * kw) * q * x.dtype.itemsize)
+    width = chunks[0].stop  # one buffer each for every chunk's columns and product
+    cols_buf = xp.empty((groups * cg, kh, kw, width, q), dtype=x.dtype)
+    y_buf = xp.empty((groups, o // groups, width * q), dtype=x.dtype)
+    for part in chunks:
         m = part.stop - part.start
-        cols_g = _columns(taps[part], groups)
-        y_ext = bmm(w_g, cols_g).reshape(o, m, ho, row)
+        cols_g = _columns(taps[part], cols_buf, groups)
+        y_ext = bmm(w_g, cols_g, out=y_buf[:, :, : m * q]).reshape(o, m, ho, row)
         if bias is not None:
             y_ext += bias[:, None, None, None]
         y[part] = y_ext[:, :, :, :wo].transpose(1, 0, 2, 3)
@@ -141,20 +145,22 @@ def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pad
     dbias = xp.zeros(o, dtype=dy.dtype)
     dx = xp.empty((n, c, *x_hw), dtype=dy.dtype) if need_dx else None
     chunks = _batch_chunks(xp, n, max(o, c * kh * kw) * q * dy.dtype.itemsize)
-    width = chunks[0].stop
+    width = chunks[0].stop  # one buffer each for every chunk's dy, columns, dcols and dx
     dy_buf = xp.zeros((o, width, ho, row), dtype=dy.dtype)  # the junk columns stay 0
+    cols_buf = xp.empty((c, kh, kw, width, q), dtype=dy.dtype)
+    dcols_buf = xp.empty((groups, c // groups * kh * kw, width * q), dtype=dy.dtype) if need_dx else None
     dx_buf = xp.empty((c, width, hp + spare, row), dtype=dy.dtype) if need_dx else None
     for part in chunks:
         m = part.stop - part.start
         dy_ext = dy_buf[:, :m]
         dy_ext[:, :, :, :wo] = dy[part].transpose(1, 0, 2, 3)
         dy_g = dy_ext.reshape(groups, o // groups, m * q)
-        cols_g = _columns(taps[part], groups)
+        cols_g = _columns(taps[part], cols_buf, groups)
         dweight_t += bmm(cols_g, dy_g.transpose(0, 2, 1))
         dbias += dy_ext.reshape(o, -1).sum(axis=1)
         if not need_dx:
             continue
-        dcols = bmm(w_g.transpose(0, 2, 1), dy_g).reshape(c, kh, kw, m, q)
+        dcols = bmm(w_g.transpose(0, 2, 1), dy_g, out=dcols_buf[:, :, : m * q]).reshape(c, kh, kw, m, q)
         dpadded = dx_buf[:, :m]
         dpadded[...] = 0
         dflat = dpadded.reshape(c, m, (hp + spare) * row)  # the spare rows take the junk tail
