@@ -62,3 +62,12 @@ def test_batch_chunks_cover_the_batch_in_order():
     assert _batch_chunks(np, 10, _conv_flat.CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     assert _batch_chunks(np, 3, 10 * _conv_flat.CHUNK_BYTES) == [slice(0, 1), slice(1, 2), slice(2, 3)]
     assert _batch_chunks(np, 5, 1) == [slice(0, 5)]
+    assert _batch_chunks(np, 0, 1) == [slice(0, 0)]
+
+
+def test_flat_grid_on_an_empty_batch():
+    x, weight = np.zeros((0, 2, 5, 5)), np.ones((3, 2, 3, 3))
+    y, xflat = conv2d_forward_flat(x, weight, np.ones(3), ((1, 1), (1, 1)), (1, 1), 1)
+    assert y.shape == (0, 3, 5, 5)
+    dx, dweight, dbias = conv2d_backward_flat(y, xflat, weight, (5, 5), ((1, 1), (1, 1)), (1, 1), 1)
+    assert dx.shape == x.shape and not dweight.any() and not dbias.any()

@@ -89,8 +89,8 @@ def _batch_chunks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
     On the CPU a chunk's columns and products then stay in cache between the passes over
     them; on a GPU one chunk is the whole batch (fewer, larger kernels).
     """
-    step = n if xp is not np else max(1, min(n, CHUNK_BYTES // max(bytes_per_image, 1)))
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    step = max(1, n if xp is not np else min(n, CHUNK_BYTES // max(bytes_per_image, 1)))
+    return [slice(i, min(i + step, n)) for i in range(0, max(n, 1), step)]  # an empty batch: one empty chunk
 
 
 def conv2d_forward_flat(x: Any, weight: Any, bias: Any | None, pads: Pads, dilation: Pair,
