@@ -80,7 +80,7 @@ def _columns(taps: Any, buf: Any, groups: int) -> Any:
     m, c, kh, kw, q = taps.shape
     cols = buf[:, :, :, :m]
     cols[...] = taps.transpose(1, 2, 3, 0, 4)
-    return cols.reshape(groups, -1, m * q)
+    return cols.reshape(groups, c // groups * kh * kw, m * q)
 
 
 def _batch_chunks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
@@ -157,7 +157,7 @@ def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pad
         dy_g = dy_ext.reshape(groups, o // groups, m * q)
         cols_g = _columns(taps[part], cols_buf, groups)
         dweight_t += bmm(cols_g, dy_g.transpose(0, 2, 1))
-        dbias += dy_ext.reshape(o, -1).sum(axis=1)
+        dbias += dy_ext.reshape(o, m * q).sum(axis=1)
         if not need_dx:
             continue
         dcols = bmm(w_g.transpose(0, 2, 1), dy_g, out=dcols_buf[:, :, : m * q]).reshape(c, kh, kw, m, q)
