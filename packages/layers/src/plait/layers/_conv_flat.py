@@ -162,11 +162,13 @@ def conv2d_backward_flat(dy: Any, xflat: Any, weight: Any, x_hw: Pair, pads: Pad
             continue
         dcols = bmm(w_g.transpose(0, 2, 1), dy_g, out=dcols_buf[:, :, : m * q]).reshape(c, kh, kw, m, q)
         dpadded = dx_buf[:, :m]
-        dpadded[...] = 0
         dflat = dpadded.reshape(c, m, (hp + spare) * row)  # the spare rows take the junk tail
+        dflat[:, :, :q] = dcols[:, 0, 0]  # the first tap starts at 0: a copy, then zeros past it
+        dflat[:, :, q:] = 0
         for i in range(kh):
             for j in range(kw):
                 start = i * dilation[0] * row + j * dilation[1]
-                dflat[:, :, start : start + q] += dcols[:, i, j]
+                if start:
+                    dflat[:, :, start : start + q] += dcols[:, i, j]
         dx[part] = dpadded[:, :, top : top + x_hw[0], left : left + x_hw[1]].transpose(1, 0, 2, 3)
     return dx, dweight_t.transpose(0, 2, 1).reshape(weight.shape), dbias
