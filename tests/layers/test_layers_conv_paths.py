@@ -1,8 +1,8 @@
 """Fast paths of the convolution and pooling maths agree with their general paths.
 
 The stride-1 row-extended grid (:mod:`plait.layers._conv_flat`) against plain im2col
-(:func:`plait.layers._conv_maths._conv_gemm_forward`), and the tiled max-pool pair against
-the general window-stack pair, on random inputs (with ties for the pools) in float64.
+(:func:`plait.layers._conv_maths._conv_gemm_forward`), and the tiled max-pool backward
+against the general window scatter, on random inputs (with ties for the pools) in float64.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plait.layers import _conv_flat
+from plait.layers import _conv_flat, _pool_maths
 from plait.layers._conv_flat import _batch_chunks, _geometry, conv2d_backward_flat, conv2d_forward_flat
 from plait.layers._conv_maths import _conv_gemm_backward, _conv_gemm_forward
 
@@ -71,3 +71,17 @@ def test_flat_grid_on_an_empty_batch():
     assert y.shape == (0, 3, 5, 5)
     dx, dweight, dbias = conv2d_backward_flat(y, xflat, weight, (5, 5), ((1, 1), (1, 1)), (1, 1), 1)
     assert dx.shape == x.shape and not dweight.any() and not dbias.any()
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 3), (2, 3), (1, 2)])
+def test_tiled_max_pool_backward_equals_the_general_path(kernel, monkeypatch):
+    """Ties (rounded values, and the zeros a ReLU leaves) go to the first maximum either way."""
+    rng = np.random.default_rng(sum(kernel))
+    x = np.maximum(np.round(rng.standard_normal((2, 3, 3 * kernel[0], 4 * kernel[1]))), 0)
+    y, ctx = _pool_maths.max_pool_forward(x, kernel=kernel, stride=kernel, padding=(0, 0))
+    dy = rng.standard_normal(y.shape)
+    tiled = _pool_maths.max_pool_backward(dy, ctx)[0]
+    monkeypatch.setattr(_pool_maths, "_tiles", lambda *args: False)
+    general = _pool_maths.max_pool_backward(dy, ctx)[0]
+    np.testing.assert_array_equal(tiled, general)
+    assert (tiled != 0).sum() == (dy != 0).sum()  # one pixel per window
