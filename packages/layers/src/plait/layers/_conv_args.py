@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
-from plait.core import ConfigError
+from plait.core import ConfigError, get_array_module
 
 __all__ = ["IntOrTuple", "Pads", "Pair", "as_tuple", "bmm", "check_groups"]
 
@@ -15,9 +15,16 @@ Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
-def bmm(a: Any, b: Any) -> Any:
-    """Batched matrix product over the leading group axis (a plain GEMM for one group)."""
-    return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
+def bmm(a: Any, b: Any, out: Any | None = None) -> Any:
+    """Batched matrix product over the leading group axis (a plain GEMM for one group), into ``out`` if given."""
+    if out is None:
+        return (a[0] @ b[0])[None] if a.shape[0] == 1 else a @ b
+    xp = get_array_module(a)
+    if a.shape[0] == 1:
+        xp.matmul(a[0], b[0], out=out[0])
+    else:
+        xp.matmul(a, b, out=out)
+    return out
 
 
 def as_tuple(value: IntOrTuple, n: int, what: str, where: str, minimum: int) -> tuple[int, ...]:

@@ -119,13 +119,11 @@ def _conv_gemm_forward(x: Any, weight: Any, bias: Any | None, stride: Pair, pads
     o, _, kh, kw = weight.shape
     ho, wo = out_size(h, kh, stride[0], pads[0], dilation[0]), out_size(w, kw, stride[1], pads[1], dilation[1])
     cols = im2col(pad2d(x, pads), (kh, kw), stride, dilation, (ho, wo))
-    y_onhw = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo))
+    y_onhw = bmm(weight.reshape(groups, o // groups, -1), cols.reshape(groups, -1, n * ho * wo)).reshape(o, -1)
+    if bias is not None:  # along the product's long rows, before the transposing copy
+        y_onhw += bias[:, None]
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    y_view = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
-    if bias is None:
-        y[...] = y_view
-    else:
-        xp.add(y_view, bias[:, None, None], out=y)
+    y[...] = y_onhw.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
     return y, cols
 
 
@@ -193,8 +191,9 @@ def conv_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, pads: P
     geometry as 2-D pairs (1-D: height 1). ``padding_mode`` 'zeros' pads inside the layouts
     below; 'reflect', 'replicate' and 'circular' pad x first (:mod:`._conv_pad`, as torch's
     ``F.pad``) and convolve without padding. Stride 1 runs on the row-extended grid of
-    :mod:`._conv_flat` (long contiguous copies), any other stride on im2col columns; ctx
-    records which, so :func:`conv_backward` takes the same layout.
+    :mod:`._conv_flat` (long contiguous copies; ctx keeps the flat padded input), any other
+    stride on im2col columns (ctx keeps the columns); ctx records which, so
+    :func:`conv_backward` takes the same layout.
     """
     x4 = _lift(x)
     x_hw = tuple(x4.shape[2:])
@@ -205,23 +204,23 @@ def conv_forward(x: Any, weight: Any, bias: Any | None, *, stride: Pair, pads: P
     b = None if bias is None else bias.astype(x.dtype, copy=False)
     flat = tuple(stride) == (1, 1)
     if flat:
-        y, cols = conv2d_forward_flat(x4, w4, b, pads, dilation, groups)
+        y, kept = conv2d_forward_flat(x4, w4, b, pads, dilation, groups)
     else:
-        y, cols = _conv_gemm_forward(x4, w4, b, stride, pads, dilation, groups)
+        y, kept = _conv_gemm_forward(x4, w4, b, stride, pads, dilation, groups)
     y = y if x.ndim == 4 else y[:, :, 0, :]
-    return y, (cols, tuple(x4.shape[2:]), flat, stride, pads, dilation, groups, (padding_mode, mode_pads, x_hw))
+    return y, (kept, tuple(x4.shape[2:]), flat, stride, pads, dilation, groups, (padding_mode, mode_pads, x_hw))
 
 
 def conv_backward(dy: Any, ctx: Any, weight: Any, bias: Any | None, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """(dx like x or None, dW like weight, db (O,) or None) from dy like y, in the forward's layout:
     dW_g = dy_g cols_g^T, db = sum(dy), dcols = W_g^T dy_g then col2im into dx."""
-    cols, x_hw, flat, stride, pads, dilation, groups, (padding_mode, mode_pads, input_hw) = ctx
+    kept, x_hw, flat, stride, pads, dilation, groups, (padding_mode, mode_pads, input_hw) = ctx
     dy4 = _lift(dy)
     w4 = _lift(weight).astype(dy.dtype, copy=False)
     if flat:
-        dx, dweight, dbias = conv2d_backward_flat(dy4, cols, w4, x_hw, pads, dilation, groups, need_dx)
+        dx, dweight, dbias = conv2d_backward_flat(dy4, kept, w4, x_hw, pads, dilation, groups, need_dx)
     else:
-        dx, dweight, dbias = _conv_gemm_backward(dy4, cols, w4, x_hw, stride, pads, dilation, groups, need_dx)
+        dx, dweight, dbias = _conv_gemm_backward(dy4, kept, w4, x_hw, stride, pads, dilation, groups, need_dx)
     if dx is not None and padding_mode != "zeros":  # dx of the padded input -> dx of the input
         dx = pad_modes_backward(dx, mode_pads, padding_mode, input_hw)
     if dx is not None and dy.ndim == 3:

@@ -87,9 +87,10 @@ def _max_windows(x: Any, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, 
     stack = _window_stack(_pad_fill(x, pad, padded, -xp.inf), kernel, stride, dilation, out_hw)
     y = stack.max(axis=0)
     count = stack.shape[0]
-    arg = xp.full(y.shape, count - 1, dtype=xp.uint8 if count <= 255 else xp.int32)
-    for k in range(count - 2, -1, -1):  # descending, so the first maximum wins
-        arg -= (arg - k) * (stack[k] == y)
+    arg = xp.zeros(y.shape, dtype=xp.uint8 if count <= 255 else xp.int32)
+    for k in range(count - 2, -1, -1):  # arg = 0 where position k is a maximum, else 1 + the arg from k + 1 on
+        arg += 1
+        arg *= stack[k] != y
     return y, arg
 
 
