@@ -33,7 +33,8 @@ from plait.core import (
 )
 
 from ._dropout_maths import dropout_mask
-from ._recurrent_maths import gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward
+from ._lstm_maths import lstm_backward, lstm_forward
+from ._recurrent_maths import gru_backward, gru_forward, rnn_backward, rnn_forward
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
