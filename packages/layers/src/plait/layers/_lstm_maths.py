@@ -61,9 +61,10 @@ def _input_projection(x: Any, w: Any) -> Any:
 
 
 def _lstm_loop(gates: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
-               reverse: bool) -> tuple[Any, Any, Any, Any]:
+               reverse: bool, batch_major: bool = False) -> tuple[Any, Any, Any, Any]:
     """Runs the recurrence over feature-major steps; returns (hs (T, B, P) time-major, cs and
     tanh_cs (T, H, B), ms = o tanh(c) (T, H, B) before the projection h = W_hr m, or None).
+    ``hs`` is contiguous, or with ``batch_major`` a (T, B, P) view of a contiguous (B, T, P).
 
     ``gates`` (T, 4H, B) holds x W_ih^T + b of every step in the loop's order (halved, see
     :func:`_loop_order`) and is overwritten by the activated gates (i, f, o, g); ``w_hh`` (4H, P)
@@ -101,6 +102,8 @@ def _lstm_loop(gates: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
             xp.multiply(o, tcs[t], out=ms[t])
             xp.matmul(w_hr, ms[t], out=hs[t])
         h, c = hs[t], ct
+    if batch_major:
+        return xp.ascontiguousarray(hs.transpose(2, 0, 1)).transpose(1, 0, 2), cs, tcs, ms
     return xp.ascontiguousarray(hs.transpose(0, 2, 1)), cs, tcs, ms
 
 
@@ -178,19 +181,20 @@ def _lstm_loop_backward(dhs: Any, dh_n: Any, dc_n: Any, c0: Any, cs: Any, tcs: A
 
 
 def lstm_forward(x: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | None, w_hr: Any | None = None, *,
-                 state: tuple[Any, Any], reverse: bool = False) -> tuple[Any, Any]:
+                 state: tuple[Any, Any], reverse: bool = False, batch_major: bool = False) -> tuple[Any, Any]:
     """Gates (i, f, g, o) = (s, s, tanh, s)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh);
     c_t = f c_{t-1} + i g; h_t = o tanh(c_t), projected to h_t = (o tanh(c_t)) W_hr^T when
     ``w_hr`` (P, H) is given (torch's ``proj_size``; W_hh is then (4H, P)).
 
     Args: x (T, B, F); w_ih (4H, F); w_hh (4H, P); b_ih, b_hh (4H,) or both None; w_hr (P, H) or
-    None (P = H); state (h0 (B, P), c0 (B, H)); reverse: run from the last step to the first.
+    None (P = H); state (h0 (B, P), c0 (B, H)); reverse: run from the last step to the first;
+    batch_major: hs is a time-major view of a contiguous (B, T, P) array (for batch-first callers).
     Returns ((hs (T, B, P), (h_n, c_n)), ctx); ``lstm_backward`` consumes ctx."""
     h0, c0 = state
     gates = _input_projection(x, _loop_order(w_ih))
     if b_ih is not None:
         gates += _loop_order(b_ih + b_hh)[:, None]
-    hs, cs, tcs, ms = _lstm_loop(gates, _loop_order(w_hh), w_hr, h0, c0, reverse)
+    hs, cs, tcs, ms = _lstm_loop(gates, _loop_order(w_hh), w_hr, h0, c0, reverse, batch_major)
     last = _last(len(hs), reverse)
     return (hs, (hs[last], cs[last].T)), (x, h0, c0, hs, cs, tcs, gates, ms, reverse)
 

@@ -109,12 +109,14 @@ class _RNNBase(Module):
         return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- layouts ---------------------------------------------------------------------------
-    def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool) -> Any:
+    def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool, copy: bool = True) -> Any:
+        """x as (T, B, ...) of ``dtype``: a contiguous array, or with ``copy=False`` a view where
+        the dtype allows (the output gradient, which the cells only read during backward)."""
         if not batched:
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        return xp.ascontiguousarray(x, dtype=dtype)
+        return xp.ascontiguousarray(x, dtype=dtype) if copy else x.astype(dtype, copy=False)
 
     def _from_time_major(self, y: Any, batched: bool) -> Any:
         if not batched:
@@ -156,7 +158,7 @@ class _RNNBase(Module):
                 outs.append(hs)
                 ctxs.append(ctx)
             # a fresh array: the caller may modify the output in place, the cached hs must not change
-            out = outs[0].copy() if D == 1 else xp.concatenate(outs, axis=2)
+            out = outs[0].copy(order="K") if D == 1 else xp.concatenate(outs, axis=2)  # K: a batch-major hs stays so
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 mask = self._dropout_mask(out.shape, xp, out.dtype)
@@ -223,7 +225,7 @@ class _RNNBase(Module):
             dout = check_array(dout, name, what="output gradient", ndim=len(want))
             if tuple(dout.shape) != want:
                 raise ShapeError(f"{name}: expected output gradient of shape {want}, got {tuple(dout.shape)}")
-            dt = self._to_time_major(dout, dtype, xp, batched)
+            dt = self._to_time_major(dout, dtype, xp, batched, copy=False)
         dfinals = dfinals if dfinals is not None else (None,) * len(names)
         dstates = tuple(self._check_state(g, "gradient of " + n.replace("initial", "final"), B, batched, dtype, xp, size)
                         for g, n, size in zip(dfinals, names, self._state_sizes()))
@@ -439,6 +441,11 @@ class LSTM(_RNNBase):
 
     def _state_sizes(self) -> tuple[int, ...]:
         return (self._out_size, self.hidden_size)
+
+    def cell_options(self) -> dict[str, Any]:
+        """With ``batch_first`` the cell lays its outputs out batch-major (a time-major view of
+        them), so the (B, T, H) output is contiguous for the layer that reads it."""
+        return {"batch_major": self.batch_first}
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
         """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each ``(L*D, B, H)``, or None.
