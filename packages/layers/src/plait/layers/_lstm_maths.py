@@ -213,7 +213,9 @@ def lstm_backward(dy: Any, ctx: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_h
     xp = get_array_module(gates)
     dg, dh0, dc0, dh_total = _lstm_loop_backward(dhs, dh_n, dc_n, c0, cs, tcs, gates, w_hh, w_hr, reverse)
     T, G, B = dg.shape
-    dg = xp.ascontiguousarray(dg.transpose(1, 0, 2)).reshape(G, T * B)  # columns in x's (t, b) order
+    dg_cols = gates.reshape(G, T, B)  # the gates are spent: their memory takes dg with columns in x's (t, b) order
+    dg_cols[...] = dg.transpose(1, 0, 2)
+    dg = dg_cols.reshape(G, T * B)
     dx, *grads = _weight_grads(dg, dg, x, hs, h0, reverse, w_ih, b_ih, b_hh, need_dx)
     dw_hr = None if w_hr is None else xp.tensordot(dh_total, ms, axes=([0, 2], [0, 2]))  # (P, H)
     return ((dx, (dh0, dc0)), *grads, dw_hr)
