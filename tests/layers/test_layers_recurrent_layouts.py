@@ -1,5 +1,6 @@
 """The LSTM's loop (feature-major steps, gates reordered with the sigmoid rows halved, one
-tanh pass) gives the textbook equations' numbers, and matches torch at the benchmark's sizes."""
+tanh pass) gives the textbook equations' numbers and matches torch at the benchmark's sizes;
+batch-first layers read their output gradient through a view and leave it unchanged."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plait.layers.recurrent import LSTM
+from plait.layers.recurrent import GRU, LSTM, RNN
 
 
 def _sigmoid(a):
@@ -78,3 +79,22 @@ def test_lstm_matches_torch_at_the_benchmark_hidden_size(bidirectional):
     assert sorted(grads) == sorted(name for name, _ in ref.named_parameters())
     for name, p in ref.named_parameters():
         np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_batch_first_backward_leaves_its_gradients_unchanged_and_output_contiguous(kind):
+    cls = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[kind]
+    rng = np.random.default_rng(1)
+    layer = cls(3, 4, num_layers=2, batch_first=True, dtype="float64")
+    x = rng.standard_normal((2, 5, 3))
+    y, finals = layer(x)
+    if kind == "lstm":
+        assert y.flags.c_contiguous  # the cell laid its output out batch-major
+    dout = rng.standard_normal(y.shape)
+    dfinal = tuple(rng.standard_normal(f.shape) for f in finals) if kind == "lstm" else rng.standard_normal(finals.shape)
+    kept = (dout.copy(), [d.copy() for d in dfinal] if kind == "lstm" else dfinal.copy())
+    dx = layer.backward(dout, dfinal)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dout, kept[0])
+    for a, b in zip(dfinal if kind == "lstm" else [dfinal], kept[1] if kind == "lstm" else [kept[1]]):
+        np.testing.assert_array_equal(a, b)
