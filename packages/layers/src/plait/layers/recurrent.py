@@ -9,9 +9,10 @@ Names, argument names, parameter names and layouts follow ``torch.nn.RNN/LSTM/GR
     dx = lstm.backward(dout, (dh_n, dc_n))       # final-state gradients optional (None)
     dx, (dh0, dc0) = lstm.backward(dout)         # when an initial state was passed
 
-Per layer and direction each class runs its cell's pure pair (:mod:`._recurrent_maths`: the
-input projection of all steps is one matmul, the loop runs over time only, the weight
-gradients are one matmul each); the stack over layers and directions is written once here.
+Per layer and direction each class runs its cell's pure pair (:mod:`._recurrent_maths`, the
+LSTM's in :mod:`._lstm_maths`: the input projection of all steps is one matmul, the loop runs
+over time only, the weight gradients are one matmul each); the stack over layers and
+directions is written once here.
 Dropout (inverted) is applied to the outputs of every layer but the last, in training mode.
 """
 
@@ -41,8 +42,9 @@ __all__ = ["GRU", "LSTM", "RNN"]
 class _RNNBase(Module):
     """Shared bookkeeping: parameters, input layouts, layer/direction loops, dropout.
 
-    A subclass names its cell's pure pair (``cell``, from :mod:`._recurrent_maths`) and its
-    number of gates; the stack over layers and directions is written once here.
+    A subclass names its cell's pure pair (``cell``, from :mod:`._recurrent_maths` or
+    :mod:`._lstm_maths`) and its number of gates; the stack over layers and directions is
+    written once here.
     """
 
     #: (cell_forward, cell_backward) of one layer in one direction.
