@@ -9,7 +9,8 @@ is one contiguous block of rows: per step the recurrent GEMM is W_hh h^T (4H, B)
 element-wise work is a few whole-block passes. Per-step arrays are (T, 4H, B) for the gates
 and (T, H, B) for the cell, and the outputs are turned time-major once at the end.
 
-Two exact rewrites keep the loop short (the numbers are the same as the textbook order):
+Two rewrites keep the loops short (the first gives the textbook order's numbers exactly, the
+second only regroups products):
 
 - the loop's gate order is (i, f, o, g), the three sigmoid gates' rows of W_ih, W_hh and the
   bias halved once (:func:`_loop_order`): ONE tanh pass activates all four gates, and
@@ -17,8 +18,8 @@ Two exact rewrites keep the loop short (the numbers are the same as the textbook
   weight halves its products and sums exactly (a power of two);
 - back through time, the factors of the gate gradients that do not depend on the recurrence
   (g i(1-i), c_{t-1} f(1-f), i(1-g^2), tanh(c) o(1-o), o(1-tanh^2 c)) are computed for all
-  steps at once, in place of the forward's arrays (the ctx is consumed), so a step is two
-  adds, four products and the GEMM dh_{t-1} = W_hh^T dgates.
+  steps at once (over tanh c, and the gradients then go into the gates' memory: the ctx is
+  consumed), so a step is two adds, four products and the GEMM dh_{t-1} = W_hh^T dgates.
 """
 
 from __future__ import annotations
