@@ -25,7 +25,7 @@ def _textbook_lstm(layer, x):
         for d in range(D):
             sfx = f"_l{k}" + ("_reverse" if d else "")
             w_ih, w_hh = p["weight_ih" + sfx], p["weight_hh" + sfx]
-            b = p["bias_ih" + sfx] + p["bias_hh" + sfx]
+            b = p["bias_ih" + sfx] + p["bias_hh" + sfx] if layer.bias else 0.0
             w_hr = p.get("weight_hr" + sfx)
             h = np.zeros((x.shape[1], w_hh.shape[1]))
             c = np.zeros((x.shape[1], H))
@@ -45,22 +45,25 @@ def _textbook_lstm(layer, x):
     return out, np.stack(finals_h), np.stack(finals_c)
 
 
-@pytest.mark.parametrize("kw", [{}, {"bidirectional": True, "num_layers": 2}, {"proj_size": 2}])
-def test_lstm_equals_the_textbook_equations(kw):
+@pytest.mark.parametrize("batch", [2, 16])  # 16: one GEMM per step over [x; 1; h]; 2: the input GEMM first
+@pytest.mark.parametrize("kw", [{}, {"bidirectional": True, "num_layers": 2}, {"proj_size": 2}, {"bias": False},
+                                {"batch_first": True, "num_layers": 2}])
+def test_lstm_equals_the_textbook_equations(kw, batch):
     rng = np.random.default_rng(0)
     layer = LSTM(3, 4, dtype="float64", **kw)
     layer.load_state_dict({k: rng.standard_normal(v.shape) for k, v in layer.state_dict().items()})
-    x = rng.standard_normal((5, 2, 3))
-    y, (h_n, c_n) = layer(x)
+    x = rng.standard_normal((5, batch, 3))
+    y, (h_n, c_n) = layer(x.transpose(1, 0, 2) if layer.batch_first else x)
+    y = y.transpose(1, 0, 2) if layer.batch_first else y
     want_y, want_h, want_c = _textbook_lstm(layer, x)
     np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h_n, want_h, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(c_n, want_c, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_lstm_matches_torch_at_the_benchmark_hidden_size(bidirectional):
-    T, B, F, H = 3, 4, 16, 256
+@pytest.mark.parametrize(("bidirectional", "B"), [(False, 4), (True, 4), (False, 16), (True, 32)])
+def test_lstm_matches_torch_at_the_benchmark_hidden_size(bidirectional, B):
+    T, F, H = 3, 16, 256
     torch.manual_seed(0)
     ref = torch.nn.LSTM(F, H, bidirectional=bidirectional)
     ours = LSTM(F, H, bidirectional=bidirectional)

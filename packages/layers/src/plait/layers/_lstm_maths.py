@@ -45,31 +45,47 @@ def _loop_order(w: Any) -> Any:
     return out
 
 
-def _input_projection(x: Any, w: Any) -> Any:
-    """Every step's W x_t^T, feature-major: (T, G, B) from x (T, B, F) and w (G, F).
+def _step_inputs(x: Any, w_ih: Any, w_hh: Any, b: Any | None, h0: Any, reverse: bool) -> tuple[Any, Any, Any]:
+    """(gates (T, G, B), xs, w): what the loop multiplies per step, from x (T, B, F), w_ih (G, F),
+    w_hh (G, P), b (G,) or None (all in the loop's order) and h0 (B, P).
 
-    One batched matmul (T GEMMs (G, F) x (F, B)) when B is a multiple of 16; otherwise one
-    (G, F) x (F, T*B) GEMM and a copy into the steps' layout. OpenBLAS (Zen 4, 1 thread, T 64):
-    at B 8, H 512 the batched form took 23.4 ms and the flat one with its copy 11.8 ms; at
-    B 32, H 256 12.3 vs 15.7 ms, at B 16 7.0 vs 9.9 ms, at B 24 11.1 vs 9.7 ms.
+    When B is a multiple of 16, ONE GEMM per step gives the pre-activations: w = [W_ih | b | W_hh]
+    (G, F+1+P) times xs[t] = [x_t^T; 1; h_prev^T] (T, F+1+P, B), whose h rows the loop fills; gates
+    is then empty. Otherwise gates = x W_ih^T + b from one flat GEMM (copied into the steps'
+    layout), xs is None and w = W_hh. OpenBLAS (Zen 4, 1 thread, T 64, H 256, B 32): the step
+    GEMMs over [x; 1; h] took 25.1 ms (F 256) and 15.1 ms (F 64) against 27.5 and 16.7 ms for
+    the T batched input GEMMs, the bias pass and the step GEMMs with their adds; at B 8, H 512
+    the T input GEMMs took 23.4 ms against 11.8 ms for the flat one with its copy.
     """
     xp = get_array_module(x)
     T, B, F = x.shape
-    if B % 16 == 0:
-        return xp.matmul(w, x.transpose(0, 2, 1))
-    flat = w @ x.reshape(T * B, F).T  # (G, T*B)
-    return xp.ascontiguousarray(flat.reshape(-1, T, B).transpose(1, 0, 2))
+    G, P = w_hh.shape
+    if B % 16:
+        gates = xp.ascontiguousarray((w_ih @ x.reshape(T * B, F).T).reshape(G, T, B).transpose(1, 0, 2))
+        if b is not None:
+            gates += b[:, None]
+        return gates, None, w_hh
+    K = F + (b is not None)
+    w = xp.empty((G, K + P), dtype=w_hh.dtype)
+    xs = xp.empty((T, K + P, B), dtype=w_hh.dtype)
+    w[:, :F], w[:, K:] = w_ih, w_hh
+    xs[:, :F] = x.transpose(0, 2, 1)
+    if b is not None:
+        w[:, F] = b
+        xs[:, F] = 1.0
+    xs[T - 1 if reverse else 0, K:] = h0.T
+    return xp.empty((T, G, B), dtype=w_hh.dtype), xs, w
 
 
-def _lstm_loop(gates: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
+def _lstm_loop(gates: Any, xs: Any | None, w: Any, w_hr: Any | None, h0: Any, c0: Any,
                reverse: bool, batch_major: bool = False) -> tuple[Any, Any, Any, Any]:
     """Runs the recurrence over feature-major steps; returns (hs (T, B, P) time-major, cs and
     tanh_cs (T, H, B), ms = o tanh(c) (T, H, B) before the projection h = W_hr m, or None).
     ``hs`` is contiguous, or with ``batch_major`` a (T, B, P) view of a contiguous (B, T, P).
 
-    ``gates`` (T, 4H, B) holds x W_ih^T + b of every step in the loop's order (halved, see
-    :func:`_loop_order`) and is overwritten by the activated gates (i, f, o, g); ``w_hh`` (4H, P)
-    is in the loop's order too. h0 (B, P), c0 (B, H).
+    ``gates``, ``xs`` and ``w`` come from :func:`_step_inputs` (the loop's gate order, sigmoid
+    rows halved, see :func:`_loop_order`); ``gates`` ends up holding the activated gates
+    (i, f, o, g). h0 (B, P), c0 (B, H).
     """
     xp = get_array_module(gates)
     T, G, B = gates.shape
@@ -80,13 +96,17 @@ def _lstm_loop(gates: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
     tcs = xp.empty_like(cs)
     ms = None if w_hr is None else xp.empty_like(cs)
     hs = xp.empty((T, P, B), dtype=dtype)
-    rec = xp.empty((G, B), dtype=dtype)
+    rec = xp.empty((G, B), dtype=dtype) if xs is None else None
     ig = xp.empty((H, B), dtype=dtype)
     h, c = h0.T, c0.T
+    last, step = (0, -1) if reverse else (T - 1, 1)
     for t in _steps(T, reverse):
         gt = gates[t]
-        xp.matmul(w_hh, h, out=rec)
-        gt += rec
+        if xs is None:
+            xp.matmul(w, h, out=rec)
+            gt += rec
+        else:
+            xp.matmul(w, xs[t], out=gt)
         xp.tanh(gt, out=gt)
         sig = gt[: 3 * H]
         sig += 1.0
@@ -103,6 +123,8 @@ def _lstm_loop(gates: Any, w_hh: Any, w_hr: Any | None, h0: Any, c0: Any,
             xp.multiply(o, tcs[t], out=ms[t])
             xp.matmul(w_hr, ms[t], out=hs[t])
         h, c = hs[t], ct
+        if xs is not None and t != last:
+            xs[t + step, -P:] = h
     if batch_major:
         return xp.ascontiguousarray(hs.transpose(2, 0, 1)).transpose(1, 0, 2), cs, tcs, ms
     return xp.ascontiguousarray(hs.transpose(0, 2, 1)), cs, tcs, ms
@@ -192,10 +214,9 @@ def lstm_forward(x: Any, w_ih: Any, w_hh: Any, b_ih: Any | None, b_hh: Any | Non
     batch_major: hs is a time-major view of a contiguous (B, T, P) array (for batch-first callers).
     Returns ((hs (T, B, P), (h_n, c_n)), ctx); ``lstm_backward`` consumes ctx."""
     h0, c0 = state
-    gates = _input_projection(x, _loop_order(w_ih))
-    if b_ih is not None:
-        gates += _loop_order(b_ih + b_hh)[:, None]
-    hs, cs, tcs, ms = _lstm_loop(gates, _loop_order(w_hh), w_hr, h0, c0, reverse, batch_major)
+    bias = None if b_ih is None else _loop_order(b_ih + b_hh)
+    gates, xs, w = _step_inputs(x, _loop_order(w_ih), _loop_order(w_hh), bias, h0, reverse)
+    hs, cs, tcs, ms = _lstm_loop(gates, xs, w, w_hr, h0, c0, reverse, batch_major)
     last = _last(len(hs), reverse)
     return (hs, (hs[last], cs[last].T)), (x, h0, c0, hs, cs, tcs, gates, ms, reverse)
 
