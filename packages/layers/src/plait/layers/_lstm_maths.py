@@ -5,8 +5,9 @@
 
 x (T, B, F) and hs (T, B, P) are time-major as everywhere in :mod:`._recurrent_maths`; inside,
 the time loops keep every step's arrays feature-major, (features, B), so that each gate
-is one contiguous block of rows: per step the recurrent GEMM is W_hh h^T (4H, B), and the
-element-wise work is a few whole-block passes. Per-step arrays are (T, 4H, B) for the gates
+is one contiguous block of rows: per step one GEMM gives the (4H, B) pre-activations (over
+[x_t; 1; h_prev], or W_hh h^T added to an input projection made beforehand, see
+:func:`_step_inputs`), and the element-wise work is a few whole-block passes. Per-step arrays are (T, 4H, B) for the gates
 and (T, H, B) for the cell, and the outputs are turned time-major once at the end.
 
 Two rewrites keep the loops short (the first gives the textbook order's numbers exactly, the
