@@ -10,7 +10,7 @@ import torch
 from plait.core import ConfigError, ShapeError, registry
 from plait.core.testing import gradcheck, numerical_gradient, on_test_device
 from plait.layers import LSTM
-from plait.layers._recurrent_maths import lstm_backward, lstm_forward
+from plait.layers._lstm_maths import lstm_backward, lstm_forward
 
 F, H, P, T, B = 3, 5, 2, 4, 2
 

@@ -9,9 +9,10 @@ Names, argument names, parameter names and layouts follow ``torch.nn.RNN/LSTM/GR
     dx = lstm.backward(dout, (dh_n, dc_n))       # final-state gradients optional (None)
     dx, (dh0, dc0) = lstm.backward(dout)         # when an initial state was passed
 
-Per layer and direction each class runs its cell's pure pair (:mod:`._recurrent_maths`: the
-input projection of all steps is one matmul, the loop runs over time only, the weight
-gradients are one matmul each); the stack over layers and directions is written once here.
+Per layer and direction each class runs its cell's pure pair (:mod:`._recurrent_maths`, the
+LSTM's in :mod:`._lstm_maths`: the input projection of all steps is one matmul, the loop runs
+over time only, the weight gradients are one matmul each); the stack over layers and
+directions is written once here.
 Dropout (inverted) is applied to the outputs of every layer but the last, in training mode.
 """
 
@@ -33,15 +34,17 @@ from plait.core import (
 )
 
 from ._dropout_maths import dropout_mask
-from ._recurrent_maths import gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward
+from ._lstm_maths import lstm_backward, lstm_forward
+from ._recurrent_maths import gru_backward, gru_forward, rnn_backward, rnn_forward
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
 class _RNNBase(Module):
     """Shared bookkeeping: parameters, input layouts, layer/direction loops, dropout.
 
-    A subclass names its cell's pure pair (``cell``, from :mod:`._recurrent_maths`) and its
-    number of gates; the stack over layers and directions is written once here.
+    A subclass names its cell's pure pair (``cell``, from :mod:`._recurrent_maths` or
+    :mod:`._lstm_maths`) and its number of gates; the stack over layers and directions is
+    written once here.
     """
 
     #: (cell_forward, cell_backward) of one layer in one direction.
@@ -108,12 +111,14 @@ class _RNNBase(Module):
         return dropout_mask(shape, self.dropout, dtype, xp)
 
     # -- layouts ---------------------------------------------------------------------------
-    def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool) -> Any:
+    def _to_time_major(self, x: Any, dtype: Any, xp: Any, batched: bool, copy: bool = True) -> Any:
+        """x as (T, B, ...) of ``dtype``: a contiguous array, or with ``copy=False`` a view where
+        the dtype allows (the output gradient, which the cells only read during backward)."""
         if not batched:
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        return xp.ascontiguousarray(x, dtype=dtype)
+        return xp.ascontiguousarray(x, dtype=dtype) if copy else x.astype(dtype, copy=False)
 
     def _from_time_major(self, y: Any, batched: bool) -> Any:
         if not batched:
@@ -155,7 +160,7 @@ class _RNNBase(Module):
                 outs.append(hs)
                 ctxs.append(ctx)
             # a fresh array: the caller may modify the output in place, the cached hs must not change
-            out = outs[0].copy() if D == 1 else xp.concatenate(outs, axis=2)
+            out = outs[0].copy(order="K") if D == 1 else xp.concatenate(outs, axis=2)  # K: a batch-major hs stays so
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 mask = self._dropout_mask(out.shape, xp, out.dtype)
@@ -222,7 +227,7 @@ class _RNNBase(Module):
             dout = check_array(dout, name, what="output gradient", ndim=len(want))
             if tuple(dout.shape) != want:
                 raise ShapeError(f"{name}: expected output gradient of shape {want}, got {tuple(dout.shape)}")
-            dt = self._to_time_major(dout, dtype, xp, batched)
+            dt = self._to_time_major(dout, dtype, xp, batched, copy=False)
         dfinals = dfinals if dfinals is not None else (None,) * len(names)
         dstates = tuple(self._check_state(g, "gradient of " + n.replace("initial", "final"), B, batched, dtype, xp, size)
                         for g, n, size in zip(dfinals, names, self._state_sizes()))
@@ -438,6 +443,11 @@ class LSTM(_RNNBase):
 
     def _state_sizes(self) -> tuple[int, ...]:
         return (self._out_size, self.hidden_size)
+
+    def cell_options(self) -> dict[str, Any]:
+        """With ``batch_first`` the cell lays its outputs out batch-major (a time-major view of
+        them), so the (B, T, H) output is contiguous for the layer that reads it."""
+        return {"batch_major": self.batch_first}
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
         """x: (T, B, F) [(B, T, F) with batch_first] or (T, F); hx: (h0, c0), each ``(L*D, B, H)``, or None.
