@@ -102,3 +102,18 @@ def test_errors():
         emb.backward(np.ones((2, 4)))
     with pytest.raises(ValueError, match="Embedding.*padding_idx"):
         Embedding(5, 3, padding_idx=5)
+
+
+@pytest.mark.parametrize(("vocab", "n"), [(5, 0), (5, 1), (7, 40), (300, 64)])
+def test_scatter_add_rows_sums_repeated_ids_like_add_at(vocab, n):
+    """The CPU path sorts the ids and sums each run with reduceat; it must equal add.at."""
+    from plait.layers._embedding_maths import scatter_add_rows
+
+    rng = np.random.default_rng(n)
+    rows = rng.integers(0, vocab, n)
+    values = rng.standard_normal((n, 3))
+    start = rng.standard_normal((vocab, 3))
+    ours, ref = start.copy(), start.copy()
+    scatter_add_rows(ours, rows, values)
+    np.add.at(ref, rows, values)
+    np.testing.assert_allclose(ours, ref, rtol=1e-13, atol=1e-13)
