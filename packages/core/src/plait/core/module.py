@@ -156,6 +156,8 @@ class Module(ModuleState):
     # The leaf-layer contract: a pure pair (forward_fn, backward_fn) and the Params it takes.
     #: ``(op_forward, op_backward)``: ``op_forward(x, *param_arrays, **options) -> (y, ctx)``,
     #: ``op_backward(dy, ctx, *param_arrays, need_dx=True) -> (dx, *param_grads)``.
+    #: ``backward`` hands each ctx to ``op_backward`` once (it pops it), so ``op_backward`` may
+    #: write into the ctx's own arrays (never into ``dy`` or the parameters).
     maths: tuple[Callable[..., Any], Callable[..., Any]] | None = None
     #: Attribute names of the Params handed to the pair after ``x``, in order (None allowed).
     maths_params: tuple[str, ...] = ()

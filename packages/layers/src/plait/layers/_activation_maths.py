@@ -201,7 +201,8 @@ def gelu_backward(dy: Any, ctx: Any, need_dx: bool = True) -> tuple[Any]:
     approximate, saved = ctx
     if approximate == "tanh":
         return (blockwise(_gelu_tanh_grad, dy, saved),)
-    return (dy * saved,)
+    saved *= dy  # the slope is the ctx's own array, used once: no fresh dx
+    return (saved,)
 
 
 def _silu(x: Any) -> Any:
