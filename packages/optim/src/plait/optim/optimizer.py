@@ -180,18 +180,14 @@ class Optimizer:
         loss = closure() if closure is not None else None
         states = self.state
         for group in self.param_groups:
-            plain = not self._gradient_options(group)
+            options = self._gradient_options(group)  # once per group, not per parameter
             for p in group["params"]:
-                g = p.grad
-                if g is None:
+                if p.grad is None:
                     continue
                 state = states.get(p)
                 if state is None:
                     state = states[p] = self._init_state(p, group)
-                if plain and g.shape == p.data.shape:  # the common case: the rule reads p.grad itself
-                    self._update(p, g, state, group)
-                else:
-                    self._update(p, self._gradient(p, group), state, group)
+                self._update(p, self._gradient(p, options), state, group)
         return loss
 
     def _gradient_options(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -211,16 +207,16 @@ class Optimizer:
     def _update(self, p: Param, d: Any, state: dict[str, Any], group: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
-    def _gradient(self, p: Param, group: Mapping[str, Any]) -> Any:
+    def _gradient(self, p: Param, options: tuple[Any, ...]) -> Any:
         """``±grad + (l2 [+ coupled weight_decay]) * p + l1 * sign(p)``; ``p.grad`` itself when plain.
 
-        The result lives in a scratch buffer (``p.grad`` is never modified); with no option
-        active, ``p.grad`` is returned as is and must only be read.
+        ``options`` is the group's :meth:`_gradient_options`. The result lives in a scratch
+        buffer (``p.grad`` is never modified); with no option active, ``p.grad`` is returned
+        as is and must only be read.
         """
         g = p.grad
         if g.shape != p.data.shape:
             raise ShapeError(f"{self.name}: the gradient of {p!r} has shape {tuple(g.shape)}, expected {p.shape}")
-        options = self._gradient_options(group)
         if not options:
             return g
         decay, l1, maximize = options
