@@ -243,6 +243,53 @@ def test_contract_layer_forward_backward_and_accumulation():
     np.testing.assert_array_equal(layer.weight.grad, [10.0, 14.0, 18.0])
 
 
+def add_bias_forward(x, bias):
+    """y = x + b, for x shaped like b: db is dy itself."""
+    return x + bias, None
+
+
+def add_bias_backward(dy, ctx, bias, need_dx=True):
+    return dy, dy
+
+
+class AddBias(Module):
+    maths = (add_bias_forward, add_bias_backward)
+    maths_params = ("bias",)
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.bias = Param(np.zeros(features))
+
+
+def test_contract_a_parameter_gradient_that_is_dy_is_copied_not_kept():
+    """Module.backward hands fresh parameter gradients over without a copy; one that is dy
+    (here db = dy) stays the caller's: the Param copies it, so writing into grad (clipping,
+    an all-reduce) leaves dy and dx alone."""
+    layer = AddBias(3)
+    for _ in range(2):
+        layer.zero_grad()
+        layer(np.ones(3))
+        dy = np.array([1.0, 2.0, 3.0])
+        dx = layer.backward(dy)
+        assert not np.shares_memory(layer.bias.grad, dy)
+        layer.bias.grad *= 0.5
+        np.testing.assert_array_equal(dy, [1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(dx, [1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(layer.bias.grad, [0.5, 1.0, 1.5])
+
+
+def test_contract_fresh_parameter_gradients_are_kept_without_a_copy():
+    layer = ScaleShift(3)
+    layer(np.ones((2, 3)))
+    layer.backward(np.ones((2, 3)))
+    first = layer.weight.grad
+    layer.zero_grad()
+    layer(np.ones((2, 3)))
+    layer.backward(np.ones((2, 3)))
+    assert layer.weight.grad is not first  # the new step's array itself, as torch steals a fresh grad
+    np.testing.assert_array_equal(layer.weight.grad, [2.0, 2.0, 2.0])
+
+
 def test_contract_checks_dy_shape_and_casts_dtype():
     layer = ScaleShift(3)
     layer(np.ones((2, 3)))

@@ -68,3 +68,46 @@ def test_shape_check_and_frozen_params_after_zero_grad():
     p.zero_grad()
     p.accumulate(np.ones((2, 3), np.float32))
     np.testing.assert_array_equal(p.grad, 0.0)
+
+
+# -- a handed-over gradient (``owned=True``) becomes ``grad`` without a copy -------------------------
+def test_an_owned_fresh_gradient_is_kept_without_a_copy_and_later_ones_add_into_it():
+    p = _param()
+    p.zero_grad()
+    g1, g2 = np.array([[0, 1, 2], [3, 4, 5]], np.float32), np.full((2, 3), 0.5, np.float32)
+    p.accumulate(g1, owned=True)
+    assert p.grad is g1
+    p.accumulate(g2, owned=True)  # a second use of the parameter (tied weights) adds into it
+    np.testing.assert_array_equal(p.grad, np.arange(6).reshape(2, 3) + 0.5)
+    np.testing.assert_array_equal(g2, 0.5)
+    p.zero_grad()
+    np.testing.assert_array_equal(p.grad, 0.0)
+    fresh = Param(np.ones(3, np.float32))  # no gradient yet: the first one is kept too
+    g = np.ones(3, np.float32)
+    fresh.accumulate(g, owned=True)
+    assert fresh.grad is g
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.arange(12, dtype=np.float32).reshape(2, 6)[:, :3],  # a view of another array
+    lambda: np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)),  # not C-contiguous
+    lambda: np.arange(6, dtype=np.float64).reshape(2, 3),  # another dtype: cast like an add
+    lambda: np.broadcast_to(np.float32(2), (2, 3)),  # read-only
+])
+def test_an_owned_gradient_that_cannot_serve_as_grad_is_copied(make):
+    p = _param()
+    p.zero_grad()
+    g = make()
+    p.accumulate(g, owned=True)
+    assert not np.shares_memory(p.grad, g) and p.grad.dtype == np.float32 and p.grad.flags.c_contiguous
+    np.testing.assert_array_equal(p.grad, np.asarray(g, np.float32))
+
+
+def test_a_gradient_without_owned_is_never_kept_while_a_gradient_exists():
+    p = _param()
+    held = p.grad
+    g = np.full((2, 3), 2.0, np.float32)
+    p.accumulate(g, owned=True)  # not zeroed: added into the existing gradient
+    assert p.grad is held
+    np.testing.assert_array_equal(p.grad, 7.0)
+    np.testing.assert_array_equal(g, 2.0)

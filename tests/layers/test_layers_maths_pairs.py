@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from plait.core import manual_seed, registry
+from plait.core import enable_grad, manual_seed, registry
 from plait.core.testing import numerical_gradient
 
 COMPOSITES = {
@@ -333,3 +333,56 @@ def test_recurrent_cell_pair_against_finite_differences(name, reverse):
                                   *[(f"dparam{i}", p, d) for i, (p, d) in enumerate(zip(params, dparams))]]:
         numeric = numerical_gradient(f, array, list(np.ndindex(array.shape)), 1e-6)
         _compare(f"{name} {what}", np.asarray(analytic).reshape(-1), numeric)
+
+
+def _arrays_in(obj: Any, seen: set[int] | None = None) -> list[np.ndarray]:
+    """Every NumPy array reachable from ``obj`` through dicts, lists, tuples and Params."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, dict):
+        return [a for v in obj.values() for a in _arrays_in(v, seen)]
+    if isinstance(obj, (list, tuple)):
+        return [a for v in obj for a in _arrays_in(v, seen)]
+    if hasattr(obj, "__slots__") and hasattr(obj, "data"):  # a Param: its data only (its grad is checked)
+        return _arrays_in(obj.data, seen)
+    return []
+
+
+@pytest.mark.parametrize("name,k", [(n, k) for n, cases in LAYER_CASES.items() for k in range(len(cases))
+                                    if registry.layers.get(n).maths_params])
+def test_parameter_gradients_kept_without_a_copy_alias_nothing(name, k):
+    """``Module.backward`` hands each pair's parameter gradients to ``Param.accumulate`` as owned
+    (kept without a copy when fresh). Over two steps, every ``grad`` must equal the pair's
+    result and share memory with nothing else: not dy, x, y or dx, not a parameter, another
+    gradient or anything the layer holds."""
+    case = LAYER_CASES[name][k]
+    rng = np.random.default_rng(k)
+    cls = registry.layers.get(name)
+    layer = _build64(cls, case.kwargs, rng).train(case.training)
+    x = layer.check_input(case.x(rng))
+    for step in range(2):
+        layer.zero_grad()
+        if case.seeded:
+            manual_seed(0)
+        with enable_grad():  # eval-mode cases keep their cache too
+            y = layer(x)
+        dy = np.random.default_rng(step).standard_normal(np.shape(y))
+        dx = layer.backward(dy)
+        options = layer.options(x)  # what the module's forward used
+        params = [None if (p := layer.__dict__["_params"].get(n)) is None else p.data for n in cls.maths_params]
+        if case.seeded:
+            manual_seed(0)
+        want = cls.maths[1](dy.copy(), cls.maths[0](x, *params, **options)[1], *params, need_dx=True)[1:]
+        found = [layer.__dict__["_params"].get(n) for n in cls.maths_params]
+        grads = [p.grad for p in found if p is not None and p.requires_grad]
+        for p, w in zip(found, want):
+            if p is not None and p.requires_grad:
+                np.testing.assert_allclose(p.grad, w, rtol=1e-12, atol=1e-12, err_msg=f"{name} {p.name}")
+        others = [x, y, dy, *([dx] if isinstance(dx, np.ndarray) else []), *_arrays_in(layer.__dict__)]
+        for i, g in enumerate(grads):
+            assert not any(np.shares_memory(g, a) for a in others), f"{name}: a gradient aliases a live array"
+            assert not any(np.shares_memory(g, h) for h in grads[i + 1:]), f"{name}: two gradients share memory"

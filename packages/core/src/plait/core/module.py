@@ -255,7 +255,7 @@ class Module(ModuleState):
                               need_dx=self.needs_input_grad)
         for i, p in enumerate(found, 1):
             if p is not None and (g := grads[i]) is not None:
-                p.accumulate(g)
+                p.accumulate(g, owned=g is not dy)  # the maths pair's gradients are its to give
         return grads[0]
 
     def requires_input_grad(self, enabled: bool = True) -> Module:

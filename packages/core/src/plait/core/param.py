@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .backend import get_array_module
 from .errors import ShapeError
 
@@ -63,11 +65,19 @@ class Param:
     def size(self) -> int:
         return int(self.data.size)
 
-    def accumulate(self, g: Any) -> None:
+    def accumulate(self, g: Any, *, owned: bool = False) -> None:
         """Add ``g`` into ``grad`` in place (allocating it on first use).
+
+        With ``owned=True`` the caller hands ``g`` over: when there is no gradient yet (or it
+        was zeroed), ``g`` itself becomes ``grad``, without a copy, provided it is a NumPy
+        array that owns its memory (not a view), C-contiguous, writeable and of ``data``'s
+        dtype; anything else is copied as usual. PyTorch's gradient accumulation likewise
+        keeps a fresh gradient that nothing else references instead of copying it.
 
         Args:
             g: a gradient array of exactly ``data``'s shape (never broadcast).
+            owned: default False (``g`` is copied, never aliased). True only for a fresh array
+                that nothing else holds or will write: ``grad`` may then be ``g`` itself.
 
         Raises:
             ShapeError: ``g``'s shape differs from ``data``'s.
@@ -78,6 +88,10 @@ class Param:
         if tuple(getattr(g, "shape", ())) != data.shape:  # never let a gradient broadcast silently
             raise ShapeError(f"{self!r}: cannot accumulate a gradient of shape {tuple(getattr(g, 'shape', ()))}")
         grad = self._grad
+        if owned and (grad is None or self._zeroed) and _may_keep(g, data):
+            self._grad = g
+            self._zeroed = False
+            return
         if grad is None:
             self._grad = grad = get_array_module(data).zeros_like(data)
         elif self._zeroed:  # zero + g, written in one pass
@@ -101,3 +115,10 @@ class Param:
     def __repr__(self) -> str:
         label = f"{self.name}, " if self.name else ""
         return f"Param({label}shape={self.shape}, dtype={self.dtype})"
+
+
+def _may_keep(g: Any, data: Any) -> bool:
+    """Whether a handed-over gradient can serve as ``grad`` as it is: a NumPy array owning its
+    memory, C-contiguous, writeable, of the parameter's dtype."""
+    return (type(g) is np.ndarray and g.base is None and g.dtype == data.dtype
+            and g.flags.c_contiguous and g.flags.writeable)
