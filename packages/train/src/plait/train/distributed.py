@@ -94,14 +94,14 @@ class _Bucket:
             offset += n
 
     def unpack(self, scale: float) -> None:
-        self.buffer *= scale
+        """``grad = scale * (the reduced slice)`` for every parameter: one pass each."""
         offset = 0
         for p, n in zip(self.params, self.sizes):
             view = self.buffer[offset : offset + n].reshape(p.shape)
             if p.grad is None:
-                p.grad = view.copy()
+                p.grad = view * scale
             else:
-                np.copyto(p.grad, view)
+                np.multiply(view, scale, out=p.grad, casting="same_kind")
             offset += n
 
 
