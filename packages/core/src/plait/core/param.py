@@ -22,7 +22,10 @@ class Param:
 
     Zeroing is deferred, with the same results: :meth:`zero_grad` only marks the buffer,
     the next :meth:`accumulate` *writes* its gradient into it (one pass instead of a fill
-    and an add), and reading ``grad`` before that fills it with zeros first.
+    and an add), and reading ``grad`` before that fills it with zeros first. A gradient
+    handed over with ``accumulate(g, owned=True)`` (what ``Module.backward`` does with a
+    maths pair's fresh gradients) becomes ``grad`` itself instead, without a copy, so
+    ``grad`` may be a new array after each step, as in PyTorch.
 
     Args:
         data: the value, a NumPy or CuPy array of any shape (kept as given, not copied).
