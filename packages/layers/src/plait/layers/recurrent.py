@@ -188,7 +188,7 @@ class _RNNBase(Module):
                 (dx, dstate), *grads = cell_backward(dy, ctxs[d], *[None if p is None else p.data for p in params])
                 for p, g in zip(params, grads):
                     if p is not None:
-                        p.accumulate(g)
+                        p.accumulate(g)  # copied, not owned: RNN and LSTM give both biases one array
                 dinput = dx if dinput is None else dinput + dx
                 for target, value in zip(dinits, dstate):
                     target[k] = value
