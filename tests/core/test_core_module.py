@@ -278,6 +278,35 @@ def test_contract_a_parameter_gradient_that_is_dy_is_copied_not_kept():
         np.testing.assert_array_equal(layer.bias.grad, [0.5, 1.0, 1.5])
 
 
+def two_biases_forward(x, bias_a, bias_b):
+    return x + bias_a + bias_b, None
+
+
+def two_biases_backward(dy, ctx, bias_a, bias_b, need_dx=True):
+    db = dy.sum(axis=0)
+    return dy, db, db  # one array for both parameters
+
+
+class TwoBiases(Module):
+    maths = (two_biases_forward, two_biases_backward)
+    maths_params = ("bias_a", "bias_b")
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.bias_a = Param(np.zeros(features))
+        self.bias_b = Param(np.zeros(features))
+
+
+def test_contract_one_array_given_for_two_parameters_is_not_shared():
+    layer = TwoBiases(2)
+    layer(np.ones((3, 2)))
+    layer.backward(np.ones((3, 2)))
+    assert not np.shares_memory(layer.bias_a.grad, layer.bias_b.grad)
+    layer.bias_a.grad *= 0.5  # clipping one gradient leaves the other alone
+    np.testing.assert_array_equal(layer.bias_a.grad, [1.5, 1.5])
+    np.testing.assert_array_equal(layer.bias_b.grad, [3.0, 3.0])
+
+
 def test_contract_fresh_parameter_gradients_are_kept_without_a_copy():
     layer = ScaleShift(3)
     layer(np.ones((2, 3)))

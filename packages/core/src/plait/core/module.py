@@ -253,9 +253,11 @@ class Module(ModuleState):
         found = [params.get(name) for name in self.maths_params]
         grads = self.maths[1](dy, ctx, *[None if p is None else p.data for p in found],
                               need_dx=self.needs_input_grad)
-        for i, p in enumerate(found, 1):
-            if p is not None and (g := grads[i]) is not None:
-                p.accumulate(g, owned=g is not dy)  # the maths pair's gradients are its to give
+        seen = {id(dy)}  # the pair's fresh gradients are its to give; dy, or an array given twice, is copied
+        for p, g in zip(found, grads[1:]):
+            if p is not None and g is not None:
+                p.accumulate(g, owned=id(g) not in seen)
+                seen.add(id(g))
         return grads[0]
 
     def requires_input_grad(self, enabled: bool = True) -> Module:
