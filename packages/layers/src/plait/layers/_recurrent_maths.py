@@ -41,12 +41,15 @@ def _sigmoid_(a: Any, xp: Any) -> Any:
     return a
 
 
-def previous_states(hs: Any, h0: Any, reverse: bool) -> Any:
-    """The state each step started from, (T, B, H): h0 then hs shifted by one step."""
-    xp = get_array_module(hs)
-    if reverse:
-        return xp.concatenate([hs[1:], h0[None]], axis=0)
-    return xp.concatenate([h0[None], hs[:-1]], axis=0)
+def previous_states(hs: Any, h0: Any, reverse: bool, out: Any | None = None) -> Any:
+    """The state each step started from, (T, B, H) with T >= 1: h0 then hs shifted by one step,
+    written into ``out`` (any (T, B, H) view, e.g. the right columns of a wider buffer) if given."""
+    if out is None:
+        out = get_array_module(hs).empty(hs.shape, dtype=hs.dtype)
+    first, rest, before = (-1, slice(0, -1), slice(1, None)) if reverse else (0, slice(1, None), slice(0, -1))
+    out[first] = h0
+    out[rest] = hs[before]
+    return out
 
 
 # -- Elman RNN: h_t = act(xproj_t + h_{t-1} W_hh^T) ----------------------------------------
@@ -159,16 +162,15 @@ def _weight_grads(dgi: Any, dgh: Any, x: Any, hs: Any, h0: Any, reverse: bool, w
 
     When ``dgh is dgi`` (RNN, LSTM), dW_ih and dW_hh come from ONE matmul over [x | h_prev]
     side by side (8-10% faster than two at the rnn_lm sizes), written into one buffer;
-    otherwise h_prev is ``hprev`` or built from (hs, h0, reverse).
+    otherwise h_prev is ``hprev`` (the GRU's, which its loop already needed) or built from
+    (hs, h0, reverse).
     """
     xp = get_array_module(x)
     T, B, F = x.shape
     if dgh is dgi:
         xh = xp.empty((T, B, F + hs.shape[2]), dtype=x.dtype)
         xh[..., :F] = x
-        first, rest, before = (T - 1, slice(0, T - 1), slice(1, T)) if reverse else (0, slice(1, T), slice(0, T - 1))
-        xh[first, :, F:] = h0
-        xh[rest, :, F:] = hs[before]
+        previous_states(hs, h0, reverse, out=xh[..., F:])
         dw = dgi @ xh.reshape(T * B, -1)  # (G*H, F + P)
         dw_ih, dw_hh = dw[:, :F], dw[:, F:]
     else:
